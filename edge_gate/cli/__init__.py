@@ -1,0 +1,92 @@
+"""The ``edge-gate`` console script: one subcommand per field task.
+
+Each command group lives in its own module with a ``register(subparsers)``
+function that adds its subcommands and sets ``handler`` on them. A handler
+takes the parsed arguments and returns the exit status: 0 ok, 1 failed,
+2 usage error. Data goes to stdout, diagnostics to stderr; a traceback
+appears only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from edge_gate import __version__
+from edge_gate.errors import EdgeGateError
+
+from . import _biometrics, _field, _lane, _mrz, _simulate, _templates
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+_GROUPS = (_mrz, _biometrics, _lane, _field, _templates, _simulate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="edge-gate",
+        description="Automated border-control lane: daemon and field commands.",
+    )
+    parser.add_argument("--version", action="version", version=f"edge-gate {__version__}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more diagnostics on stderr; repeat for DEBUG",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show a traceback when a command fails"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for group in _GROUPS:
+        group.register(subparsers)
+    return parser
+
+
+def configure_logging(verbosity: int) -> None:
+    """Send log records to stderr at WARNING, INFO (-v) or DEBUG (-vv)."""
+    level = logging.WARNING - 10 * min(verbosity, 2)
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``edge-gate`` command and return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    if args.command != "run":
+        configure_logging(args.verbose)
+    try:
+        status: int = args.handler(args)
+    except KeyboardInterrupt:
+        print("edge-gate: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except EdgeGateError as err:
+        if args.debug:
+            raise
+        print(f"edge-gate {args.command}: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as err:
+        if args.debug:
+            raise
+        print(f"edge-gate {args.command}: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

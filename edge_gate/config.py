@@ -1,0 +1,304 @@
+"""Load the one TOML configuration file into frozen dataclasses.
+
+The file has one table per component (``document_reader``, ``fingerprint``,
+``iris``, ``turnstile``, ``policy``, ``store``, ``sync``, ``daemon``,
+``audit``). Each table maps onto one frozen dataclass below. A key that is
+unknown, of the wrong type or outside its bounds adds one message to the
+:class:`~edge_gate.errors.ConfigError` raised at the end, so that every problem
+is reported in one pass.
+
+Precedence: the dataclass defaults, then the file, then command-line flags the
+caller applies with :func:`dataclasses.replace`. The only environment variable
+read here is ``EDGE_GATE_CONFIG``, the file's path.
+
+Bounds live in each field's metadata: ``min`` and ``max`` for numbers,
+``choices`` is implied by ``Literal`` annotations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from edge_gate.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/edge_gate/edge-gate.toml")
+CONFIG_ENV = "EDGE_GATE_CONFIG"
+
+
+def bounded(default: Any, low: float | None = None, high: float | None = None) -> Any:
+    """Return a dataclass field with a default and inclusive numeric bounds."""
+    return field(default=default, metadata={"min": low, "max": high})
+
+
+@dataclass(frozen=True)
+class DocumentReaderConfig:
+    """Serial document reader (desk OCR reader or its emulator)."""
+
+    port: str = "/dev/edge-gate/document-reader"
+    baudrate: int = bounded(9600, 300, 4_000_000)
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    framing: Literal["auto", "lines", "stx_etx", "length_checksum"] = "auto"
+    max_frame_bytes: int = bounded(1024, 64, 65_536)
+    frame_timeout_s: float = bounded(0.5, 0.05, 10.0)
+    read_timeout_s: float = bounded(0.1, 0.01, 1.0)
+    reconnect_min_s: float = bounded(0.05, 0.01, 10.0)
+    reconnect_max_s: float = bounded(1.0, 0.05, 60.0)
+    step_timeout_s: float = bounded(30.0, 1.0, 600.0)
+    # Named tolerances for known national deviations from ICAO 9303.
+    tolerances: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FingerprintConfig:
+    """UART fingerprint module (header EF01 family) and the matcher."""
+
+    port: str = "/dev/edge-gate/fingerprint"
+    baudrate: int = bounded(57600, 9600, 115_200)
+    profile: Literal["r307", "as608", "zfm20", "r503"] = "r307"
+    address: int = bounded(0xFFFFFFFF, 0, 0xFFFFFFFF)
+    password: int = bounded(0, 0, 0xFFFFFFFF)
+    capture_timeout_s: float = bounded(15.0, 1.0, 120.0)
+    max_attempts: int = bounded(3, 1, 10)
+    min_quality: float = bounded(0.2, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class IrisConfig:
+    """Iris camera (V4L2 or a directory of images) and the matcher."""
+
+    source: Literal["v4l2", "directory"] = "v4l2"
+    device: str = "/dev/edge-gate/iris-camera"
+    directory: str = ""
+    capture_timeout_s: float = bounded(15.0, 1.0, 120.0)
+    max_attempts: int = bounded(3, 1, 10)
+    min_quality: float = bounded(0.3, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class TurnstileConfig:
+    """GPIO wiring of the exit barrier (BCM pin numbers)."""
+
+    pin_factory: Literal["lgpio", "mock"] = "lgpio"
+    lock_type: Literal["fail_secure", "fail_safe"] = "fail_secure"
+    unlock_mode: Literal["pulse", "hold"] = "pulse"
+    unlock_pulse_s: float = bounded(0.5, 0.1, 10.0)
+    passage_timeout_s: float = bounded(10.0, 2.0, 120.0)
+    unlock_pin: int = bounded(17, 0, 53)
+    unlock_active_high: bool = True
+    green_pin: int = bounded(22, 0, 53)
+    red_pin: int = bounded(23, 0, 53)
+    buzzer_pin: int = bounded(24, 0, 53)
+    silent_alarm_pin: int = bounded(25, 0, 53)
+    barrier_closed_pin: int = bounded(5, 0, 53)
+    entrance_beam_pin: int = bounded(6, 0, 53)
+    inside_beam_pin: int = bounded(13, 0, 53)
+    exit_beam_pin: int = bounded(19, 0, 53)
+    fire_release_pin: int = bounded(26, 0, 53)
+    fire_release_normally_closed: bool = True
+    key_switch_pin: int = bounded(20, 0, 53)
+    tamper_pin: int = bounded(21, 0, 53)
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Decision policy: which modalities must pass, and how."""
+
+    mode: Literal["both", "either", "fused", "fallback"] = "both"
+    # Stricter target false-match rate for the remaining modality in
+    # "fallback" mode, after the other failed max_attempts captures.
+    fallback_fmr: float = bounded(1e-5, 1e-9, 1e-2)
+    fused_fmr: float = bounded(1e-4, 1e-9, 1e-2)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where the SQLite files live and how templates are keyed at rest."""
+
+    state_dir: str = "/var/lib/edge_gate"
+    key_file: str = "/etc/edge_gate/template.key"
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """Template update client (TUF)."""
+
+    repository_url: str = "https://templates.invalid/repository/"
+    fleet_key_file: str = "/etc/edge_gate/fleet.key"
+    trusted_root_file: str = "/etc/edge_gate/root.json"
+    ca_file: str = ""
+    max_offline_age_h: float = bounded(24.0, 0.0, 24.0 * 365)
+    retries: int = bounded(3, 0, 20)
+    timeout_s: float = bounded(30.0, 1.0, 600.0)
+    max_download_bytes: int = bounded(512 * 1024 * 1024, 1024, 8 * 1024**3)
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """The lane daemon's process settings."""
+
+    control_socket: str = "/run/edge_gate/control.sock"
+    control_group: str = "edge-gate"
+    models_dir: str = ""
+    lane_id: str = "lane-1"
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """The audit log."""
+
+    retention_days: int = bounded(90, 1, 3650)
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """The whole configuration, one attribute per component table."""
+
+    document_reader: DocumentReaderConfig = DocumentReaderConfig()
+    fingerprint: FingerprintConfig = FingerprintConfig()
+    iris: IrisConfig = IrisConfig()
+    turnstile: TurnstileConfig = TurnstileConfig()
+    policy: PolicyConfig = PolicyConfig()
+    store: StoreConfig = StoreConfig()
+    sync: SyncConfig = SyncConfig()
+    daemon: DaemonConfig = DaemonConfig()
+    audit: AuditConfig = AuditConfig()
+
+
+def resolve_config_path(cli_path: str | None) -> Path:
+    """Return the configuration path: the flag, then ``EDGE_GATE_CONFIG``,
+    then the default under /etc."""
+    if cli_path:
+        return Path(cli_path)
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    return DEFAULT_CONFIG_PATH
+
+
+def load_config(path: str | os.PathLike[str]) -> GateConfig:
+    """Read and validate one configuration file.
+
+    Args:
+        path: the TOML file.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or has invalid keys; the
+            message lists every problem.
+    """
+    config_path = Path(path)
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ConfigError(
+            f"configuration file {config_path} not found: pass --config FILE "
+            f"or set {CONFIG_ENV}"
+        ) from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read configuration file {config_path}: {err}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{config_path} is not valid TOML: {err}") from err
+    return config_from_mapping(raw, source=str(config_path))
+
+
+def config_from_mapping(raw: dict[str, Any], source: str = "<config>") -> GateConfig:
+    """Validate a parsed TOML document; see :func:`load_config`."""
+    problems: list[str] = []
+    sections: dict[str, Any] = {}
+    known = {f.name: f for f in dataclasses.fields(GateConfig)}
+    for name, table in raw.items():
+        if name not in known:
+            problems.append(f"[{name}]: unknown section; known: {', '.join(known)}")
+            continue
+        if not isinstance(table, dict):
+            problems.append(f"[{name}]: must be a table, got {type(table).__name__}")
+            continue
+        section_type = _section_type(name)
+        sections[name] = _build_section(section_type, name, table, problems)
+    if problems:
+        listing = "\n".join(f"  {source}: {p}" for p in problems)
+        raise ConfigError(
+            f"invalid configuration ({len(problems)} problem(s)):\n{listing}",
+            tuple(problems),
+        )
+    return GateConfig(**sections)
+
+
+def _section_type(name: str) -> type[Any]:
+    hints = typing.get_type_hints(GateConfig)
+    section_type: type[Any] = hints[name]
+    return section_type
+
+
+def _build_section(
+    section_type: type[Any], section: str, table: dict[str, Any], problems: list[str]
+) -> Any:
+    hints = typing.get_type_hints(section_type)
+    fields = {f.name: f for f in dataclasses.fields(section_type)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in fields:
+            problems.append(
+                f"[{section}] {key}: unknown key; known: {', '.join(fields)}"
+            )
+            continue
+        error = _check_value(hints[key], fields[key].metadata, value)
+        if error:
+            problems.append(f"[{section}] {key} = {value!r}: {error}")
+            continue
+        if isinstance(value, list):
+            value = tuple(value)
+        elif hints[key] is float:
+            value = float(value)
+        values[key] = value
+    try:
+        return section_type(**values)
+    except (TypeError, ValueError) as err:
+        problems.append(f"[{section}]: {err}")
+        return section_type()
+
+
+def _check_value(hint: Any, metadata: Any, value: Any) -> str | None:
+    """Return why ``value`` does not fit ``hint`` and its bounds, or None."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices or isinstance(value, bool):
+            return f"must be one of {', '.join(repr(c) for c in choices)}"
+        return None
+    if origin is tuple:
+        (item_type, *_rest) = typing.get_args(hint)
+        if not isinstance(value, list) or not all(
+            isinstance(item, item_type) for item in value
+        ):
+            return f"must be a list of {item_type.__name__}"
+        return None
+    if origin in (types.UnionType, typing.Union):
+        return None
+    if hint is bool:
+        return None if isinstance(value, bool) else "must be true or false"
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "must be a number"
+    elif hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "must be a whole number"
+    elif hint is str:
+        return None if isinstance(value, str) else "must be a string"
+    low, high = metadata.get("min"), metadata.get("max")
+    if low is not None and value < low:
+        return f"must be at least {low}"
+    if high is not None and value > high:
+        return f"must be at most {high}"
+    return None
