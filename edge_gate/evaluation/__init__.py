@@ -7,6 +7,7 @@ count as non-matches (ISO/IEC 19795-1 "FNMR including FTE" convention).
 """
 
 from edge_gate.evaluation._det import write_det_png
+from edge_gate.evaluation._modality import Modality
 from edge_gate.evaluation._rates import (
     ErrorRates,
     calibrate_threshold,
@@ -19,6 +20,7 @@ from edge_gate.evaluation._rates import (
 
 __all__ = [
     "ErrorRates",
+    "Modality",
     "calibrate_threshold",
     "equal_error_rate",
     "error_rates",

@@ -1,0 +1,1 @@
+"""The test rig: each device emulated at its real interface, and the simulation."""
