@@ -49,9 +49,7 @@ def find_models_dir(configured: str = "") -> Path:
         if (candidate / MANIFEST_NAME).is_file():
             return candidate
     searched = ", ".join(str(c) for c in candidates)
-    raise ModelError(
-        f"no {MANIFEST_NAME} found in {searched}; set [daemon] models_dir"
-    )
+    raise ModelError(f"no {MANIFEST_NAME} found in {searched}; set [daemon] models_dir")
 
 
 @dataclass(frozen=True)
@@ -116,7 +114,7 @@ def verified_model_path(models_dir: Path, name: str) -> Path:
     entry = load_manifest(models_dir).get("models", {}).get(name)
     if entry is None:
         raise ModelError(f"model {name!r} is not in {models_dir / MANIFEST_NAME}")
-    path = models_dir / entry["file"]
+    path: Path = models_dir / str(entry["file"])
     if not path.is_file():
         raise ModelError(f"model file {path} is missing; rebuild it (models/README.md)")
     actual = sha256_file(path)

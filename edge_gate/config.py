@@ -206,7 +206,9 @@ def load_config(path: str | os.PathLike[str]) -> GateConfig:
             f"or set {CONFIG_ENV}"
         ) from err
     except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read configuration file {config_path}: {err}") from err
+        raise ConfigError(
+            f"cannot read configuration file {config_path}: {err}"
+        ) from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{config_path} is not valid TOML: {err}") from err
     return config_from_mapping(raw, source=str(config_path))
@@ -258,10 +260,11 @@ def _build_section(
             problems.append(f"[{section}] {key} = {value!r}: {error}")
             continue
         if isinstance(value, list):
-            value = tuple(value)
+            values[key] = tuple(value)
         elif hints[key] is float:
-            value = float(value)
-        values[key] = value
+            values[key] = float(value)
+        else:
+            values[key] = value
     try:
         return section_type(**values)
     except (TypeError, ValueError) as err:

@@ -1,15 +1,244 @@
-"""Subcommands of this group; filled in by the component that owns them."""
+"""``edge-gate biometrics compare`` and ``edge-gate biometrics evaluate``.
+
+Both commands work on either modality through its ``modality`` object (see
+:class:`edge_gate.evaluation.Modality`). Each image's template is computed
+once per run. An image from which no template can be made is a failure to
+enrol (``fte``): its pairs score 0 and count as non-matches.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import importlib
+import itertools
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from edge_gate.errors import BiometricError, EdgeGateError
+from edge_gate.evaluation import (
+    Modality,
+    equal_error_rate,
+    error_rates,
+    fnmr_at_fmr,
+    fnmr_at_zero_fmr,
+    rule_of_three,
+    write_det_png,
+)
+
+logger = logging.getLogger(__name__)
+
+# Fixed registry: modality name to the module holding its ``modality`` object.
+_MODALITIES = {"fingerprint": "edge_gate.fingerprint", "iris": "edge_gate.iris"}
 
 
 def register(subparsers: Any) -> None:
-    """Add this group's subcommands to subparsers."""
-    # TODO: add the subcommands of this group; until then it adds none.
-    del subparsers
+    """Add ``biometrics compare`` and ``biometrics evaluate``."""
+    group = subparsers.add_parser(
+        "biometrics", help="compare images or evaluate a data set"
+    )
+    commands = group.add_subparsers(dest="biometrics_command", metavar="COMMAND")
+
+    compare = commands.add_parser(
+        "compare", help="score pairs of images listed in a file"
+    )
+    _add_modality(compare)
+    compare.add_argument(
+        "--pairs",
+        required=True,
+        metavar="FILE",
+        help="one tab-separated pair of image paths per line ('-' for stdin)",
+    )
+    compare.set_defaults(handler=run_compare)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="error rates over all pairs of a labelled data set"
+    )
+    _add_modality(evaluate)
+    evaluate.add_argument("directory", metavar="DIR", help="data set folder")
+    evaluate.add_argument(
+        "--det",
+        metavar="PNG",
+        help="where to write the DET curve (default: det-MODALITY.png)",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(handler=run_evaluate)
+    group.set_defaults(handler=lambda _args: _usage(group))
 
 
-__all__ = ["argparse", "register"]
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _add_modality(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--modality", required=True, choices=sorted(_MODALITIES), help="biometric"
+    )
+
+
+def load_modality(name: str) -> Modality:
+    """Import the named modality's implementation."""
+    module = importlib.import_module(_MODALITIES[name])
+    modality: Modality = module.modality
+    return modality
+
+
+class TemplateCache:
+    """Templates by image path, computed once; ``None`` marks a failure to enrol."""
+
+    def __init__(self, modality: Modality) -> None:
+        self._modality = modality
+        self._templates: dict[Path, bytes | None] = {}
+
+    def get(self, path: Path) -> bytes | None:
+        """Return the template of ``path``, or None when none can be made."""
+        if path not in self._templates:
+            self._templates[path] = self._extract(path)
+        return self._templates[path]
+
+    def _extract(self, path: Path) -> bytes | None:
+        try:
+            image = self._modality.load_image(path)
+            return self._modality.extract(image)
+        except BiometricError as err:
+            print(
+                f"edge-gate biometrics: no template from {path}: {err}", file=sys.stderr
+            )
+            return None
+
+    @property
+    def failures(self) -> int:
+        """Number of images that gave no template."""
+        return sum(1 for t in self._templates.values() if t is None)
+
+
+def _read_pairs(stream: TextIO, source: str) -> list[tuple[Path, Path]]:
+    pairs = []
+    for number, line in enumerate(stream, start=1):
+        text = line.rstrip("\r\n")
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        parts = text.split("\t")
+        if len(parts) != 2 or not all(parts):
+            raise EdgeGateError(
+                f"{source} line {number}: expected two image paths separated by "
+                f"one tab, got {text!r}"
+            )
+        pairs.append((Path(parts[0]), Path(parts[1])))
+    return pairs
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Print ``pathA, pathB, score, accept|reject, ok|fte`` for each pair."""
+    modality = load_modality(args.modality)
+    if args.pairs == "-":
+        pairs = _read_pairs(sys.stdin, "stdin")
+    else:
+        try:
+            with open(args.pairs, encoding="utf-8") as handle:
+                pairs = _read_pairs(handle, args.pairs)
+        except OSError as err:
+            raise EdgeGateError(f"cannot read pairs file {args.pairs}: {err}") from err
+    threshold = modality.threshold()
+    cache = TemplateCache(modality)
+    for first, second in pairs:
+        template_a, template_b = cache.get(first), cache.get(second)
+        if template_a is None or template_b is None:
+            score, status = 0.0, "fte"
+        else:
+            score, status = modality.compare(template_a, template_b), "ok"
+        decision = "accept" if score >= threshold else "reject"
+        print(f"{first}\t{second}\t{score:.6f}\t{decision}\t{status}", flush=False)
+    sys.stdout.flush()
+    return 0
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores of every pair of a data set."""
+
+    genuine: list[float]
+    impostor: list[float]
+    samples: int
+    failures_to_enrol: int
+
+
+def score_all_pairs(modality: Modality, directory: Path) -> Evaluation:
+    """Compare every pair of images in ``directory`` once.
+
+    Raises:
+        EdgeGateError: the folder holds no images of the modality's layout.
+    """
+    samples = modality.list_samples(directory)
+    if len(samples) < 2:
+        raise EdgeGateError(
+            f"{directory} holds {len(samples)} usable {modality.name} image(s); "
+            "at least two are needed"
+        )
+    cache = TemplateCache(modality)
+    templates = [(identity, cache.get(path)) for identity, path in samples]
+    genuine: list[float] = []
+    impostor: list[float] = []
+    for (id_a, tpl_a), (id_b, tpl_b) in itertools.combinations(templates, 2):
+        score = 0.0
+        if tpl_a is not None and tpl_b is not None:
+            score = modality.compare(tpl_a, tpl_b)
+        (genuine if id_a == id_b else impostor).append(score)
+    if not genuine or not impostor:
+        raise EdgeGateError(
+            f"{directory} needs at least two identities with two images each"
+        )
+    return Evaluation(genuine, impostor, len(samples), cache.failures)
+
+
+def summarise(modality: Modality, result: Evaluation) -> dict[str, Any]:
+    """Return the figures of an evaluation as a JSON-ready mapping."""
+    threshold = modality.threshold()
+    shipped = error_rates(result.genuine, result.impostor, threshold)
+    at_1e2 = fnmr_at_fmr(result.genuine, result.impostor, 1e-2)
+    at_1e3 = fnmr_at_fmr(result.genuine, result.impostor, 1e-3)
+    at_1e4 = fnmr_at_fmr(result.genuine, result.impostor, 1e-4)
+    at_zero = fnmr_at_zero_fmr(result.genuine, result.impostor)
+    return {
+        "modality": modality.name,
+        "samples": result.samples,
+        "genuine_pairs": len(result.genuine),
+        "impostor_pairs": len(result.impostor),
+        "failure_to_enrol_rate": result.failures_to_enrol / result.samples,
+        "eer": equal_error_rate(result.genuine, result.impostor),
+        "fnmr_at_fmr_1e-2": at_1e2.fnmr,
+        "fnmr_at_fmr_1e-3": at_1e3.fnmr,
+        "fnmr_at_fmr_1e-4": at_1e4.fnmr,
+        "fnmr_at_zero_fmr": at_zero.fnmr,
+        "shipped_threshold": threshold,
+        "fmr_at_shipped_threshold": shipped.fmr,
+        "fnmr_at_shipped_threshold": shipped.fnmr,
+        # With no error observed in n pairs, the rate is below 3/n (95%).
+        "zero_error_bound_genuine": rule_of_three(len(result.genuine)),
+        "zero_error_bound_impostor": rule_of_three(len(result.impostor)),
+    }
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Print EER, FNMR at fixed FMRs, FTE, and write the DET curve."""
+    modality = load_modality(args.modality)
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise EdgeGateError(f"{directory} is not a folder")
+    result = score_all_pairs(modality, directory)
+    figures = summarise(modality, result)
+    det_path = Path(args.det or f"det-{modality.name}.png")
+    figures["det_png"] = str(write_det_png(result.genuine, result.impostor, det_path))
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    for key, value in figures.items():
+        if isinstance(value, float) and key != "shipped_threshold":
+            print(f"{key:28} {value * 100:8.3f} %")
+        else:
+            print(f"{key:28} {value}")
+    return 0

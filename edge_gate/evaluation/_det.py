@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from edge_gate.evaluation._rates import _as_scores, _sweep
+
 _SIZE = 480
 _MARGIN = 40
 _LOG_MIN = -5.0
@@ -57,8 +59,6 @@ def write_det_png(
         ValueError: empty or non-finite scores.
         OSError: the file cannot be written.
     """
-    from edge_gate.evaluation._rates import _as_scores, _sweep
-
     gen = _as_scores(genuine, "genuine")
     imp = _as_scores(impostor, "impostor")
     _thresholds, fmr, fnmr = _sweep(gen, imp)

@@ -53,7 +53,9 @@ def error_rates(
     )
 
 
-def _sweep(gen: FloatArray, imp: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _sweep(
+    gen: FloatArray, imp: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Return (thresholds, fmr, fnmr) at every distinct score, ascending."""
     thresholds = np.unique(np.concatenate([gen, imp, [np.inf]]))
     gen_sorted = np.sort(gen)

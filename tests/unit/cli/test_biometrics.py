@@ -1,0 +1,136 @@
+"""``edge-gate biometrics``: pair files, output lines, failures to enrol.
+
+The modality here is a small stand-in whose templates are the image bytes,
+so the command's own logic (caching, fte, output format, rates) is tested
+apart from any matcher.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from edge_gate.cli import _biometrics, main
+from edge_gate.errors import ImageError
+
+
+class ByteModality:
+    """Templates are the file's first byte; equal bytes score 1, else 0.1."""
+
+    name = "bytes"
+
+    def __init__(self) -> None:
+        self.extractions = 0
+
+    def list_samples(self, directory: Path) -> list[tuple[str, Path]]:
+        return [(p.stem.split("_")[0], p) for p in sorted(directory.glob("*.img"))]
+
+    def load_image(self, path: Path) -> npt.NDArray[np.uint8]:
+        data = path.read_bytes()
+        if not data:
+            raise ImageError(f"{path} is empty")
+        return np.frombuffer(data, dtype=np.uint8)
+
+    def extract(self, image: npt.NDArray[np.uint8]) -> bytes:
+        self.extractions += 1
+        return bytes(image[:1])
+
+    def compare(self, first: bytes, second: bytes) -> float:
+        return 1.0 if first == second else 0.1
+
+    def threshold(self) -> float:
+        return 0.5
+
+
+@pytest.fixture
+def modality(monkeypatch: pytest.MonkeyPatch) -> ByteModality:
+    stand_in = ByteModality()
+    monkeypatch.setattr(_biometrics, "load_modality", lambda _name: stand_in)
+    return stand_in
+
+
+def _image(folder: Path, name: str, content: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(content)
+    return path
+
+
+def test_compare_prints_one_line_per_pair(
+    tmp_path: Path, modality: ByteModality, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a1 = _image(tmp_path, "1_1.img", b"a")
+    a2 = _image(tmp_path, "1_2.img", b"a")
+    b1 = _image(tmp_path, "2_1.img", b"b")
+    empty = _image(tmp_path, "3_1.img", b"")
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text(f"{a1}\t{a2}\n{a1}\t{b1}\n\n{a1}\t{empty}\n")
+
+    status = main(
+        ["biometrics", "compare", "--modality", "iris", "--pairs", str(pairs)]
+    )
+
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0
+    assert lines[0] == f"{a1}\t{a2}\t1.000000\taccept\tok"
+    assert lines[1] == f"{a1}\t{b1}\t0.100000\treject\tok"
+    assert lines[2] == f"{a1}\t{empty}\t0.000000\treject\tfte"
+    # a1 appears three times but is extracted once.
+    assert modality.extractions == 3
+
+
+def test_compare_malformed_line_fails(
+    tmp_path: Path, modality: ByteModality, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("only-one-path\n")
+    status = main(
+        ["biometrics", "compare", "--modality", "iris", "--pairs", str(pairs)]
+    )
+    assert status == 1
+    assert "line 1" in capsys.readouterr().err
+
+
+def test_compare_unknown_modality_is_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["biometrics", "compare", "--modality", "face", "--pairs", "x"])
+    assert caught.value.code == 2
+
+
+def test_evaluate_counts_pairs_and_fte(
+    tmp_path: Path, modality: ByteModality, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "set"
+    data.mkdir()
+    for identity, content in (("1", b"a"), ("2", b"b"), ("3", b"c")):
+        for impression in (1, 2):
+            _image(data, f"{identity}_{impression}.img", content)
+    _image(data, "3_3.img", b"")
+    det = tmp_path / "det.png"
+
+    status = main(
+        [
+            "biometrics",
+            "evaluate",
+            "--modality",
+            "iris",
+            str(data),
+            "--det",
+            str(det),
+            "--json",
+        ]
+    )
+
+    figures = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert figures["genuine_pairs"] == 5
+    assert figures["impostor_pairs"] == 16
+    assert figures["failure_to_enrol_rate"] == pytest.approx(1 / 7)
+    # The failed impression scores 0 against its own finger: 2 of 5 genuine
+    # pairs are lost at the threshold.
+    assert figures["fnmr_at_shipped_threshold"] == pytest.approx(2 / 5)
+    assert figures["fmr_at_shipped_threshold"] == 0.0
+    assert det.read_bytes().startswith(b"\x89PNG")
