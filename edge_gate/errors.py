@@ -125,6 +125,11 @@ class UpdateVerificationError(UpdateError):
     version, expiry or decryption)."""
 
 
+class EnrolmentRecordError(UpdateError, ValueError):
+    """An enrolment record is invalid (the publisher's input, or a record
+    decoded from a bundle)."""
+
+
 # Control socket
 
 
