@@ -145,17 +145,33 @@ class SyncConfig:
 class DaemonConfig:
     """The lane daemon's process settings."""
 
+    # UNIX socket for the field commands; its folder is the runtime directory.
     control_socket: str = "/run/edge_gate/control.sock"
+    # Members of this group may use the control socket; "" means root only.
     control_group: str = "edge-gate"
     models_dir: str = ""
     lane_id: str = "lane-1"
+    # ONNX Runtime intra-op threads per model (up to 4 on a Pi 4 or 5).
+    model_threads: int = bounded(1, 1, 8)
+    # A worker that makes no progress for this long stops the watchdog pings.
+    worker_stall_s: float = bounded(10.0, 1.0, 300.0)
+    # Seconds between device path checks when udev sends no event.
+    device_check_interval_s: float = bounded(2.0, 0.1, 60.0)
+    # Listen to udev events (off only where no netlink socket is available).
+    use_udev: bool = True
+    # Refuse service until the clock is trusted (never behind the latest
+    # time the gate has persisted); off only on a bench without an RTC.
+    require_trusted_clock: bool = True
+    log_level: Literal["WARNING", "INFO", "DEBUG"] = "INFO"
 
 
 @dataclass(frozen=True)
 class AuditConfig:
-    """The audit log."""
+    """The audit log (``audit.db`` in the store's state directory)."""
 
     retention_days: int = bounded(90, 1, 3650)
+    # Hours between retention runs while the daemon runs (and one at start).
+    prune_interval_h: float = bounded(24.0, 0.1, 24.0 * 30)
 
 
 @dataclass(frozen=True)

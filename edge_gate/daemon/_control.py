@@ -1,0 +1,379 @@
+"""The local control socket: JSON lines over a UNIX stream socket.
+
+Protocol. A client connects, sends one request line, a JSON object with a
+``command`` key (``{"command": "status"}``), and reads reply lines:
+
+- a plain command gets one line, ``{"ok": true, "result": ...}`` or
+  ``{"ok": false, "error": "..."}``, and the server closes the connection;
+- ``watch`` gets ``{"ok": true, "result": "watching"}`` and then one
+  ``{"event": {...}}`` line per lane event until the client disconnects.
+
+Access. The socket file is created with mode 0660 and handed to the control
+group when that group exists; the server also checks the peer's credentials
+(``SO_PEERCRED``) and accepts root, the daemon's own user, and members of the
+control group, so a wrong file mode alone does not open the lane.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import json
+import logging
+import os
+import queue
+import select
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from edge_gate.errors import ControlError
+
+logger = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 64 * 1024
+MAX_CLIENTS = 8
+SOCKET_MODE = 0o660
+
+Handler = Callable[[Mapping[str, Any]], Any]
+
+
+class EventHub:
+    """Fan lane events out to ``watch`` clients; slow clients lose events."""
+
+    def __init__(self, max_queued: int = 256) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: list[queue.Queue[dict[str, Any]]] = []
+        self._max_queued = max_queued
+        self.dropped = 0
+
+    def subscribe(self) -> queue.Queue[dict[str, Any]]:
+        """Return a new queue that receives every later event."""
+        events: queue.Queue[dict[str, Any]] = queue.Queue(self._max_queued)
+        with self._lock:
+            self._subscribers.append(events)
+        return events
+
+    def unsubscribe(self, events: queue.Queue[dict[str, Any]]) -> None:
+        """Stop delivering to ``events``."""
+        with self._lock:
+            if events in self._subscribers:
+                self._subscribers.remove(events)
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Deliver ``event`` to every subscriber without blocking."""
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for events in subscribers:
+            try:
+                events.put_nowait(event)
+            except queue.Full:
+                self.dropped += 1
+
+
+class ControlServer:
+    """Serve control requests on a UNIX socket from a named thread.
+
+    ``handlers`` maps a command name to a function taking the request object
+    and returning a JSON-serialisable result; a handler raises
+    :class:`ControlError` (or ``ValueError``) to refuse with a message.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        handlers: Mapping[str, Handler],
+        events: EventHub,
+        *,
+        group: str = "",
+        on_progress: Callable[[], None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self._handlers = dict(handlers)
+        self._events = events
+        self._group_id = _group_id(group)
+        self._on_progress = on_progress
+        self._stop = threading.Event()
+        self._clients: set[threading.Thread] = set()
+        self._clients_lock = threading.Lock()
+        self._socket = self._bind()
+        self._thread = threading.Thread(
+            target=self._serve, name="control-socket", daemon=True
+        )
+
+    def _bind(self) -> socket.socket:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            if self.path.is_socket():
+                self.path.unlink()
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o117)
+        try:
+            server.bind(str(self.path))
+        except OSError as err:
+            server.close()
+            raise ControlError(
+                f"cannot create control socket {self.path}: {err}; check that its "
+                "folder exists and no other daemon uses it"
+            ) from err
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, SOCKET_MODE)
+        if self._group_id is not None:
+            try:
+                os.chown(self.path, -1, self._group_id)
+            except PermissionError:
+                logger.warning(
+                    "cannot hand control socket %s to group id %d; only root and "
+                    "this user can use it",
+                    self.path,
+                    self._group_id,
+                )
+        server.listen(MAX_CLIENTS)
+        server.setblocking(False)
+        return server
+
+    def start(self) -> None:
+        """Start accepting clients."""
+        self._thread.start()
+        logger.info("control socket listening on %s", self.path)
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        """Stop accepting, end client sessions and remove the socket file."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        with self._clients_lock:
+            clients = list(self._clients)
+        for client in clients:
+            client.join(timeout_s)
+        self._socket.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            if self._on_progress is not None:
+                self._on_progress()
+            readable, _, _ = select.select([self._socket], [], [], 0.2)
+            if not readable:
+                continue
+            try:
+                connection, _ = self._socket.accept()
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                logger.exception("control socket accept failed")
+                continue
+            self._start_client(connection)
+
+    def _start_client(self, connection: socket.socket) -> None:
+        with self._clients_lock:
+            self._clients = {c for c in self._clients if c.is_alive()}
+            if len(self._clients) >= MAX_CLIENTS:
+                _send_line(connection, {"ok": False, "error": "too many clients"})
+                connection.close()
+                return
+            client = threading.Thread(
+                target=self._session,
+                args=(connection,),
+                name=f"control-client-{len(self._clients)}",
+                daemon=True,
+            )
+            self._clients.add(client)
+        client.start()
+
+    def _session(self, connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(2.0)
+            try:
+                if not self._is_peer_allowed(connection):
+                    _send_line(connection, {"ok": False, "error": "permission denied"})
+                    return
+                request = _read_request(connection)
+                command = str(request.get("command", ""))
+                if command == "watch":
+                    self._watch(connection)
+                    return
+                _send_line(connection, self._dispatch(command, request))
+            except (OSError, ControlError) as err:
+                logger.info("control client ended: %s", err)
+
+    def _dispatch(self, command: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        handler = self._handlers.get(command)
+        if handler is None:
+            known = ", ".join(sorted([*self._handlers, "watch"]))
+            return {
+                "ok": False,
+                "error": f"unknown command {command!r}; known: {known}",
+            }
+        try:
+            return {"ok": True, "result": handler(request)}
+        except (ControlError, ValueError) as err:
+            return {"ok": False, "error": str(err)}
+        except (
+            Exception
+        ) as err:  # supervision point: one request must not kill the socket
+            logger.exception("control command %s failed", command)
+            return {"ok": False, "error": f"{command} failed: {err}"}
+
+    def _watch(self, connection: socket.socket) -> None:
+        events = self._events.subscribe()
+        try:
+            _send_line(connection, {"ok": True, "result": "watching"})
+            while not self._stop.is_set():
+                try:
+                    event = events.get(timeout=0.5)
+                except queue.Empty:
+                    # Find a client that went away while nothing happened.
+                    readable, _, _ = select.select([connection], [], [], 0)
+                    if readable and not connection.recv(1, socket.MSG_PEEK):
+                        return
+                    continue
+                _send_line(connection, {"event": event})
+        finally:
+            self._events.unsubscribe(events)
+
+    def _is_peer_allowed(self, connection: socket.socket) -> bool:
+        creds = connection.getsockopt(
+            socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")
+        )
+        pid, uid, gid = struct.unpack("3i", creds)
+        if uid in (0, os.getuid()):
+            return True
+        if self._group_id is None:
+            return False
+        return gid == self._group_id or self._group_id in _process_groups(pid)
+
+
+def _group_id(name: str) -> int | None:
+    if not name:
+        return None
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        logger.warning("control group %r does not exist; only root can connect", name)
+        return None
+
+
+def _process_groups(pid: int) -> set[int]:
+    """Return the supplementary group ids of a process, from /proc."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return set()
+    for line in status.splitlines():
+        if line.startswith("Groups:"):
+            return {int(item) for item in line.split()[1:]}
+    return set()
+
+
+def _send_line(connection: socket.socket, message: Mapping[str, Any]) -> None:
+    connection.sendall(json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n")
+
+
+def _read_request(connection: socket.socket) -> dict[str, Any]:
+    buffer = b""
+    while b"\n" not in buffer:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        buffer += chunk
+        if len(buffer) > MAX_REQUEST_BYTES:
+            raise ControlError(f"request is over {MAX_REQUEST_BYTES} bytes")
+    try:
+        request = json.loads(buffer.split(b"\n", 1)[0] or b"{}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ControlError(f"request is not a JSON line: {err}") from err
+    if not isinstance(request, dict):
+        raise ControlError("request must be a JSON object")
+    return request
+
+
+def request(path: Path, message: Mapping[str, Any], timeout_s: float = 30.0) -> Any:
+    """Send one control request and return its result.
+
+    Raises:
+        ControlError: the daemon is not running, the socket is not
+            accessible, or the daemon refused the request (its message).
+    """
+    with _connect(path, timeout_s) as connection:
+        _send_line(connection, message)
+        reply = _read_reply(connection, path)
+    if not reply.get("ok"):
+        raise ControlError(str(reply.get("error", "the daemon refused the request")))
+    return reply.get("result")
+
+
+def watch(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield lane events from the daemon until it closes the connection.
+
+    Raises:
+        ControlError: the daemon is not reachable or refused the request.
+    """
+    with _connect(path, 5.0) as connection:
+        _send_line(connection, {"command": "watch"})
+        connection.settimeout(None)
+        with connection.makefile("rb") as lines:
+            for line in lines:
+                try:
+                    message = json.loads(line)
+                except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                    raise ControlError(
+                        f"the daemon sent a line that is not JSON: {err}"
+                    ) from err
+                if not isinstance(message, dict):
+                    continue
+                if message.get("ok") is False:
+                    raise ControlError(str(message.get("error", "watch refused")))
+                if isinstance(message.get("event"), dict):
+                    yield message["event"]
+
+
+def _connect(path: Path, timeout_s: float) -> socket.socket:
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.settimeout(timeout_s)
+    try:
+        connection.connect(str(path))
+    except FileNotFoundError as err:
+        connection.close()
+        raise ControlError(
+            f"control socket {path} not found: is edge-gate.service running? "
+            "(systemctl status edge-gate)"
+        ) from err
+    except PermissionError as err:
+        connection.close()
+        raise ControlError(
+            f"permission denied on {path}: run as root or as a member of the "
+            "service's control group"
+        ) from err
+    except OSError as err:
+        connection.close()
+        raise ControlError(f"cannot connect to control socket {path}: {err}") from err
+    return connection
+
+
+def _read_reply(connection: socket.socket, path: Path) -> dict[str, Any]:
+    buffer = b""
+    try:
+        while b"\n" not in buffer:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            buffer += chunk
+    except TimeoutError as err:
+        raise ControlError(f"the daemon at {path} did not reply in time") from err
+    if not buffer:
+        raise ControlError(
+            f"the daemon at {path} closed the connection without a reply"
+        )
+    try:
+        reply = json.loads(buffer.split(b"\n", 1)[0])
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ControlError(f"the daemon sent a reply that is not JSON: {err}") from err
+    if not isinstance(reply, dict):
+        raise ControlError("the daemon sent a reply that is not a JSON object")
+    return reply

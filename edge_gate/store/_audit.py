@@ -1,0 +1,559 @@
+"""The lane's audit log: one hash-chained SQLite row per transaction.
+
+``audit.db`` lives in the state directory and is written only by the lane
+daemon. Invariants:
+
+- SQLite runs in WAL mode with ``synchronous=FULL``, and each row is written
+  in its own ``BEGIN IMMEDIATE`` transaction, so a row that :meth:`AuditLog.append`
+  returned for survives a process kill and a power cut.
+- Each row stores ``prev_hash`` (the previous row's hash) and ``row_hash`` =
+  SHA-256 over ``prev_hash`` and the row's canonical JSON. The ``chain`` table
+  holds the anchor (the hash before the oldest kept row) and the head (the
+  newest row's sequence number and hash), updated in the same transaction as
+  the rows, so :meth:`AuditLog.verify` finds a changed, inserted or deleted
+  row, the last one included.
+- Rows hold no images and no templates: :class:`AuditRecord` has no field for
+  bytes, and scores, thresholds and durations must be numbers.
+
+The chain is unkeyed: someone who can write the file can recompute every
+hash. The daemon logs the head hash to the journal at start and stop, so a
+rewritten chain shows up against the journal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from edge_gate.errors import StoreError
+
+logger = logging.getLogger(__name__)
+
+AUDIT_DB_NAME = "audit.db"
+SCHEMA_VERSION = 1
+GENESIS_HASH = "0" * 64
+
+RecordKind = Literal["transaction", "manual_open", "service"]
+RECORD_KINDS: tuple[str, ...] = ("transaction", "manual_open", "service")
+OUTCOMES: tuple[str, ...] = (
+    "accepted",
+    "rejected",
+    "alert",
+    "aborted",
+    "emergency",
+    "opened",
+    "none",
+)
+MAX_TEXT_CHARS = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    time_utc TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    lane_id TEXT NOT NULL,
+    transaction_id TEXT NOT NULL,
+    issuing_state TEXT NOT NULL,
+    document_number TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    alarms TEXT NOT NULL,
+    scores TEXT NOT NULL,
+    thresholds TEXT NOT NULL,
+    durations_ms TEXT NOT NULL,
+    latency_ms REAL,
+    prev_hash TEXT NOT NULL,
+    row_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit (time_utc);
+CREATE TABLE IF NOT EXISTS chain (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    schema_version INTEGER NOT NULL,
+    anchor_seq INTEGER NOT NULL,
+    anchor_hash TEXT NOT NULL,
+    head_seq INTEGER NOT NULL,
+    head_hash TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audit row as the daemon hands it in.
+
+    ``time_utc`` must be timezone-aware. ``scores``, ``thresholds`` and
+    ``durations_ms`` map a name (``fingerprint``, ``iris``, ``document``
+    ...) to a finite number; ``durations_ms`` holds each step's duration in
+    milliseconds and ``latency_ms`` the time from the last capture to the
+    barrier command.
+    """
+
+    time_utc: datetime
+    transaction_id: str
+    outcome: str
+    reason: str
+    kind: RecordKind = "transaction"
+    lane_id: str = ""
+    issuing_state: str = ""
+    document_number: str = ""
+    alarms: tuple[str, ...] = ()
+    scores: Mapping[str, float] = field(default_factory=dict)
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    durations_ms: Mapping[str, float] = field(default_factory=dict)
+    latency_ms: float | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return the record as plain JSON types (time as ISO 8601 UTC)."""
+        return {
+            "time_utc": _format_time(self.time_utc),
+            "kind": self.kind,
+            "lane_id": self.lane_id,
+            "transaction_id": self.transaction_id,
+            "issuing_state": self.issuing_state,
+            "document_number": self.document_number,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "alarms": list(self.alarms),
+            "scores": dict(sorted(self.scores.items())),
+            "thresholds": dict(sorted(self.thresholds.items())),
+            "durations_ms": dict(sorted(self.durations_ms.items())),
+            "latency_ms": self.latency_ms,
+        }
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """A stored row: its sequence number, the record and its chain hash."""
+
+    seq: int
+    record: AuditRecord
+    row_hash: str
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return the row as plain JSON types."""
+        return {"seq": self.seq, **self.record.to_json_dict(), "hash": self.row_hash}
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :meth:`AuditLog.verify`.
+
+    ``first_bad_seq`` is the sequence number where the chain first breaks,
+    or None when it is intact; ``problem`` says what is wrong there.
+    """
+
+    is_intact: bool
+    rows_checked: int
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    problem: str = ""
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return the result as plain JSON types."""
+        return {
+            "intact": self.is_intact,
+            "rows_checked": self.rows_checked,
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "first_bad_seq": self.first_bad_seq,
+            "problem": self.problem,
+        }
+
+
+class AuditLog:
+    """Append-only, hash-chained audit log in one SQLite file.
+
+    Safe to share between threads: one connection guarded by a lock.
+    Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """Open or create the audit log.
+
+        Args:
+            path: the ``audit.db`` file; its folder must exist.
+            read_only: open an existing file for queries and verification
+                only (field commands); never creates it.
+
+        Raises:
+            StoreError: the file cannot be opened or is not an audit log.
+        """
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._read_only = read_only
+        try:
+            if read_only:
+                uri = f"file:{self.path}?mode=ro"
+                self._db = sqlite3.connect(
+                    uri, uri=True, check_same_thread=False, isolation_level=None
+                )
+            else:
+                self._db = sqlite3.connect(
+                    self.path, check_same_thread=False, isolation_level=None
+                )
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot open audit log {self.path}: {err}") from err
+        try:
+            self._prepare()
+        except sqlite3.Error as err:
+            self._db.close()
+            raise StoreError(
+                f"audit log {self.path} is unreadable or not an audit log: {err}"
+            ) from err
+
+    def _prepare(self) -> None:
+        self._db.execute("PRAGMA busy_timeout = 5000")
+        if self._read_only:
+            self._check_schema()
+            return
+
+        # WAL keeps readers off the writer's back; FULL syncs the WAL on
+        # every commit, so an acknowledged row survives a power cut.
+        mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"journal_mode is {mode}, expected wal")
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(
+            "INSERT OR IGNORE INTO chain VALUES (1, ?, 0, ?, 0, ?)",
+            (SCHEMA_VERSION, GENESIS_HASH, GENESIS_HASH),
+        )
+        self._check_schema()
+
+    def _check_schema(self) -> None:
+        row = self._db.execute(
+            "SELECT schema_version FROM chain WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            raise sqlite3.DatabaseError("the chain table is empty")
+        if row[0] != SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"schema version {row[0]}, this edge-gate reads {SCHEMA_VERSION}"
+            )
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database; safe to call more than once."""
+        with self._lock:
+            self._db.close()
+
+    def append(self, record: AuditRecord) -> AuditEntry:
+        """Write one record durably and chain it to the previous row.
+
+        Returns:
+            The stored row with its sequence number and hash.
+
+        Raises:
+            ValueError: the record has a naive time, an unknown kind or
+                outcome, a text field over 500 characters, or a
+                non-finite number.
+            StoreError: SQLite failed (disk full, read-only, corrupt); the
+                row was not written.
+        """
+        _validate(record)
+        values = record.to_json_dict()
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                head_seq, head_hash = self._db.execute(
+                    "SELECT head_seq, head_hash FROM chain WHERE id = 1"
+                ).fetchone()
+                seq = head_seq + 1
+                row_hash = _row_hash(seq, head_hash, values)
+                self._db.execute(
+                    "INSERT INTO audit VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seq, *_row_columns(values), head_hash, row_hash),
+                )
+                self._db.execute(
+                    "UPDATE chain SET head_seq = ?, head_hash = ? WHERE id = 1",
+                    (seq, row_hash),
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._rollback()
+                raise StoreError(
+                    f"cannot append to audit log {self.path}: {err}"
+                ) from err
+        return AuditEntry(seq=seq, record=record, row_hash=row_hash)
+
+    def query(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        outcome: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """Return rows in time order, newest last.
+
+        Args:
+            since: earliest time, inclusive (timezone-aware).
+            until: latest time, exclusive (timezone-aware).
+            outcome: only rows with this outcome.
+            kind: only rows of this kind.
+            limit: the newest ``limit`` matching rows (1 to 100,000).
+
+        Raises:
+            ValueError: a naive time or a limit out of range.
+            StoreError: SQLite failed.
+        """
+        if not 1 <= limit <= 100_000:
+            raise ValueError(f"limit {limit} is out of range; use 1 to 100000")
+        clauses: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            clauses.append("time_utc >= ?")
+            params.append(_format_time(since))
+        if until is not None:
+            clauses.append("time_utc < ?")
+            params.append(_format_time(until))
+        if outcome is not None:
+            clauses.append("outcome = ?")
+            params.append(outcome)
+        if kind is not None:
+            clauses.append("kind = ?")
+            params.append(kind)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = (
+            f"SELECT * FROM (SELECT * FROM audit {where} "  # noqa: S608 - fixed clauses
+            "ORDER BY seq DESC LIMIT ?) ORDER BY seq"
+        )
+        with self._lock:
+            try:
+                rows = self._db.execute(sql, (*params, limit)).fetchall()
+            except sqlite3.Error as err:
+                raise StoreError(f"cannot query audit log {self.path}: {err}") from err
+        return [_entry_from_row(row) for row in rows]
+
+    def head(self) -> tuple[int, str]:
+        """Return the newest row's sequence number and hash (0 and zeros if empty)."""
+        with self._lock:
+            try:
+                row = self._db.execute(
+                    "SELECT head_seq, head_hash FROM chain WHERE id = 1"
+                ).fetchone()
+            except sqlite3.Error as err:
+                raise StoreError(f"cannot read audit log {self.path}: {err}") from err
+        return int(row[0]), str(row[1])
+
+    def verify(self) -> VerifyResult:
+        """Check the whole hash chain.
+
+        Steps:
+            1. Read the anchor and head from the ``chain`` table.
+            2. Walk the rows by sequence number: each must follow the
+               previous one without a gap, carry the previous hash as
+               ``prev_hash``, and hash to its stored ``row_hash``.
+            3. The last row must be the recorded head, so deleting the
+               newest rows is found as well.
+
+        Returns:
+            The result; a broken chain is a result, not an exception.
+
+        Raises:
+            StoreError: SQLite failed to read the file.
+        """
+        with self._lock:
+            try:
+                anchor_seq, anchor_hash, head_seq, head_hash = self._db.execute(
+                    "SELECT anchor_seq, anchor_hash, head_seq, head_hash "
+                    "FROM chain WHERE id = 1"
+                ).fetchone()
+                rows = self._db.execute("SELECT * FROM audit ORDER BY seq").fetchall()
+            except sqlite3.Error as err:
+                raise StoreError(f"cannot read audit log {self.path}: {err}") from err
+
+        def broken(seq: int, checked: int, problem: str) -> VerifyResult:
+            return VerifyResult(False, checked, head_seq, head_hash, seq, problem)
+
+        expected_seq, expected_prev = anchor_seq + 1, anchor_hash
+        for checked, row in enumerate(rows):
+            seq, prev_hash, row_hash = row[0], row[14], row[15]
+            if seq != expected_seq:
+                return broken(
+                    expected_seq,
+                    checked,
+                    f"row {expected_seq} is missing (next is {seq})",
+                )
+            if prev_hash != expected_prev:
+                return broken(seq, checked, f"row {seq} does not link to row {seq - 1}")
+            values = _entry_from_row(row).record.to_json_dict()
+            if _row_hash(seq, prev_hash, values) != row_hash:
+                return broken(
+                    seq, checked, f"row {seq} was changed after it was written"
+                )
+            expected_seq, expected_prev = seq + 1, row_hash
+        if expected_seq - 1 != head_seq or expected_prev != head_hash:
+            return broken(
+                expected_seq,
+                len(rows),
+                f"rows after {expected_seq - 1} up to the head {head_seq} are missing",
+            )
+        return VerifyResult(True, len(rows), head_seq, head_hash)
+
+    def prune(self, retention_days: int, *, now: datetime | None = None) -> int:
+        """Delete rows older than the retention period, keeping the chain valid.
+
+        The hash of the newest deleted row becomes the chain's anchor, in the
+        same transaction as the delete.
+
+        Args:
+            retention_days: keep rows younger than this many days (at least 1).
+            now: the current UTC time (default: the system clock).
+
+        Returns:
+            The number of rows deleted.
+
+        Raises:
+            ValueError: retention_days is below 1 or now is naive.
+            StoreError: SQLite failed; nothing was deleted.
+        """
+        if retention_days < 1:
+            raise ValueError(f"retention_days {retention_days} must be at least 1")
+        cutoff = _format_time(
+            (now or datetime.now(UTC)) - timedelta(days=retention_days)
+        )
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                last = self._db.execute(
+                    "SELECT seq, row_hash FROM audit WHERE seq = "
+                    "(SELECT MAX(seq) FROM audit WHERE time_utc < ?)",
+                    (cutoff,),
+                ).fetchone()
+                if last is None:
+                    self._db.execute("COMMIT")
+                    return 0
+                deleted = self._db.execute(
+                    "DELETE FROM audit WHERE seq <= ?", (last[0],)
+                ).rowcount
+                self._db.execute(
+                    "UPDATE chain SET anchor_seq = ?, anchor_hash = ? WHERE id = 1",
+                    (last[0], last[1]),
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._rollback()
+                raise StoreError(f"cannot prune audit log {self.path}: {err}") from err
+        logger.info("pruned %d audit rows older than %d days", deleted, retention_days)
+        return int(deleted)
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            logger.debug("no transaction to roll back on %s", self.path)
+
+
+def _validate(record: AuditRecord) -> None:
+    if record.time_utc.tzinfo is None:
+        raise ValueError("audit record time_utc must be timezone-aware (UTC)")
+    if record.kind not in RECORD_KINDS:
+        raise ValueError(
+            f"audit record kind {record.kind!r} is not one of {RECORD_KINDS}"
+        )
+    if record.outcome not in OUTCOMES:
+        raise ValueError(f"audit outcome {record.outcome!r} is not one of {OUTCOMES}")
+    texts = {
+        "transaction_id": record.transaction_id,
+        "lane_id": record.lane_id,
+        "issuing_state": record.issuing_state,
+        "document_number": record.document_number,
+        "reason": record.reason,
+        **{f"alarm {i}": alarm for i, alarm in enumerate(record.alarms)},
+    }
+    for name, text in texts.items():
+        if not isinstance(text, str):
+            raise ValueError(
+                f"audit field {name} must be text, got {type(text).__name__}"
+            )
+        if len(text) > MAX_TEXT_CHARS:
+            raise ValueError(f"audit field {name} is over {MAX_TEXT_CHARS} characters")
+    numbers: list[tuple[str, Any]] = [("latency_ms", record.latency_ms)]
+    for group in ("scores", "thresholds", "durations_ms"):
+        numbers += [(f"{group}.{k}", v) for k, v in getattr(record, group).items()]
+    for name, value in numbers:
+        if value is None and name == "latency_ms":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"audit field {name} must be a number, not bytes or text")
+        if not math.isfinite(value):
+            raise ValueError(f"audit field {name} is {value}, not a finite number")
+
+
+def _format_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError(f"time {moment.isoformat()} must be timezone-aware (UTC)")
+    # Fixed width with microseconds, so text order is time order.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _canonical(values: Mapping[str, Any]) -> bytes:
+    return json.dumps(
+        values, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
+
+
+def _row_hash(seq: int, prev_hash: str, values: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256()
+    digest.update(prev_hash.encode("ascii"))
+    digest.update(_canonical({"seq": seq, **values}))
+    return digest.hexdigest()
+
+
+def _row_columns(values: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        values["time_utc"],
+        values["kind"],
+        values["lane_id"],
+        values["transaction_id"],
+        values["issuing_state"],
+        values["document_number"],
+        values["outcome"],
+        values["reason"],
+        json.dumps(values["alarms"]),
+        json.dumps(values["scores"]),
+        json.dumps(values["thresholds"]),
+        json.dumps(values["durations_ms"]),
+        values["latency_ms"],
+    )
+
+
+def _entry_from_row(row: Sequence[Any]) -> AuditEntry:
+    record = AuditRecord(
+        time_utc=_parse_time(row[1]),
+        kind=row[2],
+        lane_id=row[3],
+        transaction_id=row[4],
+        issuing_state=row[5],
+        document_number=row[6],
+        outcome=row[7],
+        reason=row[8],
+        alarms=tuple(json.loads(row[9])),
+        scores=json.loads(row[10]),
+        thresholds=json.loads(row[11]),
+        durations_ms=json.loads(row[12]),
+        latency_ms=row[13],
+    )
+    return AuditEntry(seq=int(row[0]), record=record, row_hash=str(row[15]))

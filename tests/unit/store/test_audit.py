@@ -1,0 +1,211 @@
+"""Tests of the hash-chained audit log on real SQLite files."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from edge_gate.errors import StoreError
+from edge_gate.store import AuditLog, AuditRecord
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def make_record(
+    index: int, *, when: datetime | None = None, **changes: object
+) -> AuditRecord:
+    values: dict[str, object] = {
+        "time_utc": when or T0 + timedelta(minutes=index),
+        "transaction_id": f"tx-{index:04d}",
+        "outcome": "accepted" if index % 2 == 0 else "rejected",
+        "reason": "both modalities matched"
+        if index % 2 == 0
+        else "fingerprint below threshold",
+        "lane_id": "lane-1",
+        "issuing_state": "VNM",
+        "document_number": f"C{index:07d}",
+        "alarms": (),
+        "scores": {"fingerprint": 0.81, "iris": 0.93},
+        "thresholds": {"fingerprint": 0.42, "iris": 0.61},
+        "durations_ms": {"document": 1200.0, "fingerprint": 3400.5, "iris": 2800.0},
+        "latency_ms": 180.0,
+    }
+    values.update(changes)
+    return AuditRecord(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        for index in range(10):
+            log.append(make_record(index))
+    return path
+
+
+def tamper(path: Path, sql: str, *params: object) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute(sql, params)
+
+
+def test_append_returns_chained_rows(tmp_path: Path) -> None:
+    with AuditLog(tmp_path / "audit.db") as log:
+        first = log.append(make_record(0))
+        second = log.append(make_record(1))
+        assert (first.seq, second.seq) == (1, 2)
+        assert first.row_hash != second.row_hash
+        assert log.head() == (2, second.row_hash)
+
+
+def test_pragmas_are_wal_and_full(tmp_path: Path) -> None:
+    with AuditLog(tmp_path / "audit.db") as log:
+        assert log._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert log._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_query_round_trips_record(log_path: Path) -> None:
+    with AuditLog(log_path) as log:
+        entries = log.query()
+    assert [e.seq for e in entries] == list(range(1, 11))
+    assert entries[0].record == make_record(0)
+
+
+def test_query_filters_time_and_outcome(log_path: Path) -> None:
+    with AuditLog(log_path, read_only=True) as log:
+        rejected = log.query(outcome="rejected")
+        window = log.query(
+            since=T0 + timedelta(minutes=3), until=T0 + timedelta(minutes=6)
+        )
+        newest = log.query(limit=2)
+    assert [e.record.transaction_id for e in rejected] == [
+        f"tx-{i:04d}" for i in (1, 3, 5, 7, 9)
+    ]
+    assert [e.seq for e in window] == [4, 5, 6]
+    assert [e.seq for e in newest] == [9, 10]
+
+
+def test_verify_intact_chain(log_path: Path) -> None:
+    with AuditLog(log_path) as log:
+        result = log.verify()
+    assert result.is_intact, result.problem
+    assert result.rows_checked == 10
+    assert result.head_seq == 10
+
+
+@pytest.mark.parametrize(
+    ("sql", "params", "bad_seq"),
+    [
+        pytest.param(
+            "UPDATE audit SET outcome = 'accepted' WHERE seq = ?",
+            (4,),
+            4,
+            id="changed-outcome",
+        ),
+        pytest.param(
+            "UPDATE audit SET scores = '{\"fingerprint\": 0.99}' WHERE seq = ?",
+            (7,),
+            7,
+            id="changed-score",
+        ),
+        pytest.param(
+            "DELETE FROM audit WHERE seq = ?", (5,), 5, id="deleted-middle-row"
+        ),
+        pytest.param(
+            "DELETE FROM audit WHERE seq = ?", (1,), 1, id="deleted-first-row"
+        ),
+        pytest.param(
+            "DELETE FROM audit WHERE seq >= ?", (9,), 9, id="deleted-newest-rows"
+        ),
+        pytest.param(
+            "UPDATE audit SET time_utc = '2026-03-01T07:00:00.000000Z' WHERE seq = ?",
+            (3,),
+            3,
+            id="changed-time",
+        ),
+    ],
+)
+def test_verify_finds_tampering(
+    log_path: Path, sql: str, params: tuple[object, ...], bad_seq: int
+) -> None:
+    tamper(log_path, sql, *params)
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+    assert not result.is_intact
+    assert result.first_bad_seq == bad_seq
+    assert result.problem
+
+
+def test_prune_keeps_chain_valid(log_path: Path) -> None:
+    now = T0 + timedelta(days=90, minutes=5)
+    with AuditLog(log_path) as log:
+        deleted = log.prune(90, now=now)
+        remaining = log.query()
+        result = log.verify()
+        log.append(make_record(10))
+        after_append = log.verify()
+    assert deleted == 5
+    assert [e.seq for e in remaining] == [6, 7, 8, 9, 10]
+    assert result.is_intact, result.problem
+    assert after_append.is_intact, after_append.problem
+
+
+def test_prune_then_delete_oldest_detected(log_path: Path) -> None:
+    with AuditLog(log_path) as log:
+        log.prune(90, now=T0 + timedelta(days=90, minutes=5))
+    tamper(log_path, "DELETE FROM audit WHERE seq = ?", 6)
+    with AuditLog(log_path) as log:
+        result = log.verify()
+    assert not result.is_intact
+    assert result.first_bad_seq == 6
+
+
+def test_prune_nothing_old(log_path: Path) -> None:
+    with AuditLog(log_path) as log:
+        assert log.prune(90, now=T0 + timedelta(days=1)) == 0
+        assert log.verify().is_intact
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        pytest.param(
+            {"time_utc": datetime(2026, 3, 1)}, "timezone-aware", id="naive-time"
+        ),
+        pytest.param({"outcome": "maybe"}, "outcome", id="unknown-outcome"),
+        pytest.param({"kind": "image"}, "kind", id="unknown-kind"),
+        pytest.param(
+            {"scores": {"iris": b"\x00template"}}, "number", id="bytes-in-scores"
+        ),
+        pytest.param({"scores": {"iris": float("nan")}}, "finite", id="nan-score"),
+        pytest.param({"reason": "x" * 501}, "500", id="reason-too-long"),
+        pytest.param({"document_number": b"C01"}, "text", id="bytes-document-number"),
+    ],
+)
+def test_append_rejects_bad_record(
+    tmp_path: Path, changes: dict[str, object], message: str
+) -> None:
+    with AuditLog(tmp_path / "audit.db") as log:
+        with pytest.raises(ValueError, match=message):
+            log.append(make_record(0, **changes))
+        assert log.head()[0] == 0
+
+
+def test_read_only_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open audit log"):
+        AuditLog(tmp_path / "absent.db", read_only=True)
+
+
+def test_not_an_audit_log(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE t (x)")
+    with pytest.raises(StoreError, match="not an audit log"):
+        AuditLog(path, read_only=True)
+
+
+def test_query_rejects_bad_limit(log_path: Path) -> None:
+    with AuditLog(log_path) as log, pytest.raises(ValueError, match="limit"):
+        log.query(limit=0)
