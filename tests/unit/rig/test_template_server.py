@@ -1,0 +1,55 @@
+"""The rig's template server: loopback HTTP over one folder."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from edge_gate.rig.template_server import TemplateServer
+
+
+def test_serves_files_on_loopback(tmp_path: Path) -> None:
+    (tmp_path / "metadata").mkdir()
+    (tmp_path / "metadata" / "1.root.json").write_bytes(b'{"signed": {}}')
+    with TemplateServer(tmp_path) as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(server.url + "metadata/1.root.json") as reply:
+            body = reply.read()
+    assert body == b'{"signed": {}}'
+    assert [r.status for r in server.requests] == [200]
+    assert server.requests[0].path == "/metadata/1.root.json"
+
+
+def test_missing_file_is_404(tmp_path: Path) -> None:
+    with TemplateServer(tmp_path) as server:
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(server.url + "targets/absent.bin")
+        caught.value.close()
+    assert caught.value.code == 404
+    assert server.requests[-1].status == 404
+
+
+def test_rejects_upload(tmp_path: Path) -> None:
+    with TemplateServer(tmp_path) as server:
+        request = urllib.request.Request(server.url + "x", data=b"1", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request)
+        caught.value.close()
+    assert caught.value.code == 501
+    assert not (tmp_path / "x").exists()
+
+
+def test_close_twice_is_harmless(tmp_path: Path) -> None:
+    server = TemplateServer(tmp_path)
+    server.close()
+    server.close()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(server.url, timeout=1)
+
+
+def test_missing_folder_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(NotADirectoryError, match="edge-gate publish"):
+        TemplateServer(tmp_path / "absent")
