@@ -1,15 +1,126 @@
-"""Subcommands of this group; filled in by the component that owns them."""
+"""``edge-gate mrz``: parse MRZ lines from stdin and print the result as JSON.
+
+Without ``--batch`` stdin holds the lines of one document (blank lines are
+ignored). With ``--batch`` each stdin line is a JSON object ``{"id": ...,
+"lines": [...]}`` and each produces one JSON line on stdout, with ``id``
+echoed. Exit status: 0 when every document is valid ICAO 9303, 1 otherwise
+(an input line that is not such an object counts as an invalid document),
+2 for a usage error.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import datetime
+import json
+import sys
+from typing import Any, TextIO
+
+from edge_gate.document import TOLERANCES, MrzResult, parse_mrz
+
+EXIT_OK = 0
+EXIT_FAILED = 1
 
 
 def register(subparsers: Any) -> None:
-    """Add this group's subcommands to subparsers."""
-    # TODO: add the subcommands of this group; until then it adds none.
-    del subparsers
+    """Add the ``mrz`` command."""
+    parser = subparsers.add_parser(
+        "mrz",
+        help="parse MRZ lines from stdin and print the result as JSON",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help='read JSON lines {"id": ..., "lines": [...]} and write one JSON '
+        "line per document",
+    )
+    parser.add_argument(
+        "--today",
+        type=_parse_today,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="reference date for the centuries of dates (default: today, UTC)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        action="append",
+        choices=sorted(TOLERANCES),
+        default=[],
+        help="accept one known national deviation from ICAO 9303, with a "
+        "warning (repeatable)",
+    )
+    parser.set_defaults(handler=run_mrz)
 
 
-__all__ = ["argparse", "register"]
+def _parse_today(text: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid date {text!r}; use YYYY-MM-DD, for example 2026-01-31"
+        ) from None
+
+
+def run_mrz(args: argparse.Namespace) -> int:
+    """Parse stdin as one document or as JSON lines, print JSON, return status."""
+    today: datetime.date = args.today or datetime.datetime.now(datetime.UTC).date()
+    tolerances = frozenset(args.tolerance)
+    if args.batch:
+        return _run_batch(sys.stdin, sys.stdout, today, tolerances)
+
+    lines = [line for line in sys.stdin.read().splitlines() if line.strip()]
+    result = parse_mrz(lines, today=today, tolerances=tolerances)
+    json.dump(result.to_json_dict(), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return EXIT_OK if result.valid else EXIT_FAILED
+
+
+def _run_batch(
+    source: TextIO,
+    sink: TextIO,
+    today: datetime.date,
+    tolerances: frozenset[str],
+) -> int:
+    """Parse each JSON line of ``source`` and write one JSON line per document."""
+    all_valid = True
+    for number, text in enumerate(source, start=1):
+        if not text.strip():
+            continue
+        record_id, lines, problem = _read_record(text, number)
+        if problem is not None:
+            output = _input_error(record_id, problem)
+        else:
+            result: MrzResult = parse_mrz(lines, today=today, tolerances=tolerances)
+            output = {"id": record_id, **result.to_json_dict()}
+        all_valid = all_valid and bool(output["valid"])
+        sink.write(json.dumps(output) + "\n")
+    sink.flush()
+    return EXIT_OK if all_valid else EXIT_FAILED
+
+
+def _read_record(text: str, number: int) -> tuple[Any, list[str], str | None]:
+    """Return ``(id, lines, None)``, or ``(id, [], reason)`` for a bad record."""
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as err:
+        return None, [], f"input line {number}: not JSON ({err.msg})"
+    if not isinstance(record, dict):
+        return None, [], f"input line {number}: expected a JSON object"
+    record_id = record.get("id")
+    lines = record.get("lines")
+    if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
+        return record_id, [], f"input line {number}: 'lines' must be a list of strings"
+    return record_id, [line.rstrip("\r\n") for line in lines], None
+
+
+def _input_error(record_id: Any, problem: str) -> dict[str, Any]:
+    return {
+        "id": record_id,
+        "format": "unknown",
+        "valid": False,
+        "fields": {},
+        "checks": {},
+        "warnings": [],
+        "errors": [problem],
+    }

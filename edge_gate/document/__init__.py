@@ -1,1 +1,29 @@
-"""edge_gate.document."""
+"""Travel documents: the ICAO 9303 MRZ parser and the document-reader drivers.
+
+``parse_mrz`` turns MRZ lines into an :class:`MrzResult`; ``build_mrz``
+makes lines with correct check digits (tests and the rig's travellers);
+``document_problems`` is the lane's document policy. ``MrzReader`` is the
+reader interface and ``SerialMrzReader`` its pyserial implementation.
+"""
+
+from ._build import build_mrz
+from ._parse import (
+    FILLER_CHECK_DIGIT,
+    LONG_NUMBER_INCLUDES_FILLER,
+    TOLERANCES,
+    parse_mrz,
+)
+from ._result import MrzFields, MrzFormat, MrzResult, document_problems, is_expired
+
+__all__ = [
+    "FILLER_CHECK_DIGIT",
+    "LONG_NUMBER_INCLUDES_FILLER",
+    "TOLERANCES",
+    "MrzFields",
+    "MrzFormat",
+    "MrzResult",
+    "build_mrz",
+    "document_problems",
+    "is_expired",
+    "parse_mrz",
+]
