@@ -15,6 +15,7 @@ from edge_gate.rig.synthetic import (
     expired_copy,
     generate_iris_pattern,
     generate_people,
+    mrz_lines,
     unenrolled_document,
 )
 
@@ -109,3 +110,15 @@ def test_unenrolled_document_matches_nobody() -> None:
     numbers = {p.document.document_number for p in people}
     for _ in range(20):
         assert unenrolled_document(rng, TODAY).document_number not in numbers
+
+
+def test_people_mrz_parses_valid() -> None:
+    from edge_gate.document import parse_mrz
+
+    for person in generate_people(30, seed=5, today=TODAY):
+        result = parse_mrz(mrz_lines(person), today=TODAY)
+        assert result.valid, (person.index, result.errors)
+        assert result.format == person.document.format
+        assert result.fields.document_number == person.document.document_number
+        assert result.fields.expiry_date == person.document.expiry_date
+        assert result.fields.birth_date == person.birth_date
