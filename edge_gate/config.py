@@ -85,7 +85,15 @@ class IrisConfig:
 
 @dataclass(frozen=True)
 class TurnstileConfig:
-    """GPIO wiring of the exit barrier (BCM pin numbers)."""
+    """GPIO wiring of the exit barrier (BCM pin numbers) and its alarm limits.
+
+    Outputs are named by meaning. With ``lock_type = "fail_secure"`` (power
+    to open) the output on ``unlock_pin`` is active only while unlocking; with
+    ``"fail_safe"`` (power to hold) the same pin drives the hold circuit,
+    which is active while locked and dropped to unlock. Inputs read through
+    the pull named by ``input_pull``; each ``*_active_high`` says which level
+    means "active" (beam broken, barrier closed, key on, tamper open).
+    """
 
     pin_factory: Literal["lgpio", "mock"] = "lgpio"
     lock_type: Literal["fail_secure", "fail_safe"] = "fail_secure"
@@ -94,29 +102,56 @@ class TurnstileConfig:
     passage_timeout_s: float = bounded(10.0, 2.0, 120.0)
     unlock_pin: int = bounded(17, 0, 53)
     unlock_active_high: bool = True
+    # Lamps, buzzer and silent alarm share one active level.
+    indicators_active_high: bool = True
     green_pin: int = bounded(22, 0, 53)
     red_pin: int = bounded(23, 0, 53)
     buzzer_pin: int = bounded(24, 0, 53)
     silent_alarm_pin: int = bounded(25, 0, 53)
+    input_pull: Literal["up", "down", "none"] = "up"
     barrier_closed_pin: int = bounded(5, 0, 53)
+    # A closed switch to ground reads low through the pull-up.
+    barrier_closed_active_high: bool = False
     entrance_beam_pin: int = bounded(6, 0, 53)
     inside_beam_pin: int = bounded(13, 0, 53)
     exit_beam_pin: int = bounded(19, 0, 53)
+    # Level of a beam receiver's output when the beam is broken.
+    beams_active_high: bool = True
     fire_release_pin: int = bounded(26, 0, 53)
+    # Normally closed: a contact to ground held closed while there is no fire,
+    # so a broken wire also reads as a fire release.
     fire_release_normally_closed: bool = True
     key_switch_pin: int = bounded(20, 0, 53)
+    key_switch_active_high: bool = False
     tamper_pin: int = bounded(21, 0, 53)
+    # Normally closed tamper loop to ground: opening it reads high.
+    tamper_active_high: bool = True
+    # Alarm limits. These defaults are estimates; tune them on the lane.
+    barrier_held_open_s: float = bounded(15.0, 2.0, 600.0)
+    stuck_beam_s: float = bounded(300.0, 10.0, 3600.0)
+    buzzer_s: float = bounded(3.0, 0.1, 60.0)
+    silent_alarm_s: float = bounded(3.0, 0.1, 60.0)
+    # Input levels are re-read this often, since edges can be missed.
+    input_poll_s: float = bounded(0.1, 0.01, 1.0)
 
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """Decision policy: which modalities must pass, and how."""
+    """Decision policy (which modalities must pass, and how) and the lane's
+    step timeouts that no device section covers."""
 
     mode: Literal["both", "either", "fused", "fallback"] = "both"
     # Stricter target false-match rate for the remaining modality in
     # "fallback" mode, after the other failed max_attempts captures.
     fallback_fmr: float = bounded(1e-5, 1e-9, 1e-2)
     fused_fmr: float = bounded(1e-4, 1e-9, 1e-2)
+    lookup_timeout_s: float = bounded(5.0, 0.5, 60.0)
+    # Slack beyond a sensor's capture timeout before the lane gives up on it.
+    capture_grace_s: float = bounded(5.0, 0.5, 60.0)
+    scoring_timeout_s: float = bounded(10.0, 0.5, 120.0)
+    watchlist_timeout_s: float = bounded(10.0, 0.5, 120.0)
+    # How long "see an officer" stays on the display after a referral.
+    referral_display_s: float = bounded(5.0, 1.0, 120.0)
 
 
 @dataclass(frozen=True)
@@ -124,20 +159,35 @@ class StoreConfig:
     """Where the SQLite files live and how templates are keyed at rest."""
 
     state_dir: str = "/var/lib/edge_gate"
+    # A file path, or credential:NAME for a systemd credential of the unit.
     key_file: str = "/etc/edge_gate/template.key"
+    # How far the clock may step back behind the latest trusted time seen
+    # and still count as trustworthy (NTP corrections), in seconds.
+    clock_max_backward_s: float = bounded(300.0, 0.0, 86_400.0)
 
 
 @dataclass(frozen=True)
 class SyncConfig:
     """Template update client (TUF)."""
 
+    # The repository root: metadata/ and targets/ lie under it.
     repository_url: str = "https://templates.invalid/repository/"
+    # A file path, or credential:NAME for a systemd credential of the unit.
     fleet_key_file: str = "/etc/edge_gate/fleet.key"
     trusted_root_file: str = "/etc/edge_gate/root.json"
+    # PEM CA certificates for HTTPS; empty trusts the system's store.
     ca_file: str = ""
+    # Templates stay usable this long past their update metadata's expiry.
     max_offline_age_h: float = bounded(24.0, 0.0, 24.0 * 365)
+    # Attempts after the first one, for transport failures only.
     retries: int = bounded(3, 0, 20)
+    # Wait for a connection or for the next bytes.
     timeout_s: float = bounded(30.0, 1.0, 600.0)
+    # Total time one file's download may take.
+    download_timeout_s: float = bounded(600.0, 1.0, 86_400.0)
+    # Pause before the first retry; it doubles per retry up to the maximum.
+    backoff_s: float = bounded(2.0, 0.0, 600.0)
+    backoff_max_s: float = bounded(60.0, 0.0, 3600.0)
     max_download_bytes: int = bounded(512 * 1024 * 1024, 1024, 8 * 1024**3)
 
 
