@@ -32,6 +32,7 @@ from edge_gate.errors import ModelError
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
+_ONNX_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "float16"}
 
 
 def find_models_dir(configured: str = "") -> Path:
@@ -156,7 +157,9 @@ def open_session(models_dir: Path, name: str, threads: int = 1) -> Any:
         if input_name not in actual:
             raise ModelError(f"model {name!r} has no input {input_name!r}")
         dtype = str(spec.get("dtype", ""))
-        if dtype and dtype not in actual[input_name].type:
+        # ONNX Runtime names element types the ONNX way: float32 is "float".
+        ort_type = f"tensor({_ONNX_TYPE_NAMES.get(dtype, dtype)})"
+        if dtype and ort_type != actual[input_name].type:
             raise ModelError(
                 f"model {name!r} input {input_name!r} is {actual[input_name].type}, "
                 f"the manifest expects {dtype}"
