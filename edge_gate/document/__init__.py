@@ -13,6 +13,7 @@ from ._parse import (
     TOLERANCES,
     parse_mrz,
 )
+from ._reader import MrzReader, SerialMrzReader
 from ._result import MrzFields, MrzFormat, MrzResult, document_problems, is_expired
 
 __all__ = [
@@ -21,7 +22,9 @@ __all__ = [
     "TOLERANCES",
     "MrzFields",
     "MrzFormat",
+    "MrzReader",
     "MrzResult",
+    "SerialMrzReader",
     "build_mrz",
     "document_problems",
     "is_expired",
