@@ -173,6 +173,11 @@ class EyeConditions:
         lower_lid: the same for the lower lid, below the centre.
         blur_px: defocus, standard deviation in pixels.
         noise_grey: sensor noise, standard deviation in grey levels.
+        pupil_offset_px: (row, column) of the pupil centre relative to the
+            iris centre; pupils sit off-centre and move as they dilate.
+        tissue_change: strength of the capture's own texture change (fibres
+            shift as the pupil moves), relative to the texture's spread.
+        light_tilt: brightness change across the frame from uneven lamps.
     """
 
     centre_px: tuple[float, float]
@@ -183,6 +188,9 @@ class EyeConditions:
     lower_lid: float
     blur_px: float
     noise_grey: float
+    pupil_offset_px: tuple[float, float] = (0.0, 0.0)
+    tissue_change: float = 0.0
+    light_tilt: float = 0.0
 
 
 def draw_eye_conditions(
@@ -198,7 +206,10 @@ def draw_eye_conditions(
         upper_lid=float(rng.uniform(0.6, 1.05)),
         lower_lid=float(rng.uniform(0.75, 1.15)),
         blur_px=float(rng.uniform(0.4, 1.2)),
-        noise_grey=float(rng.uniform(2.0, 5.0)),
+        noise_grey=float(rng.uniform(3.0, 7.0)),
+        pupil_offset_px=(float(rng.normal(1.5, 1.5)), float(rng.normal(-1.0, 1.5))),
+        tissue_change=float(rng.uniform(0.35, 0.6)),
+        light_tilt=float(rng.uniform(-0.12, 0.12)),
     )
 
 
@@ -234,14 +245,24 @@ def render_eye(
     image = skin * (1 - sclera_mask) + 190.0 * sclera_mask
 
     # 2. Iris: rubber-sheet lookup of the texture, rotated by the head tilt.
-    rho = (radius - pupil_radius) / (iris_radius - pupil_radius)
+    # The pupil edge along each ray moves with the pupil's offset, and the
+    # tissue stretches unevenly as the pupil dilates (exponent gamma).
+    safe_radius = np.maximum(radius, 1e-3)
+    offset_row, offset_col = conditions.pupil_offset_px
+    pupil_edge = pupil_radius + (offset_row * d_row + offset_col * d_col) / safe_radius
+    rho = (radius - pupil_edge) / (iris_radius - pupil_edge)
+    gamma = 1.0 + 0.8 * (conditions.dilation - 0.4)
+    rho_tissue = np.clip(rho, 0, 1) ** gamma
+    capture_texture = pattern.texture + conditions.tissue_change * smooth_noise(
+        rng, _POLAR_SHAPE, 1.5
+    )
     theta = np.mod(
         np.arctan2(d_row, d_col) - math.radians(conditions.rotation_deg), 2 * np.pi
     )
     radial, angular = pattern.texture.shape
     texture = sample_bilinear(
-        pattern.texture,
-        (np.clip(rho, 0, 1) * (radial - 1)).astype(np.float32),
+        capture_texture,
+        (rho_tissue * (radial - 1)).astype(np.float32),
         (theta / (2 * np.pi) * angular).astype(np.float32) % (angular - 1),
         fill=0.0,
     )
@@ -251,7 +272,8 @@ def render_eye(
     image = image * (1 - in_iris) + iris_grey * in_iris
 
     # 3. Pupil: dark, with a soft edge.
-    in_pupil = np.clip((pupil_radius - radius) * 0.8, 0, 1)
+    pupil_distance = np.hypot(d_row - offset_row, d_col - offset_col)
+    in_pupil = np.clip((pupil_radius - pupil_distance) * 0.8, 0, 1)
     image = image * (1 - in_pupil) + 22.0 * in_pupil
 
     # 4. Eyelids: parabolas over and under the iris, then lashes.
@@ -267,7 +289,8 @@ def render_eye(
         spot = np.hypot(row_grid - spot_row, col_grid - spot_col)
         image = np.maximum(image, 250.0 * np.clip(spot_radius + 1 - spot, 0, 1))
 
-    # 6. Defocus and sensor noise.
+    # 6. Uneven lighting, defocus and sensor noise.
+    image = image * (1.0 + conditions.light_tilt * (col_grid - cols / 2) / cols)
     image = gaussian_blur(image.astype(np.float32), conditions.blur_px)
     image = image + rng.normal(0, conditions.noise_grey, shape)
     return to_uint8(image.astype(np.float32))
