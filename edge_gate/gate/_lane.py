@@ -379,6 +379,8 @@ class Lane:
             case DeviceBack():
                 self._lost.discard(event.device)
                 self._on_service_change("device_back", out)
+            case _:
+                return f"not a lane event: {type(event).__name__}"
         return None
 
     def _stale(self, transaction_id: str) -> str | None:
@@ -624,7 +626,7 @@ class Lane:
             logger.info("lane %s: fire release active, barrier free", self._lane_id)
             self._abort("fire_release", out, Outcome.EMERGENCY)
             out.append(Unlock("fire_release"))
-            self._enter(LaneState.EMERGENCY, out, None, "emergency_exit")
+            self._rest(out)
             return
         logger.info("lane %s: fire release cleared, barrier locked", self._lane_id)
         out.append(Lock())
