@@ -69,6 +69,15 @@ class FingerprintConfig:
     capture_timeout_s: float = bounded(15.0, 1.0, 120.0)
     max_attempts: int = bounded(3, 1, 10)
     min_quality: float = bounded(0.2, 0.0, 1.0)
+    # Wait for one acknowledge packet; an image upload gets its own deadline
+    # from the image size and baud rate.
+    reply_timeout_s: float = bounded(1.0, 0.1, 10.0)
+    # Pause between GenImg polls while no finger is on the sensor.
+    poll_interval_s: float = bounded(0.1, 0.01, 2.0)
+    # Restarts of an image upload after a corrupt or lost data packet.
+    upload_retries: int = bounded(2, 0, 5)
+    # Try the other standard baud rates when the configured one stays silent.
+    probe_baudrates: bool = True
 
 
 @dataclass(frozen=True)
@@ -77,10 +86,19 @@ class IrisConfig:
 
     source: Literal["v4l2", "directory"] = "v4l2"
     device: str = "/dev/edge-gate/iris-camera"
+    # Folder the rig writes eye images into (source = "directory").
     directory: str = ""
+    frame_width: int = bounded(640, 160, 4096)
+    frame_height: int = bounded(480, 120, 4096)
+    # Frames read per capture; the sharpest one is encoded.
+    frames_per_capture: int = bounded(5, 1, 60)
     capture_timeout_s: float = bounded(15.0, 1.0, 120.0)
     max_attempts: int = bounded(3, 1, 10)
+    # Overall ISO/IEC 29794-6 quality in [0, 1] below which the lane
+    # recaptures.
     min_quality: float = bounded(0.3, 0.0, 1.0)
+    # ONNX Runtime threads of the iris encoder.
+    threads: int = bounded(1, 1, 8)
 
 
 @dataclass(frozen=True)

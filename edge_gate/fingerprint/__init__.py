@@ -19,13 +19,24 @@ from edge_gate.fingerprint._image import (
 )
 from edge_gate.fingerprint._match import compare_fingerprints
 from edge_gate.fingerprint._modality import FingerprintModality, modality
+from edge_gate.fingerprint._profiles import PROFILES, ModuleProfile
+from edge_gate.fingerprint._sensor import (
+    FingerprintSensor,
+    ModuleRejectedError,
+    SerialFingerprintSensor,
+)
 from edge_gate.fingerprint._template import FORMAT_VERSION, FingerprintTemplate
 
 __all__ = [
     "FORMAT_VERSION",
+    "PROFILES",
     "FingerprintExtractor",
     "FingerprintModality",
+    "FingerprintSensor",
     "FingerprintTemplate",
+    "ModuleProfile",
+    "ModuleRejectedError",
+    "SerialFingerprintSensor",
     "compare_fingerprints",
     "emulate_sensor_image",
     "foreground_blocks",

@@ -49,12 +49,15 @@ MODEL_DPI: Final = 500
 SIZE_MULTIPLE: Final = 32
 CONFIDENCE_THRESHOLD: Final = 0.55
 TYPE_THRESHOLD: Final = 0.5
-MIN_MINUTIAE: Final = 8
+MIN_MINUTIAE: Final = 4
 # Minutiae count and ridge area at which quality saturates: guesses from the
 # FVC calibration sets (median impressions have 30 to 50 minutiae).
 GOOD_MINUTIAE: Final = 30
 GOOD_AREA_PX: Final = 180 * 180
 WHITE: Final = 255.0
+# Context kept around the ridge area for the network's receptive field.
+CROP_MARGIN_PX = 32
+FILTER_BY_MASK = True
 
 
 class FingerprintExtractor:
@@ -103,13 +106,14 @@ class FingerprintExtractor:
         if mask.sum() < 4:
             raise CaptureError("no ridge area found in the fingerprint image")
         rows, cols = np.nonzero(mask)
-        top, bottom = (
-            rows.min() * FOREGROUND_BLOCK_PX,
-            (rows.max() + 1) * FOREGROUND_BLOCK_PX,
+        margin = CROP_MARGIN_PX
+        top = max(0, int(rows.min()) * FOREGROUND_BLOCK_PX - margin)
+        bottom = min(
+            scaled.shape[0], (int(rows.max()) + 1) * FOREGROUND_BLOCK_PX + margin
         )
-        left, right = (
-            cols.min() * FOREGROUND_BLOCK_PX,
-            (cols.max() + 1) * FOREGROUND_BLOCK_PX,
+        left = max(0, int(cols.min()) * FOREGROUND_BLOCK_PX - margin)
+        right = min(
+            scaled.shape[1], (int(cols.max()) + 1) * FOREGROUND_BLOCK_PX + margin
         )
         output = self._run(scaled[top:bottom, left:right])
 
@@ -120,7 +124,8 @@ class FingerprintExtractor:
             np.minimum(ys // FOREGROUND_BLOCK_PX, mask.shape[0] - 1),
             np.minimum(xs // FOREGROUND_BLOCK_PX, mask.shape[1] - 1),
         ]
-        peaks, ys, xs = peaks[inside], ys[inside], xs[inside]
+        if FILTER_BY_MASK:
+            peaks, ys, xs = peaks[inside], ys[inside], xs[inside]
         values = output[peaks[:, 0], peaks[:, 1]]
         order = np.argsort(-values[:, 3], kind="stable")[:MAX_MINUTIAE]
         minutiae = np.empty((len(order), 5), dtype=np.float32)
