@@ -1,15 +1,326 @@
-"""Subcommands of this group; filled in by the component that owns them."""
+"""Field-engineer commands: they talk to the running daemon's control socket.
+
+``status``, ``watch``, ``devices``, ``selftest``, ``open``, ``log`` and
+``log verify``. None of them opens a device: commands that move hardware go
+through the daemon, which records them in the audit log. ``log --offline``
+and ``log verify --offline`` read ``audit.db`` directly, for a lane whose
+daemon is stopped.
+
+Output: data on stdout (``--json`` for machine-readable output),
+diagnostics on stderr. Document numbers are masked unless
+``--show-personal`` is given.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from edge_gate.cli._common import (
+    add_config_argument,
+    add_yes_argument,
+    config_from_args,
+)
+from edge_gate.config import GateConfig
+from edge_gate.daemon._control import request, watch
+from edge_gate.errors import ConfigError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
 
 
 def register(subparsers: Any) -> None:
-    """Add this group's subcommands to subparsers."""
-    # TODO: add the subcommands of this group; until then it adds none.
-    del subparsers
+    """Add the field commands to the ``edge-gate`` subcommands."""
+    status = _add(subparsers, "status", "show the lane's state, devices and counts")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(handler=cmd_status)
+
+    watch_parser = _add(subparsers, "watch", "print lane events as they happen")
+    watch_parser.add_argument(
+        "--json", action="store_true", help="one JSON object a line"
+    )
+    watch_parser.set_defaults(handler=cmd_watch)
+
+    devices = _add(subparsers, "devices", "list the devices and whether they answer")
+    devices.add_argument("--json", action="store_true", help="print one JSON object")
+    devices.set_defaults(handler=cmd_devices)
+
+    selftest = _add(subparsers, "selftest", "check every device, model and store")
+    selftest.add_argument(
+        "--relay",
+        action="store_true",
+        help="also pulse the unlock relay (opens the barrier; asks unless -y)",
+    )
+    add_yes_argument(selftest)
+    selftest.add_argument("--json", action="store_true", help="print JSON")
+    selftest.set_defaults(handler=cmd_selftest)
+
+    open_parser = _add(subparsers, "open", "unlock the barrier for one passage")
+    open_parser.add_argument(
+        "--reason", required=True, metavar="TEXT", help="why (written to the audit log)"
+    )
+    add_yes_argument(open_parser)
+    open_parser.set_defaults(handler=cmd_open)
+
+    log = _add(subparsers, "log", "show audit records, or verify the hash chain")
+    log.add_argument(
+        "action", nargs="?", choices=["verify"], help="verify: check the hash chain"
+    )
+    log.add_argument("--since", metavar="TIME", help="from this ISO 8601 time (UTC)")
+    log.add_argument("--until", metavar="TIME", help="before this ISO 8601 time (UTC)")
+    log.add_argument(
+        "--outcome",
+        choices=[
+            "accepted",
+            "rejected",
+            "alert",
+            "aborted",
+            "emergency",
+            "opened",
+            "none",
+        ],
+        help="only records with this outcome",
+    )
+    log.add_argument(
+        "--limit",
+        type=int,
+        default=50,
+        metavar="N",
+        help="newest N records (default 50)",
+    )
+    log.add_argument(
+        "--offline",
+        action="store_true",
+        help="read audit.db directly instead of asking the daemon",
+    )
+    log.add_argument(
+        "--show-personal", action="store_true", help="print document numbers unmasked"
+    )
+    log.add_argument("--json", action="store_true", help="one JSON object a line")
+    log.set_defaults(handler=cmd_log)
 
 
-__all__ = ["argparse", "register"]
+def _add(subparsers: Any, name: str, text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=text, description=text
+    )
+    add_config_argument(parser)
+    return parser
+
+
+def _socket(args: argparse.Namespace) -> Path:
+    """Return the control socket path from the configuration (or its default)."""
+    try:
+        config = config_from_args(args)
+    except ConfigError as err:
+        if "not found" not in str(err):
+            raise
+        config = GateConfig()
+    return Path(config.daemon.control_socket)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the daemon's status snapshot; exit 1 when out of service."""
+    status = request(_socket(args), {"command": "status"})
+    if args.json:
+        _print_json(status)
+        return EXIT_OK if status.get("in_service") else EXIT_FAILED
+    print(f"lane        {status['lane_id']}")
+    service = "in service" if status["in_service"] else "OUT OF SERVICE"
+    print(f"state       {status['state']}  ({service})")
+    print(f"display     {status['message']}")
+    for device in status["devices_lost"]:
+        print(f"missing     {device}")
+    for name, reason in status["holds"].items():
+        print(f"hold        {name}: {reason}")
+    templates = status.get("templates") or {}
+    if templates:
+        print(
+            f"templates   version {templates['version']}, "
+            f"{templates['enrolments']} enrolments, updated "
+            f"{templates['updated_at']}, expires {templates['expires_at']}"
+        )
+    counts = " ".join(f"{k}={v}" for k, v in sorted(status["counts"].items()))
+    print(f"counts      {counts or 'none yet'}")
+    for worker in status["workers"]:
+        flag = "STALLED" if worker["stalled"] else "ok"
+        print(
+            f"worker      {worker['name']:<16} {flag:<8} "
+            f"last progress {worker['seconds_since_beat']:.1f} s ago"
+        )
+    return EXIT_OK if status["in_service"] else EXIT_FAILED
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Print lane events until interrupted or the daemon stops."""
+    for event in watch(_socket(args)):
+        if args.json:
+            print(json.dumps(event, ensure_ascii=False), flush=True)
+            continue
+        fields = " ".join(
+            f"{k}={v}" for k, v in event.items() if k not in ("time_utc", "type")
+        )
+        print(
+            f"{event.get('time_utc', '')} {event.get('type', '?'):<12} {fields}",
+            flush=True,
+        )
+    print("edge-gate watch: the daemon closed the connection", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    """List each device with its path and presence; exit 1 if one is missing."""
+    devices = request(_socket(args), {"command": "devices"})
+    if args.json:
+        _print_json(devices)
+    else:
+        for name, info in devices.items():
+            state = "present" if info["present"] else "MISSING"
+            print(f"{name:<16} {state:<8} {info['path']}")
+    return EXIT_OK if all(d["present"] for d in devices.values()) else EXIT_FAILED
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    """Run the daemon's self-test; exit 1 when any check failed."""
+    if (
+        args.relay
+        and not args.yes
+        and not _confirm("Pulse the unlock relay (the barrier opens)?")
+    ):
+        print("edge-gate selftest: cancelled", file=sys.stderr)
+        return EXIT_FAILED
+    results = request(_socket(args), {"command": "selftest", "relay": bool(args.relay)})
+    if args.json:
+        _print_json(results)
+    else:
+        for result in results:
+            mark = "ok  " if result["ok"] else "FAIL"
+            print(f"{mark} {result['check']:<18} {result['detail']}")
+    return EXIT_OK if all(r["ok"] for r in results) else EXIT_FAILED
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    """Unlock the barrier for one passage after confirmation."""
+    if not args.reason.strip():
+        print("edge-gate open: --reason must not be empty", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.yes and not _confirm("Unlock the barrier for one passage?"):
+        print("edge-gate open: cancelled", file=sys.stderr)
+        return EXIT_FAILED
+    result = request(_socket(args), {"command": "open", "reason": args.reason})
+    print(f"barrier unlocked for one passage; audit row {result['audit_seq']}")
+    return EXIT_OK
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    """Print audit records, or verify the chain (exit 1 when broken)."""
+    if not 1 <= args.limit <= 100_000:
+        print("edge-gate log: --limit must be 1 to 100000", file=sys.stderr)
+        return EXIT_USAGE
+    if args.action == "verify":
+        result = _verify(args)
+        if args.json:
+            _print_json(result)
+        elif result["intact"]:
+            print(
+                f"audit log intact: {result['rows_checked']} rows, head row "
+                f"{result['head_seq']} hash {result['head_hash']}"
+            )
+        else:
+            print(
+                f"audit log BROKEN at row {result['first_bad_seq']}: "
+                f"{result['problem']}"
+            )
+        return EXIT_OK if result["intact"] else EXIT_FAILED
+
+    entries = _query(args)
+    for entry in entries:
+        if not args.show_personal:
+            entry["document_number"] = mask(entry.get("document_number", ""))
+        if args.json:
+            print(json.dumps(entry, ensure_ascii=False))
+        else:
+            print(format_entry(entry))
+    return EXIT_OK
+
+
+def _query(args: argparse.Namespace) -> list[dict[str, Any]]:
+    filters = {
+        "since": args.since,
+        "until": args.until,
+        "outcome": args.outcome,
+        "limit": args.limit,
+    }
+    if not args.offline:
+        result: list[dict[str, Any]] = request(
+            _socket(args), {"command": "log", **filters}
+        )
+        return result
+    from edge_gate.daemon._field import FieldCommands
+
+    with _open_audit(args) as audit:
+        return list(FieldCommands.query_audit(audit, filters))
+
+
+def _verify(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.offline:
+        result: dict[str, Any] = request(
+            _socket(args), {"command": "log_verify"}, timeout_s=600
+        )
+        return result
+    with _open_audit(args) as audit:
+        return dict(audit.verify().to_json_dict())
+
+
+def _open_audit(args: argparse.Namespace) -> Any:
+    from edge_gate.store import AUDIT_DB_NAME, AuditLog
+
+    config = config_from_args(args)
+    return AuditLog(Path(config.store.state_dir) / AUDIT_DB_NAME, read_only=True)
+
+
+def mask(document_number: str) -> str:
+    """Keep the first and last two characters of a document number."""
+    if len(document_number) <= 4:
+        return "*" * len(document_number)
+    return document_number[:2] + "*" * (len(document_number) - 4) + document_number[-2:]
+
+
+def format_entry(entry: Mapping[str, Any]) -> str:
+    """Format one audit row as a line for the terminal."""
+    scores = ",".join(f"{k}={v:.3f}" for k, v in entry.get("scores", {}).items())
+    alarms = ",".join(entry.get("alarms", []))
+    latency = entry.get("latency_ms")
+    parts: Sequence[str] = [
+        f"{entry['seq']:>7}",
+        entry["time_utc"],
+        f"{entry['kind']:<11}",
+        f"{entry['outcome']:<9}",
+        entry.get("transaction_id") or "-",
+        entry.get("issuing_state") or "-",
+        entry.get("document_number") or "-",
+        entry["reason"],
+        f"scores[{scores}]" if scores else "",
+        f"alarms[{alarms}]" if alarms else "",
+        f"latency={latency:.0f}ms" if latency is not None else "",
+    ]
+    return " ".join(p for p in parts if p)
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        print(
+            f"{question} refused: no terminal to confirm on; pass -y", file=sys.stderr
+        )
+        return False
+    answer = input(f"{question} [y/N] ")
+    return answer.strip().lower() in ("y", "yes")

@@ -1,0 +1,231 @@
+"""Build the lane's devices, matchers and stores from the configuration.
+
+The lane runner sees each component through a small protocol defined here,
+so it does not depend on a driver's class. :func:`build_matchers` checks
+every model against its manifest (SHA-256) while loading it, so a changed
+model stops start-up. Drivers are imported when they are built: a missing
+vendor library then fails only that device's construction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from edge_gate.config import GateConfig
+
+logger = logging.getLogger(__name__)
+
+Image = npt.NDArray[np.uint8]
+
+
+class DocumentSource(Protocol):
+    """The document reader as the lane uses it."""
+
+    def read_document(self, timeout_s: float) -> list[str] | None:
+        """Return MRZ lines, or None when no document arrived in time."""
+        ...
+
+    def close(self) -> None:
+        """Release the device."""
+        ...
+
+
+class SampleSource(Protocol):
+    """A biometric sensor as the lane uses it (fingerprint or iris)."""
+
+    def capture(self, timeout_s: float) -> Image:
+        """Return one image, or raise ``CaptureError`` when none came."""
+        ...
+
+    def close(self) -> None:
+        """Release the device."""
+        ...
+
+
+class Probe(Protocol):
+    """A template made from a captured sample."""
+
+    @property
+    def quality(self) -> float:
+        """Sample quality in [0, 1]."""
+        ...
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """One modality's model, comparator, threshold and watchlist gallery.
+
+    Attributes:
+        modality: ``fingerprint`` or ``iris``.
+        extract: image to probe template; raises ``CaptureError`` on a
+            failure to enrol.
+        compare: probe against stored template bytes, score in [0, 1].
+        threshold: the calibrated decision threshold (manifest entry).
+        search: probe against the watchlist, best score and how many
+            templates were searched; None when the gallery is empty.
+        gallery_size: templates in the watchlist gallery.
+    """
+
+    modality: str
+    extract: Callable[[Image], Any]
+    compare: Callable[[Any, bytes], float]
+    threshold: Any
+    search: Callable[[Any], float] | None
+    gallery_size: int
+
+
+class _SensorAdapter:
+    """Give a fingerprint sensor the :class:`SampleSource` shape."""
+
+    def __init__(self, sensor: Any) -> None:
+        self._sensor = sensor
+
+    def capture(self, timeout_s: float) -> Image:
+        self._sensor.set_led(True)
+        try:
+            image: Image = self._sensor.capture_image(timeout_s)
+        finally:
+            self._sensor.set_led(False)
+        return image
+
+    def close(self) -> None:
+        self._sensor.close()
+
+
+def open_document_reader(config: GateConfig) -> DocumentSource:
+    """Open the serial document reader named in ``[document_reader]``.
+
+    Raises:
+        DeviceInitError: the port cannot be opened.
+    """
+    from edge_gate.document import SerialMrzReader
+
+    reader: DocumentSource = SerialMrzReader(config.document_reader)
+    return reader
+
+
+def open_fingerprint_sensor(config: GateConfig) -> SampleSource:
+    """Open the UART fingerprint module named in ``[fingerprint]``.
+
+    Raises:
+        DeviceInitError: the port cannot be opened or the module does not
+            answer its handshake.
+    """
+    from edge_gate.fingerprint import SerialFingerprintSensor
+
+    return _SensorAdapter(SerialFingerprintSensor(config.fingerprint))
+
+
+def open_iris_camera(config: GateConfig) -> SampleSource:
+    """Open the iris camera: a V4L2 device or a directory of images.
+
+    Raises:
+        DeviceInitError: the device or directory cannot be opened.
+    """
+    if config.iris.source == "directory":
+        from edge_gate.iris import DirectoryIrisCamera
+
+        camera: SampleSource = DirectoryIrisCamera(Path(config.iris.directory))
+        return camera
+    from edge_gate.iris import V4L2IrisCamera
+
+    camera = V4L2IrisCamera(config.iris.device)
+    return camera
+
+
+def device_paths(config: GateConfig) -> dict[str, str]:
+    """Return each device's path that must exist for the lane to serve."""
+    iris_path = (
+        config.iris.directory
+        if config.iris.source == "directory"
+        else config.iris.device
+    )
+    return {
+        "document_reader": config.document_reader.port,
+        "fingerprint": config.fingerprint.port,
+        "iris_camera": iris_path,
+    }
+
+
+def build_matchers(
+    config: GateConfig,
+    models_dir: Path,
+    watchlist_fingerprints: Sequence[tuple[str, bytes]],
+    watchlist_irises: Sequence[tuple[str, bytes]],
+) -> dict[str, Matcher]:
+    """Load both models (hash-checked), thresholds and watchlist galleries.
+
+    Raises:
+        ModelError: a model is missing, differs from its manifest, or has
+            no threshold.
+        TemplateError: a watchlist template cannot be read.
+    """
+    from edge_gate._models import load_threshold
+    from edge_gate.fingerprint import (
+        FingerprintExtractor,
+        FingerprintTemplate,
+        compare_fingerprints,
+    )
+    from edge_gate.iris import (
+        IrisEncoder,
+        IrisGallery,
+        IrisTemplate,
+        compare_irises,
+    )
+
+    threads = config.daemon.model_threads
+    fingerprint_extractor = FingerprintExtractor(models_dir, threads=threads)
+    iris_encoder = IrisEncoder(models_dir, threads=threads)
+    fingerprint_threshold = load_threshold(models_dir, "fingerprint")
+    iris_threshold = load_threshold(models_dir, "iris")
+
+    # Fingerprints: a linear 1:N scan (the watchlist holds few fingerprints).
+    fingerprint_gallery = [
+        FingerprintTemplate.from_bytes(data) for _, data in watchlist_fingerprints
+    ]
+
+    def search_fingerprints(probe: Any) -> float:
+        return max(compare_fingerprints(probe, t) for t in fingerprint_gallery)
+
+    # Irises: the packed 1:N gallery.
+    iris_gallery = None
+    if watchlist_irises:
+        iris_gallery = IrisGallery.from_templates(
+            [identity for identity, _ in watchlist_irises],
+            [IrisTemplate.from_bytes(data) for _, data in watchlist_irises],
+        )
+
+    def search_irises(probe: Any) -> float:
+        assert iris_gallery is not None  # only called when the gallery exists
+        hits = iris_gallery.search(probe, top_k=1)
+        return float(hits[0][1]) if hits else 0.0
+
+    return {
+        "fingerprint": Matcher(
+            modality="fingerprint",
+            extract=fingerprint_extractor.extract,
+            compare=lambda probe, data: float(
+                compare_fingerprints(probe, FingerprintTemplate.from_bytes(data))
+            ),
+            threshold=fingerprint_threshold,
+            search=search_fingerprints if fingerprint_gallery else None,
+            gallery_size=len(fingerprint_gallery),
+        ),
+        "iris": Matcher(
+            modality="iris",
+            extract=iris_encoder.encode,
+            compare=lambda probe, data: float(
+                compare_irises(probe, IrisTemplate.from_bytes(data))
+            ),
+            threshold=iris_threshold,
+            search=search_irises if iris_gallery is not None else None,
+            gallery_size=len(watchlist_irises),
+        ),
+    }

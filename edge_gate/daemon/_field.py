@@ -1,0 +1,183 @@
+"""The control socket's commands, carried out inside the lane daemon.
+
+Each handler takes the request object sent by ``edge-gate COMMAND`` and
+returns a JSON-ready result; it raises :class:`ControlError` or
+``ValueError`` with a message for the engineer. Commands that move hardware
+(``open``, ``selftest`` with ``relay``) refuse while a transaction runs and
+write an audit row before they act.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edge_gate.errors import BiometricError, EdgeGateError
+
+if TYPE_CHECKING:
+    from edge_gate.daemon._runner import LaneRunner
+
+logger = logging.getLogger(__name__)
+
+# A device that answered within this many seconds passes the self-test.
+ANSWER_MAX_AGE_S = 5.0
+
+
+class FieldCommands:
+    """Handlers for ``status``, ``devices``, ``selftest``, ``open``, ``log``."""
+
+    def __init__(self, runner: LaneRunner) -> None:
+        self._runner = runner
+
+    def handlers(self) -> dict[str, Callable[[Mapping[str, Any]], Any]]:
+        """Return the command table for the control server."""
+        return {
+            "status": lambda request: self._runner.status(),
+            "devices": lambda request: self._runner.devices(),
+            "selftest": self.selftest,
+            "open": self.open,
+            "log": self.log,
+            "log_verify": lambda request: self._runner.audit.verify().to_json_dict(),
+        }
+
+    def open(self, request: Mapping[str, Any]) -> Any:
+        """Unlock for one passage; ``reason`` is required and recorded."""
+        return self._runner.manual_open(str(request.get("reason", "")))
+
+    def log(self, request: Mapping[str, Any]) -> Any:
+        """Return audit rows filtered by time (ISO 8601) and outcome."""
+        return self.query_audit(self._runner.audit, request)
+
+    @staticmethod
+    def query_audit(audit: Any, filters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Query an audit log with a request's filters, as JSON rows.
+
+        Raises:
+            ValueError: a time is not ISO 8601 or the limit is out of range.
+        """
+        entries = audit.query(
+            since=_parse_time(filters.get("since"), "since"),
+            until=_parse_time(filters.get("until"), "until"),
+            outcome=filters.get("outcome") or None,
+            kind=filters.get("kind") or None,
+            limit=int(filters.get("limit") or 100),
+        )
+        return [entry.to_json_dict() for entry in entries]
+
+    def selftest(self, request: Mapping[str, Any]) -> Any:
+        """Check every device, the models and the stores; pulse the relay
+        only when ``relay`` is true.
+
+        Returns:
+            A list of ``{"check", "ok", "detail"}`` results.
+        """
+        runner = self._runner
+        results: list[dict[str, Any]] = []
+
+        def check(name: str, ok: bool, detail: str) -> None:
+            results.append({"check": name, "ok": bool(ok), "detail": detail})
+
+        # Serial devices and the camera: their worker opened them and they
+        # answered lately (the workers own the ports, so no second open).
+        for worker_name, device in (
+            ("document-reader", "document_reader"),
+            ("fingerprint", "fingerprint"),
+            ("iris", "iris_camera"),
+        ):
+            check(device, *_device_answers(runner, worker_name))
+
+        # Models: one extraction on a blank image proves the session runs;
+        # a blank image yields no template, which is the expected result.
+        for name, matcher in runner.matchers.items():
+            started = time.monotonic()
+            try:
+                matcher.extract(np.zeros((288, 256), dtype=np.uint8))
+                detail = "model ran"
+            except BiometricError:
+                detail = "model ran (blank image gave no template, as expected)"
+            except EdgeGateError as err:
+                check(f"{name}_model", False, f"model failed: {err}")
+                continue
+            elapsed_ms = (time.monotonic() - started) * 1000.0
+            check(f"{name}_model", True, f"{detail} in {elapsed_ms:.0f} ms")
+
+        # Stores.
+        verify = runner.audit.verify()
+        check(
+            "audit_log",
+            verify.is_intact,
+            f"{verify.rows_checked} rows, chain intact"
+            if verify.is_intact
+            else verify.problem,
+        )
+        status = runner.status()
+        templates = status.get("templates", {})
+        check(
+            "templates",
+            "templates" not in status["holds"],
+            f"version {templates.get('version')}, {templates.get('enrolments')} "
+            "enrolments"
+            + (
+                f"; {status['holds']['templates']}"
+                if "templates" in status["holds"]
+                else ""
+            ),
+        )
+        check(
+            "clock",
+            "clock" not in status["holds"],
+            status["holds"].get("clock", "trusted"),
+        )
+
+        # GPIO: read every input level; the relay moves only on request.
+        turnstile = runner.turnstile
+        try:
+            levels = turnstile.read_inputs()
+            check("gpio_inputs", True, ", ".join(type(e).__name__ for e in levels))
+        except EdgeGateError as err:
+            check("gpio_inputs", False, str(err))
+        if request.get("relay"):
+            try:
+                opened = runner.manual_open("self-test: relay pulse")
+                check(
+                    "relay",
+                    True,
+                    f"unlock pulse sent (audit row {opened['audit_seq']})",
+                )
+            except EdgeGateError as err:
+                check("relay", False, str(err))
+        return results
+
+
+def _device_answers(runner: LaneRunner, worker_name: str) -> tuple[bool, str]:
+    worker = runner.device_worker(worker_name)
+    if worker is None:
+        return False, "no worker for this device"
+    if worker.device is None:
+        return False, "not open (unplugged or failing to open)"
+    if worker.last_answer_s is None:
+        return True, "open; no read finished yet"
+    age_s = time.monotonic() - worker.last_answer_s
+    # The reader answers every read timeout; the sensors only on a capture.
+    if age_s > ANSWER_MAX_AGE_S and worker_name == "document-reader":
+        return False, f"open but silent for {age_s:.1f} s"
+    return True, f"open; last answer {age_s:.1f} s ago"
+
+
+def _parse_time(value: Any, name: str) -> datetime.datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(str(value))
+    except ValueError as err:
+        raise ValueError(
+            f"{name} {value!r} is not an ISO 8601 time; use e.g. 2026-03-01T08:00Z"
+        ) from err
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment

@@ -1,0 +1,98 @@
+"""Turn the lane core's records into audit log rows.
+
+The audit row keeps what an auditor needs to retrace a decision: outcome,
+reason, every score and threshold (with the policy mode and fused values),
+capture attempts and step durations. It never holds images or templates.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Mapping
+
+from edge_gate.gate import TransactionRecord
+from edge_gate.store import AuditRecord
+
+
+def audit_record(
+    record: TransactionRecord,
+    *,
+    lane_id: str,
+    now_utc: datetime.datetime,
+    extra_durations_ms: Mapping[str, float] | None = None,
+) -> AuditRecord:
+    """Build the audit row of one finished transaction.
+
+    Args:
+        record: the lane core's record.
+        lane_id: the configured lane id.
+        now_utc: wall-clock time when the record is written; the start time
+            is derived from it with the lane clock's durations.
+        extra_durations_ms: per-step durations measured by the workers
+            (capture and match times per modality).
+
+    Returns:
+        The row for :meth:`edge_gate.store.AuditLog.append`.
+    """
+    scores: dict[str, float] = {}
+    thresholds: dict[str, float] = {}
+    decision = record.decision
+    if decision is not None:
+        # Unscored modalities (None) and infinite thresholds are left out.
+        for name, score in [*decision.scores.items(), ("fused", decision.fused_score)]:
+            if score is not None and math.isfinite(score):
+                scores[name] = float(score)
+        fused = [("fused", decision.fused_threshold)]
+        for name, threshold in [*decision.thresholds.items(), *fused]:
+            if threshold is not None and math.isfinite(threshold):
+                thresholds[name] = float(threshold)
+
+    durations = {"transaction": (record.ended_s - record.started_s) * 1000.0}
+    if record.decided_s is not None:
+        durations["to_decision"] = (record.decided_s - record.started_s) * 1000.0
+    durations.update(extra_durations_ms or {})
+
+    reason = record.reason
+    if decision is not None and decision.policy_mode:
+        reason = f"{reason} (policy {decision.policy_mode})"
+    return AuditRecord(
+        time_utc=now_utc,
+        kind="transaction",
+        lane_id=lane_id,
+        transaction_id=record.transaction_id,
+        issuing_state=record.issuing_state,
+        document_number=record.document_number,
+        outcome=record.outcome.value,
+        reason=reason[:500],
+        alarms=tuple(a.alarm.value for a in record.alarms),
+        scores=scores,
+        thresholds=thresholds,
+        durations_ms=durations,
+        latency_ms=record.latency_ms,
+    )
+
+
+def manual_open_record(
+    reason: str, *, lane_id: str, now_utc: datetime.datetime
+) -> AuditRecord:
+    """Build the audit row of a field engineer's manual opening.
+
+    Raises:
+        ControlError: the reason is empty.
+    """
+    from edge_gate.errors import ControlError
+
+    text = " ".join(reason.split())
+    if not text:
+        raise ControlError(
+            "a manual opening needs --reason TEXT (why the barrier opens)"
+        )
+    return AuditRecord(
+        time_utc=now_utc,
+        kind="manual_open",
+        lane_id=lane_id,
+        transaction_id="",
+        outcome="opened",
+        reason=text[:500],
+    )

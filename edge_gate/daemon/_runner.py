@@ -1,0 +1,691 @@
+"""Run one lane in-process: the pure lane core driven by real devices.
+
+:class:`LaneRunner` owns the lane's threads and devices. The ``lane`` thread
+is the only one that calls :meth:`edge_gate.gate.Lane.handle`: every other
+thread (document reader, the two capture workers, the watchlist search, the
+turnstile's input callbacks, the device monitor, the control socket) hands
+it events through one queue, and the lane thread carries out the commands
+the core returns. The lane clock is the injected monotonic ``clock``; wall
+time (UTC) is read once per audit record.
+
+``edge-gate run`` wraps the runner in a process (notify, watchdog, control
+socket); ``edge-gate simulate`` runs it in the same process as the rig, with
+the rig's mock pin factory and device paths from the configuration.
+
+Service holds. Besides what the lane core tracks (lost devices, key switch,
+tamper), the runner refuses service while the wall clock is not trusted
+(behind the latest time the gate persisted) or the templates are past their
+offline limit: documents are then ignored and the display shows
+``out_of_service``; the status line says why.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from edge_gate.config import GateConfig
+from edge_gate.daemon._components import (
+    Matcher,
+    build_matchers,
+    device_paths,
+    open_document_reader,
+    open_fingerprint_sensor,
+    open_iris_camera,
+)
+from edge_gate.daemon._control import EventHub
+from edge_gate.daemon._devices import DeviceMonitor
+from edge_gate.daemon._health import ProgressMonitor, Worker
+from edge_gate.daemon._records import audit_record, manual_open_record
+from edge_gate.daemon._workers import (
+    CaptureWorker,
+    DeviceWorker,
+    DocumentWorker,
+    ProbeStore,
+    WatchlistWorker,
+)
+from edge_gate.errors import ControlError, DeviceError, EdgeGateError
+from edge_gate.gate import (
+    CancelTransaction,
+    Command,
+    DeviceBack,
+    DeviceLost,
+    EnrolmentFound,
+    EnrolmentNotFound,
+    Event,
+    Lane,
+    LaneSettings,
+    LaneState,
+    LookUpEnrolment,
+    RecordAlarm,
+    RecordTransaction,
+    RunWatchlistSearch,
+    ShowMessage,
+    StartCapture,
+    Tick,
+)
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+WallClock = Callable[[], datetime.datetime]
+
+# Devices whose loss the lane core knows by these names.
+LANE_DEVICES = ("document_reader", "fingerprint", "iris_camera", "turnstile")
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class LaneRunner:
+    """One lane: devices, matchers, stores, the lane core and its threads.
+
+    Args:
+        config: the validated configuration.
+        pin_factory: a gpiozero pin factory to use instead of the one the
+            configuration names (the rig passes its mock factory).
+        clock: the lane clock, monotonic seconds.
+        wall_clock: UTC now, for audit records, expiry and the clock check.
+        use_udev: listen to udev events; None takes ``[daemon] use_udev``.
+    """
+
+    def __init__(
+        self,
+        config: GateConfig,
+        *,
+        pin_factory: Any = None,
+        clock: Clock = time.monotonic,
+        wall_clock: WallClock = _utc_now,
+        use_udev: bool | None = None,
+    ) -> None:
+        self.config = config
+        self.monitor = ProgressMonitor(clock)
+        self.events = EventHub()
+        self._pin_factory = pin_factory
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._use_udev = config.daemon.use_udev if use_udev is None else use_udev
+        self._queue: queue.Queue[Event] = queue.Queue()
+        self._state_lock = threading.RLock()
+        self._started = False
+        self._stopped = False
+        self._workers: list[Worker] = []
+        self._lost: dict[str, set[str]] = {name: set() for name in LANE_DEVICES}
+        self._holds: dict[str, str] = {}
+        self._message = "starting"
+        self._lane: Lane | None = None
+        self._turnstile: Any = None
+        self._audit: Any = None
+        self._templates: Any = None
+        self._trusted_clock: Any = None
+        self._matchers: dict[str, Matcher] = {}
+        self._probes = ProbeStore()
+        self._enrolled: dict[str, dict[str, dict[str, bytes]]] = {}
+        self._captures: dict[str, CaptureWorker] = {}
+        self._watchlist: WatchlistWorker | None = None
+        self._device_monitor: DeviceMonitor | None = None
+        self._counts: dict[str, int] = {}
+        self._last_prune_s: float | None = None
+        self._last_transaction: dict[str, Any] | None = None
+        self._started_wall = wall_clock()
+
+    # Lifecycle
+
+    def start(self) -> None:
+        """Load models and stores, open the devices and start every worker.
+
+        Raises:
+            ModelError: a model is missing or differs from its manifest.
+            ConfigError: the template key is missing or invalid.
+            StoreError: a store cannot be opened.
+            DeviceInitError: the GPIO pins cannot be set up.
+        """
+        from edge_gate._models import find_models_dir
+        from edge_gate.store import (
+            AUDIT_DB_NAME,
+            TEMPLATES_DB,
+            AuditLog,
+            TemplateStore,
+            TrustedClock,
+            load_key,
+        )
+        from edge_gate.turnstile import Turnstile
+
+        config = self.config
+        state_dir = Path(config.store.state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+
+        # Stores first: the audit log must take the record of any abort.
+        self._audit = AuditLog(state_dir / AUDIT_DB_NAME)
+        head_seq, head_hash = self._audit.head()
+        logger.info("audit log head at start: row %d, hash %s", head_seq, head_hash)
+        self._templates = TemplateStore(
+            state_dir / TEMPLATES_DB, load_key(config.store.key_file)
+        )
+        self._trusted_clock = TrustedClock(state_dir)
+
+        # Models: each is checked against its manifest SHA-256 while loading.
+        models_dir = find_models_dir(config.daemon.models_dir)
+        self._matchers = build_matchers(
+            config,
+            models_dir,
+            self._templates.watchlist_fingerprints(),
+            self._templates.watchlist_irises(),
+        )
+        self._lane = Lane(
+            LaneSettings.from_config(config),
+            config.policy,
+            {name: m.threshold for name, m in self._matchers.items()},  # type: ignore[misc]
+            # A boot token keeps transaction ids unique across restarts.
+            lane_id=f"{config.daemon.lane_id}-{uuid.uuid4().hex[:8]}",
+        )
+        self._turnstile = Turnstile(
+            config.turnstile, pin_factory=self._pin_factory, on_input=self._queue.put
+        )
+        self._build_workers()
+
+        # The lane starts locked; then it learns every input level and which
+        # devices are missing before any document is taken.
+        self._execute_all(self._lane.start(self._clock()))
+        for event in self._turnstile.read_inputs():
+            self._queue.put(event)
+        assert self._device_monitor is not None  # built above
+        for name in self._device_monitor.missing():
+            self._report_device(name, False, source="path")
+        self._check_holds()
+        for worker in self._workers:
+            worker.start()
+        self._started = True
+        logger.info("lane runner started with %d workers", len(self._workers))
+
+    def _build_workers(self) -> None:
+        config = self.config
+        self._workers.append(_LaneWorker(self))
+        self._workers.append(
+            DocumentWorker(
+                lambda: open_document_reader(config),
+                self._queue.put,
+                self._on_presence,
+                self.monitor,
+                tolerances=frozenset(config.document_reader.tolerances),
+                accepting=lambda: not self._holds,
+                today=lambda: self._wall_clock().date(),
+            )
+        )
+        for modality, device, opener, section in (
+            ("fingerprint", "fingerprint", open_fingerprint_sensor, config.fingerprint),
+            ("iris", "iris_camera", open_iris_camera, config.iris),
+        ):
+            worker = CaptureWorker(
+                modality,
+                device,
+                lambda opener=opener: opener(config),  # type: ignore[misc]
+                matcher=lambda modality=modality: self._matchers[modality],  # type: ignore[misc]
+                probes=self._probes,
+                emit=self._queue.put,
+                report=self._on_presence,
+                monitor=self.monitor,
+                min_quality=section.min_quality,
+                capture_timeout_s=section.capture_timeout_s,
+                clock=self._clock,
+            )
+            self._captures[modality] = worker
+            self._workers.append(worker)
+        self._watchlist = WatchlistWorker(
+            lambda: self._matchers, self._probes, self._queue.put, self.monitor
+        )
+        self._workers.append(self._watchlist)
+        self._device_monitor = DeviceMonitor(
+            device_paths(config),
+            lambda name, present: self._report_device(name, present, source="path"),
+            self.monitor,
+            check_interval_s=config.daemon.device_check_interval_s,
+            use_udev=self._use_udev,
+        )
+        self._workers.append(self._device_monitor)
+
+    def stop(self) -> None:
+        """Lock the barrier, abort and record a running transaction, stop.
+
+        Safe to call more than once, and after a failed :meth:`start`.
+        """
+        with self._state_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        lane_worker = self._workers[0] if self._workers else None
+
+        # Stop the lane thread first, so nothing else drives the outputs.
+        if lane_worker is not None and lane_worker.is_alive():
+            lane_worker.stop()
+        self._safe_lock()
+        self._abort_transaction()
+        for worker in self._workers[1:]:
+            if worker.is_alive():
+                worker.stop()
+            else:
+                worker.close()
+        for resource in (self._turnstile, self._templates):
+            if resource is not None:
+                try:
+                    resource.close()
+                except (EdgeGateError, OSError) as err:
+                    logger.error("closing %s failed: %s", type(resource).__name__, err)
+        if self._audit is not None:
+            head_seq, head_hash = self._audit.head()
+            logger.info("audit log head at stop: row %d, hash %s", head_seq, head_hash)
+            self._audit.close()
+        logger.info("lane runner stopped")
+
+    def _safe_lock(self) -> None:
+        if self._turnstile is None:
+            return
+        try:
+            self._turnstile.lock()
+            self._turnstile.set_lamps(green=False, red=True)
+        except (EdgeGateError, OSError) as err:
+            logger.error("cannot lock the barrier at stop: %s", err)
+
+    def _abort_transaction(self) -> None:
+        """Record a transaction cut short by the stop as aborted."""
+        lane = self._lane
+        if lane is None or lane.transaction_id is None or self._audit is None:
+            return
+
+        # A lost turnstile makes the core abort what is running and emit its
+        # record; the lock command it adds has been carried out already.
+        commands = lane.handle(DeviceLost("turnstile"), self._clock())
+        for command in commands:
+            if isinstance(command, RecordTransaction):
+                self._record_transaction(command)
+
+    # Events from other threads
+
+    def submit(self, event: Event) -> None:
+        """Hand an event to the lane thread (thread-safe)."""
+        self._queue.put(event)
+
+    def _on_presence(self, device: str, is_present: bool) -> None:
+        self._report_device(device, is_present, source="driver")
+
+    def _report_device(self, device: str, is_present: bool, *, source: str) -> None:
+        """Track a device's presence per source; the lane sees the union."""
+        with self._state_lock:
+            sources = self._lost.setdefault(device, set())
+            was_lost = bool(sources)
+            if is_present:
+                sources.discard(source)
+            else:
+                sources.add(source)
+            is_lost = bool(sources)
+        if is_lost == was_lost:
+            return
+        self._publish({"type": "device", "device": device, "present": not is_lost})
+        self._queue.put(DeviceLost(device) if is_lost else DeviceBack(device))  # type: ignore[arg-type]
+
+    # The lane thread's work
+
+    def lane_step(self, timeout_s: float) -> None:
+        """Take one event (or a tick after ``timeout_s``) and run its commands.
+
+        Called only from the lane thread.
+        """
+        assert self._lane is not None  # start() built it
+        try:
+            event: Event = self._queue.get(timeout=timeout_s)
+        except queue.Empty:
+            event = Tick()
+        commands = self._lane.handle(event, self._clock())
+        self._execute_all(commands)
+
+    def poll_inputs(self) -> None:
+        """Feed every input level to the lane (edges can be missed)."""
+        try:
+            events = self._turnstile.read_inputs()
+        except DeviceError as err:
+            logger.error("cannot read turnstile inputs: %s", err)
+            return
+        for event in events:
+            self._queue.put(event)
+
+    def _execute_all(self, commands: list[Command]) -> None:
+        for command in commands:
+            try:
+                self._execute(command)
+            except (DeviceError, OSError) as err:
+                # Only turnstile commands touch a device in this thread.
+                logger.error("command %s failed: %s", type(command).__name__, err)
+                self._report_device("turnstile", False, source="driver")
+
+    def _execute(self, command: Command) -> None:
+        if self._turnstile.apply(command):
+            self._publish({"type": "output", "command": type(command).__name__})
+            return
+        match command:
+            case ShowMessage():
+                self._show(command.message)
+            case LookUpEnrolment():
+                self._look_up(command)
+            case StartCapture():
+                enrolled = self._enrolled.get(command.transaction_id, {})
+                self._captures[command.modality].submit(
+                    command, enrolled.get(command.modality, {})
+                )
+                self._publish(
+                    {
+                        "type": "capture",
+                        "transaction_id": command.transaction_id,
+                        "modality": command.modality,
+                        "attempt": command.attempt,
+                    }
+                )
+            case RunWatchlistSearch():
+                assert self._watchlist is not None  # built in start()
+                self._watchlist.submit(command.transaction_id, command.modalities)
+            case CancelTransaction():
+                for worker in self._captures.values():
+                    worker.cancel(command.transaction_id)
+            case RecordAlarm():
+                self._record_alarm(command)
+            case RecordTransaction():
+                self._record_transaction(command)
+
+    def _show(self, message: str) -> None:
+        with self._state_lock:
+            if self._holds and message == "place_document":
+                message = "out_of_service"
+            changed = message != self._message
+            self._message = message
+        if changed:
+            self._publish({"type": "display", "message": message})
+
+    def _look_up(self, command: LookUpEnrolment) -> None:
+        tx = command.transaction_id
+        enrolment = self._templates.lookup(
+            command.issuing_state, command.document_number
+        )
+        if enrolment is None:
+            self._queue.put(EnrolmentNotFound(tx))
+            return
+        today = self._wall_clock().date()
+        self._enrolled[tx] = {
+            "fingerprint": dict(enrolment.fingerprints),
+            "iris": dict(enrolment.irises),
+        }
+        self._queue.put(
+            EnrolmentFound(
+                tx,
+                enrolment_id=enrolment.enrolment_id,
+                expired=enrolment.enrolment_expiry < today,
+                revoked=enrolment.revoked,
+                watchlisted=enrolment.watchlisted,
+            )
+        )
+
+    def _record_alarm(self, command: RecordAlarm) -> None:
+        record = command.record
+        self._publish({"type": "alarm", **record.to_json_dict()})
+        if record.transaction_id is not None:
+            return  # part of the transaction's own record
+        from edge_gate.store import AuditRecord
+
+        self._audit.append(
+            AuditRecord(
+                time_utc=self._wall_clock(),
+                kind="service",
+                lane_id=self.config.daemon.lane_id,
+                transaction_id="",
+                outcome="none",
+                reason=f"alarm {record.alarm.value}: {record.detail}"[:500],
+                alarms=(record.alarm.value,),
+            )
+        )
+
+    def _record_transaction(self, command: RecordTransaction) -> None:
+        tx = command.record.transaction_id
+        durations: dict[str, float] = {}
+        for worker in self._captures.values():
+            durations.update(worker.durations_ms.pop(tx, {}))
+        record = audit_record(
+            command.record,
+            lane_id=self.config.daemon.lane_id,
+            now_utc=self._wall_clock(),
+            extra_durations_ms=durations,
+        )
+        self._audit.append(record)
+        self._probes.discard(tx)
+        self._enrolled.pop(tx, None)
+        outcome = command.record.outcome.value
+        with self._state_lock:
+            self._counts[outcome] = self._counts.get(outcome, 0) + 1
+            self._last_transaction = {
+                "transaction_id": tx,
+                "outcome": outcome,
+                "reason": command.record.reason,
+                "latency_ms": command.record.latency_ms,
+            }
+        self._publish({"type": "transaction", **self._last_transaction})
+
+    def _publish(self, event: dict[str, Any]) -> None:
+        self.events.publish(
+            {"time_utc": self._wall_clock().isoformat(timespec="milliseconds"), **event}
+        )
+
+    # Service holds and housekeeping (supervisor thread)
+
+    def _check_holds(self) -> None:
+        holds: dict[str, str] = {}
+        now = self._wall_clock()
+        trusted = self._trusted_clock
+        if self.config.daemon.require_trusted_clock and trusted is not None:
+            latest = trusted.latest()
+            if latest is not None and not trusted.clock_is_trustworthy(now):
+                holds["clock"] = (
+                    f"system clock {now.isoformat(timespec='seconds')} is behind the "
+                    f"latest trusted time {latest.isoformat(timespec='seconds')}; "
+                    "fix the time (RTC or NTP)"
+                )
+        if self._templates is not None:
+            status = self._templates.status()
+            max_age_s = self.config.sync.max_offline_age_h * 3600.0
+            if not status.is_usable(now, max_age_s):
+                holds["templates"] = (
+                    "no template set applied yet; run edge-gate sync"
+                    if status.version == 0
+                    else "templates are past their offline limit; run edge-gate sync"
+                )
+        with self._state_lock:
+            changed = holds != self._holds
+            self._holds = holds
+        if changed:
+            for reason in holds.values():
+                logger.warning("lane out of service: %s", reason)
+            if not holds:
+                logger.info("service holds cleared")
+            self._publish({"type": "service", "holds": dict(holds)})
+            self._queue.put(Tick())
+
+    def housekeeping(self) -> None:
+        """Re-check the service holds and prune the audit log when due."""
+        if not self._started:
+            return
+        self._check_holds()
+        interval_s = self.config.audit.prune_interval_h * 3600.0
+        now_s = self._clock()
+        if self._last_prune_s is None or now_s - self._last_prune_s >= interval_s:
+            self._last_prune_s = now_s
+            try:
+                self._audit.prune(self.config.audit.retention_days)
+            except EdgeGateError as err:
+                logger.error("audit retention failed: %s", err)
+
+    # Status
+
+    def status(self) -> dict[str, Any]:
+        """Return a snapshot of the lane for ``edge-gate status``."""
+        lane = self._lane
+        with self._state_lock:
+            lost = sorted(name for name, sources in self._lost.items() if sources)
+            snapshot: dict[str, Any] = {
+                "lane_id": self.config.daemon.lane_id,
+                "state": lane.state.value if lane is not None else "starting",
+                "in_service": lane is not None
+                and not lost
+                and not self._holds
+                and lane.state is not LaneState.OUT_OF_SERVICE,
+                "message": self._message,
+                "devices_lost": lost,
+                "holds": dict(self._holds),
+                "transaction_id": lane.transaction_id if lane is not None else None,
+                "counts": dict(self._counts),
+                "last_transaction": self._last_transaction,
+                "started_utc": self._started_wall.isoformat(timespec="seconds"),
+            }
+        snapshot["workers"] = [
+            {
+                "name": h.name,
+                "seconds_since_beat": round(h.seconds_since_beat, 3),
+                "deadline_s": h.deadline_s,
+                "stalled": h.is_stalled,
+                "error": h.error,
+            }
+            for h in self.monitor.snapshot()
+        ]
+        if self._templates is not None:
+            templates = self._templates.status()
+            snapshot["templates"] = {
+                "version": templates.version,
+                "enrolments": templates.enrolments,
+                "updated_at": _iso(templates.updated_at),
+                "expires_at": _iso(templates.expires_at),
+            }
+        return snapshot
+
+    def status_line(self) -> str:
+        """Return the one line for ``STATUS=``: state and why not in service."""
+        status = self.status()
+        parts = [f"lane {status['lane_id']} {status['state']}"]
+        if status["devices_lost"]:
+            parts.append(f"out of service: {', '.join(status['devices_lost'])} missing")
+        for reason in status["holds"].values():
+            parts.append(f"out of service: {reason}")
+        counts = status["counts"]
+        if counts:
+            parts.append(
+                "transactions "
+                + " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+            )
+        return "; ".join(parts)
+
+    def devices(self) -> dict[str, Any]:
+        """Return each device's path and presence for ``edge-gate devices``."""
+        paths = device_paths(self.config)
+        with self._state_lock:
+            lost = {name: sorted(sources) for name, sources in self._lost.items()}
+        result = {
+            name: {
+                "path": path,
+                "present": not lost.get(name),
+                "lost_by": lost.get(name, []),
+            }
+            for name, path in paths.items()
+        }
+        result["turnstile"] = {
+            "path": f"GPIO ({self.config.turnstile.pin_factory})",
+            "present": not lost.get("turnstile"),
+            "lost_by": lost.get("turnstile", []),
+        }
+        return result
+
+    def control_handlers(self) -> Mapping[str, Callable[[Mapping[str, Any]], Any]]:
+        """Return the control socket's commands, bound to this runner."""
+        from edge_gate.daemon._field import FieldCommands
+
+        return FieldCommands(self).handlers()
+
+    # Used by the field commands
+
+    def manual_open(self, reason: str) -> dict[str, Any]:
+        """Unlock for one passage on an engineer's request, and record it.
+
+        Raises:
+            ControlError: a transaction is in progress or the turnstile is
+                unavailable.
+        """
+        lane = self._lane
+        if lane is None or self._turnstile is None:
+            raise ControlError("the lane is not running")
+        if lane.transaction_id is not None:
+            raise ControlError(
+                "a transaction is in progress; wait for it to end and retry"
+            )
+        entry = self._audit.append(
+            manual_open_record(
+                reason, lane_id=self.config.daemon.lane_id, now_utc=self._wall_clock()
+            )
+        )
+        # TODO: the lane core has no event for an authorised manual opening,
+        # so the passage may be recorded as a forced-passage alarm; the mark
+        # can go when edge_gate.gate accepts a manual-open event.
+        self._turnstile.unlock_for_passage()
+        self._publish({"type": "manual_open", "audit_seq": entry.seq})
+        logger.info("manual opening recorded as audit row %d", entry.seq)
+        return {"opened": True, "audit_seq": entry.seq}
+
+    @property
+    def matchers(self) -> dict[str, Matcher]:
+        """The loaded matchers by modality (empty before start)."""
+        return dict(self._matchers)
+
+    def device_worker(self, name: str) -> DeviceWorker | None:
+        """Return the worker thread named ``name`` that owns a device."""
+        for worker in self._workers:
+            if isinstance(worker, DeviceWorker) and worker.name == name:
+                return worker
+        return None
+
+    @property
+    def audit(self) -> Any:
+        """The open audit log."""
+        return self._audit
+
+    @property
+    def turnstile(self) -> Any:
+        """The turnstile, or None before start."""
+        return self._turnstile
+
+    @property
+    def lane(self) -> Lane | None:
+        """The lane core, or None before start."""
+        return self._lane
+
+
+class _LaneWorker(Worker):
+    """The thread that owns the lane core."""
+
+    def __init__(self, runner: LaneRunner) -> None:
+        super().__init__(
+            "lane", runner.monitor, deadline_s=runner.config.daemon.worker_stall_s
+        )
+        self._runner = runner
+        self._poll_s = runner.config.turnstile.input_poll_s
+        self._next_poll = 0.0
+
+    def step(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_poll:
+            self._runner.poll_inputs()
+            self._next_poll = now + self._poll_s
+        self._runner.lane_step(timeout_s=min(self._poll_s, 0.1))
+
+
+def _iso(moment: datetime.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")

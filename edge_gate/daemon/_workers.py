@@ -1,0 +1,397 @@
+"""The lane's device and matcher workers.
+
+Each worker is a :class:`~edge_gate.daemon._health.Worker`: a named thread
+whose every blocking call has a timeout below its progress deadline. Results
+go back to the lane thread as gate events through ``emit``. A device error
+closes the driver and reports the device lost; the worker then reopens it
+with a growing back-off (50 ms to 2 s) and reports it back once it opens and
+answers, so an unplugged reader or sensor comes back without a restart.
+
+Nothing here logs personal data: documents, templates and scores stay in
+events and in the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge_gate.daemon._components import (
+    DocumentSource,
+    Matcher,
+    Probe,
+    SampleSource,
+)
+from edge_gate.daemon._health import ProgressMonitor, Worker
+from edge_gate.errors import BiometricError, DeviceError, EdgeGateError
+from edge_gate.gate import (
+    CaptureFailed,
+    DocumentRead,
+    Event,
+    SampleCaptured,
+    SampleScored,
+    StartCapture,
+    WatchlistResult,
+)
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[Event], None]
+PresenceReport = Callable[[str, bool], None]
+
+# Back-off between reopen attempts of a lost device, in seconds.
+REOPEN_MIN_S = 0.05
+REOPEN_MAX_S = 2.0
+# The longest a worker waits for a request before beating again.
+POLL_S = 0.2
+
+
+class DeviceWorker(Worker):
+    """A worker that owns one device and reopens it after an error."""
+
+    def __init__(
+        self,
+        name: str,
+        device_name: str,
+        opener: Callable[[], Any],
+        *,
+        report: PresenceReport,
+        monitor: ProgressMonitor,
+        deadline_s: float,
+    ) -> None:
+        super().__init__(name, monitor, deadline_s)
+        self.device_name = device_name
+        self._opener = opener
+        self._report = report
+        self.device: Any = None
+        self.last_answer_s: float | None = None
+        self._backoff_s = REOPEN_MIN_S
+        self._is_reported_lost = False
+
+    def ensure_open(self) -> bool:
+        """Open the device if needed; return whether it is open."""
+        if self.device is not None:
+            return True
+        try:
+            self.device = self._opener()
+        except (EdgeGateError, OSError) as err:
+            self.lost(err)
+            self.stop_event.wait(self._backoff_s)
+            self._backoff_s = min(self._backoff_s * 2, REOPEN_MAX_S)
+            return False
+        self._backoff_s = REOPEN_MIN_S
+        return True
+
+    def answered(self) -> None:
+        """Record that the device answered; report it back if it was lost."""
+        self.last_answer_s = time.monotonic()
+        if self._is_reported_lost:
+            self._is_reported_lost = False
+            logger.info("%s answers again", self.device_name)
+            self._report(self.device_name, True)
+
+    def lost(self, error: BaseException) -> None:
+        """Close the device after an error and report it lost once."""
+        self.close()
+        if not self._is_reported_lost:
+            self._is_reported_lost = True
+            logger.warning("%s lost: %s", self.device_name, error)
+            self._report(self.device_name, False)
+
+    def close(self) -> None:
+        """Close the device; the next step reopens it."""
+        device, self.device = self.device, None
+        if device is not None:
+            try:
+                device.close()
+            except (EdgeGateError, OSError) as err:
+                logger.warning("closing %s failed: %s", self.device_name, err)
+
+
+class DocumentWorker(DeviceWorker):
+    """Read documents and hand each parsed MRZ to the lane."""
+
+    def __init__(
+        self,
+        opener: Callable[[], DocumentSource],
+        emit: Emit,
+        report: PresenceReport,
+        monitor: ProgressMonitor,
+        *,
+        tolerances: frozenset[str],
+        accepting: Callable[[], bool],
+        today: Callable[[], datetime.date],
+        read_timeout_s: float = 0.5,
+    ) -> None:
+        super().__init__(
+            "document-reader",
+            "document_reader",
+            opener,
+            report=report,
+            monitor=monitor,
+            deadline_s=read_timeout_s + 10.0,
+        )
+        self._emit = emit
+        self._tolerances = tolerances
+        self._accepting = accepting
+        self._today = today
+        self._read_timeout_s = read_timeout_s
+
+    def step(self) -> None:
+        """Wait up to the read timeout for a document and emit it."""
+        if not self.ensure_open():
+            return
+        try:
+            lines = self.device.read_document(self._read_timeout_s)
+        except DeviceError as err:
+            self.lost(err)
+            return
+        self.answered()
+        if lines is None:
+            return
+        if not self._accepting():
+            logger.info("document ignored: the lane is out of service")
+            return
+        self._emit(parse_document(lines, self._today(), self._tolerances))
+
+
+def parse_document(
+    lines: list[str], today: datetime.date, tolerances: frozenset[str]
+) -> DocumentRead:
+    """Parse MRZ lines into the lane's document event.
+
+    ``dates_plausible`` is False when the parser reported an impossible or
+    missing date (an entry in ``errors`` naming a date field).
+    """
+    from edge_gate.document import is_expired, parse_mrz
+
+    result = parse_mrz(lines, today=today, tolerances=tolerances)
+    date_errors = [
+        e for e in result.errors if e.startswith(("birth_date", "expiry_date"))
+    ]
+    expired = result.fields.expiry_date is not None and is_expired(result, today)
+    return DocumentRead(
+        issuing_state=result.fields.issuing_state,
+        document_number=result.fields.document_number,
+        valid=result.valid and not result.errors,
+        expired=expired,
+        dates_plausible=not date_errors,
+    )
+
+
+@dataclass
+class _CaptureRequest:
+    command: StartCapture
+    enrolled: dict[str, bytes]
+
+
+@dataclass
+class ProbeStore:
+    """Probes of the transaction in progress, for the watchlist search."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    probes: dict[str, dict[str, Probe]] = field(default_factory=dict)
+
+    def put(self, transaction_id: str, modality: str, probe: Probe) -> None:
+        """Keep the best-quality probe of each modality."""
+        with self.lock:
+            kept = self.probes.setdefault(transaction_id, {})
+            if modality not in kept or probe.quality > kept[modality].quality:
+                kept[modality] = probe
+
+    def get(self, transaction_id: str) -> dict[str, Probe]:
+        """Return the probes kept for a transaction."""
+        with self.lock:
+            return dict(self.probes.get(transaction_id, {}))
+
+    def discard(self, transaction_id: str) -> None:
+        """Forget a transaction's probes."""
+        with self.lock:
+            self.probes.pop(transaction_id, None)
+
+
+class CaptureWorker(DeviceWorker):
+    """Capture, extract and compare one modality on request.
+
+    Extraction runs in this worker's thread after ``SampleCaptured`` went to
+    the lane, so the lane can start the next modality's capture meanwhile.
+    """
+
+    def __init__(
+        self,
+        modality: str,
+        device_name: str,
+        opener: Callable[[], SampleSource],
+        *,
+        matcher: Callable[[], Matcher],
+        probes: ProbeStore,
+        emit: Emit,
+        report: PresenceReport,
+        monitor: ProgressMonitor,
+        min_quality: float,
+        capture_timeout_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            modality,
+            device_name,
+            opener,
+            report=report,
+            monitor=monitor,
+            # A capture may wait the whole capture timeout, then extract.
+            deadline_s=capture_timeout_s + 30.0,
+        )
+        self.modality = modality
+        self._matcher = matcher
+        self._probes = probes
+        self._emit = emit
+        self._min_quality = min_quality
+        self._clock = clock
+        self._requests: queue.Queue[_CaptureRequest] = queue.Queue()
+        self._cancelled: set[str] = set()
+        self._cancel_lock = threading.Lock()
+        self.durations_ms: dict[str, dict[str, float]] = {}
+
+    def submit(self, command: StartCapture, enrolled: dict[str, bytes]) -> None:
+        """Queue a capture for the lane's StartCapture command."""
+        self._requests.put(_CaptureRequest(command, dict(enrolled)))
+
+    def cancel(self, transaction_id: str) -> None:
+        """Drop queued requests and results of a cancelled transaction."""
+        with self._cancel_lock:
+            self._cancelled.add(transaction_id)
+
+    def _is_cancelled(self, transaction_id: str) -> bool:
+        with self._cancel_lock:
+            return transaction_id in self._cancelled
+
+    def step(self) -> None:
+        """Serve one capture request, or keep the device open while idle."""
+        try:
+            request = self._requests.get(timeout=POLL_S)
+        except queue.Empty:
+            self.ensure_open()
+            return
+        command = request.command
+        tx = command.transaction_id
+        if self._is_cancelled(tx):
+            return
+        if not self.ensure_open():
+            self._emit(CaptureFailed(tx, command.modality, "device_lost"))
+            return
+
+        started = self._clock()
+        try:
+            image = self.device.capture(command.timeout_s)
+        except BiometricError as err:
+            self.answered()
+            logger.info("%s capture %s: no sample (%s)", self.modality, tx, err)
+            self._emit(CaptureFailed(tx, command.modality, "no_sample"))
+            return
+        except DeviceError as err:
+            self.lost(err)
+            self._emit(CaptureFailed(tx, command.modality, "device_lost"))
+            return
+        self.answered()
+        captured = self._clock()
+        self._emit(SampleCaptured(tx, command.modality))
+        self._score(request, image, started, captured)
+
+    def _score(
+        self, request: _CaptureRequest, image: Any, started: float, captured: float
+    ) -> None:
+        command = request.command
+        tx = command.transaction_id
+        matcher = self._matcher()
+        try:
+            probe = matcher.extract(image)
+        except BiometricError as err:
+            logger.info("%s capture %s: no template (%s)", self.modality, tx, err)
+            self._emit(CaptureFailed(tx, command.modality, "failure_to_enrol"))
+            return
+        if probe.quality < self._min_quality:
+            self._emit(CaptureFailed(tx, command.modality, "low_quality"))
+            return
+        if self._is_cancelled(tx):
+            return
+        self._probes.put(tx, self.modality, probe)
+        scores = [matcher.compare(probe, data) for data in request.enrolled.values()]
+        self.durations_ms.setdefault(tx, {}).update(
+            {
+                f"{self.modality}_capture": (captured - started) * 1000.0,
+                f"{self.modality}_match": (self._clock() - captured) * 1000.0,
+            }
+        )
+        self._emit(
+            SampleScored(
+                tx,
+                command.modality,
+                score=max(scores, default=0.0),
+                quality=float(probe.quality),
+            )
+        )
+
+
+@dataclass
+class _SearchRequest:
+    transaction_id: str
+    modalities: frozenset[str]
+
+
+class WatchlistWorker(Worker):
+    """Search a transaction's probes 1:N against the watchlist galleries."""
+
+    def __init__(
+        self,
+        matchers: Callable[[], dict[str, Matcher]],
+        probes: ProbeStore,
+        emit: Emit,
+        monitor: ProgressMonitor,
+        *,
+        deadline_s: float = 60.0,
+    ) -> None:
+        super().__init__("watchlist", monitor, deadline_s)
+        self._matchers = matchers
+        self._probes = probes
+        self._emit = emit
+        self._requests: queue.Queue[_SearchRequest] = queue.Queue()
+
+    def submit(self, transaction_id: str, modalities: frozenset[str]) -> None:
+        """Queue a search for the lane's RunWatchlistSearch command."""
+        self._requests.put(_SearchRequest(transaction_id, modalities))
+
+    def step(self) -> None:
+        """Serve one search request."""
+        try:
+            request = self._requests.get(timeout=POLL_S)
+        except queue.Empty:
+            return
+        matchers = self._matchers()
+        probes = self._probes.get(request.transaction_id)
+        gallery = frozenset(
+            name for name, m in matchers.items() if m.search is not None
+        )
+        searched: set[str] = set()
+        hit = False
+        for name in sorted(request.modalities & gallery):
+            probe = probes.get(name)
+            search = matchers[name].search
+            if probe is None or search is None:
+                continue
+            searched.add(name)
+            if search(probe) >= matchers[name].threshold.threshold:
+                hit = True
+        self._emit(
+            WatchlistResult(
+                request.transaction_id,
+                hit=hit,
+                searched=frozenset(searched),  # type: ignore[arg-type]
+                gallery=gallery,  # type: ignore[arg-type]
+            )
+        )
