@@ -41,6 +41,8 @@ def _name_field(surname: str, given_names: str, width: int) -> str:
     primary = surname.strip().upper().replace(" ", "<")
     secondary = given_names.strip().upper().replace(" ", "<")
     text = primary + "<<" + secondary if secondary else primary
+    # NOTE: a plain cut; when it ends on a '<' the MRZ no longer shows that
+    # the name was truncated. Issuers shorten components to initials first.
     return _to_mrz("name", text[:width], width)
 
 

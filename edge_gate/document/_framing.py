@@ -3,9 +3,10 @@
 Framings (``DocumentReaderConfig.framing``):
 
 * ``lines``: lines ended by CR, LF or CR LF. A document is complete when the
-  lines form an ICAO shape (2 x 44, 2 x 36 or 3 x 30); lines that form no
-  shape are delivered as a document once the link has been quiet for
-  ``frame_timeout_s``, so that the parser reports what is wrong.
+  lines form an ICAO shape (2 x 44, 2 x 36 or 3 x 30). Complete lines that
+  form no shape are delivered as a document once the link has been quiet
+  for ``frame_timeout_s``, so that the parser reports what is wrong; when a
+  line is still incomplete then, the whole document is dropped.
 * ``stx_etx``: ``STX line CR line CR [line CR] ETX`` (DESKO-style; bytes
   outside the frame, such as DESKO's start and end markers, are skipped).
 * ``length_checksum``: ``SOH len "OU" STX flag data ETX BCC`` (3M
@@ -140,7 +141,9 @@ class FrameDecoder:
         if now_s - self._last_byte_s <= self._frame_timeout_s:
             return documents
         if self._buffer:
+            # A torn line also tears the document its earlier lines began.
             self._drop(f"incomplete after {self._frame_timeout_s} s")
+            self._pending_lines = []
         if self._pending_lines:
             documents.append(self._pending_lines)
             self._pending_lines = []
@@ -154,6 +157,12 @@ class FrameDecoder:
         )
         self.dropped_frames += 1
         self._buffer.clear()
+
+    def _drop_frame(self, byte_count: int, reason: str) -> int:
+        """Count and log a dropped frame; return the bytes to skip."""
+        logger.warning("dropped a document-reader frame: %s", reason)
+        self.dropped_frames += 1
+        return byte_count
 
     def _accepts(self, framing: Framing) -> bool:
         return self._framing in ("auto", framing)
@@ -189,20 +198,17 @@ class FrameDecoder:
         length = buffer[1]
         total = 2 + length + 1
         if length < 5:
-            logger.warning("document-reader frame length %d is too short", length)
-            self.dropped_frames += 1
-            return 1
+            return self._drop_frame(1, f"length {length} is too short")
         if len(buffer) < total:
             return 0
+        if total > self._max_frame_bytes:
+            return self._drop_frame(1, f"longer than {self._max_frame_bytes} bytes")
         body = bytes(buffer[2 : 2 + length])
         if checksum(bytes(buffer[1 : 2 + length])) != buffer[2 + length]:
-            logger.warning("document-reader frame failed its checksum; dropped")
-            self.dropped_frames += 1
-            return 1
+            # The length held, so the whole frame is skipped, not re-read as lines.
+            return self._drop_frame(total, "checksum failed")
         if body[2] != STX or body[-1] != ETX:
-            logger.warning("document-reader frame lacks STX or ETX; dropped")
-            self.dropped_frames += 1
-            return 1
+            return self._drop_frame(1, "STX or ETX missing")
         # body: "OU" STX flag data ETX
         self._deliver(documents, _split_lines(body[4:-1]))
         return total
@@ -213,11 +219,13 @@ class FrameDecoder:
         restart = buffer.find(STX, 1)
         if restart >= 0 and (end < 0 or restart < end):
             # A new frame began before this one ended: the first was torn.
-            logger.warning("document-reader frame torn by a new STX; dropped")
-            self.dropped_frames += 1
-            return restart
+            return self._drop_frame(restart, "torn by the next STX")
         if end < 0:
             return 0
+        if end + 1 > self._max_frame_bytes:
+            return self._drop_frame(
+                end + 1, f"longer than {self._max_frame_bytes} bytes"
+            )
         self._deliver(documents, _split_lines(bytes(buffer[1:end])))
         return end + 1
 
