@@ -1,0 +1,100 @@
+"""Schema of ``templates.db`` and how its connections are opened.
+
+``templates.db`` is written by ``edge-gate sync`` only and read by the lane
+daemon, so it runs in WAL mode: readers keep reading the last committed set
+while the writer applies a bundle, and a commit switches them to the new set
+at once. ``synchronous=FULL`` makes an acknowledged update survive a power
+cut, because the applied version is what later rollback checks compare with.
+
+Tables:
+
+- ``meta``: name/value pairs (schema version, template version, times).
+- ``enrolments``: one row per enrolment with its flags and expiry.
+- ``documents``: HMAC of (issuing state, document number) -> enrolment,
+  with the document's expiry.
+- ``templates``: sealed template bytes per enrolment, kind and position.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from edge_gate.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS enrolments (
+    enrolment_id TEXT PRIMARY KEY,
+    person_id TEXT NOT NULL,
+    enrolment_expiry TEXT NOT NULL,
+    watchlisted INTEGER NOT NULL CHECK (watchlisted IN (0, 1)),
+    revoked INTEGER NOT NULL CHECK (revoked IN (0, 1))
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS enrolments_watchlisted
+    ON enrolments (watchlisted) WHERE watchlisted = 1;
+CREATE TABLE IF NOT EXISTS documents (
+    document_key BLOB PRIMARY KEY,
+    enrolment_id TEXT NOT NULL,
+    expiry TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS documents_enrolment ON documents (enrolment_id);
+CREATE TABLE IF NOT EXISTS templates (
+    enrolment_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('fingerprint', 'iris')),
+    position TEXT NOT NULL,
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (enrolment_id, kind, position)
+) WITHOUT ROWID;
+"""
+
+
+def connect(path: Path, *, writable: bool) -> sqlite3.Connection:
+    """Open ``templates.db`` with the pragmas both sides rely on.
+
+    Args:
+        path: the database file.
+        writable: True for the sync job, which also creates the schema;
+            False for readers, which get ``query_only``.
+
+    Returns:
+        A connection in autocommit mode; callers open transactions with
+        explicit ``BEGIN``.
+
+    Raises:
+        StoreError: the file cannot be opened, is not a database, or has
+            another schema version.
+    """
+    try:
+        connection = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        if writable:
+            connection.executescript(_DDL)
+            connection.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        else:
+            connection.execute("PRAGMA query_only=ON")
+        row = connection.execute(
+            "SELECT value FROM meta WHERE name = 'schema_version'"
+        ).fetchone()
+    except sqlite3.Error as err:
+        raise StoreError(f"cannot open template store {path}: {err}") from err
+
+    if row is None or row[0] != str(SCHEMA_VERSION):
+        connection.close()
+        found = "none" if row is None else row[0]
+        raise StoreError(
+            f"template store {path} has schema version {found}, expected "
+            f"{SCHEMA_VERSION}: delete it and run edge-gate sync to rebuild it"
+        )
+    return connection

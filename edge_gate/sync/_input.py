@@ -1,0 +1,144 @@
+"""The publisher's input: enrolment records as JSON lines.
+
+One JSON object per line::
+
+    {"person_id": "P-0001",
+     "documents": [{"issuing_state": "UTO", "document_number": "L898902C3",
+                    "expiry": "2031-07-01"}],
+     "enrolment_expiry": "2031-07-01", "watchlisted": false, "revoked": false,
+     "fingerprints": {"right_index": "images/p1_ri.png",
+                      "left_index": {"template_b64": "..."}},
+     "irises": {"left": "images/p1_l.png"}}
+
+A template is either ready-made bytes (``{"template_b64": ...}``) or the path
+of an image, relative to the input file's folder, that the gate's own
+extractors (:class:`edge_gate.fingerprint.FingerprintExtractor`,
+:class:`edge_gate.iris.IrisEncoder`) turn into a template. Blank lines and
+lines starting with ``#`` are skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from edge_gate.errors import BiometricError, EnrolmentRecordError
+from edge_gate.store import EnrolmentRecord, record_from_json
+
+logger = logging.getLogger(__name__)
+
+# Problems listed in one error before the rest are only counted.
+MAX_REPORTED_PROBLEMS = 20
+
+TemplateLoader = Callable[[str, str, Any], bytes]
+
+
+class ImageTemplateLoader:
+    """Turn image paths from the input file into templates.
+
+    The extractors are imported and built on first use, so an input with
+    ready-made templates only never loads a model.
+
+    Args:
+        base_dir: the folder relative image paths start from.
+        models_dir: the models folder; None for the default lookup.
+    """
+
+    def __init__(self, base_dir: Path, models_dir: Path | None = None) -> None:
+        self._base_dir = base_dir
+        self._models_dir = models_dir
+        self._fingerprint: Any = None
+        self._iris: Any = None
+
+    def __call__(self, kind: str, position: str, value: Any) -> bytes:
+        """Extract the template of one image.
+
+        Raises:
+            EnrolmentRecordError: the value is not a path, the image cannot
+                be read, or no usable template can be made from it (failure
+                to enrol).
+        """
+        if not isinstance(value, str) or not value:
+            raise EnrolmentRecordError(
+                f"{kind} {position}: expected an image path or "
+                f'{{"template_b64": ...}}, got {value!r}'
+            )
+        path = self._base_dir / value
+        try:
+            if kind == "fingerprint":
+                return self._extract_fingerprint(path)
+            return self._extract_iris(path)
+        except BiometricError as err:
+            raise EnrolmentRecordError(
+                f"{kind} {position}: no template from {path}: {err}"
+            ) from err
+
+    def _extract_fingerprint(self, path: Path) -> bytes:
+        # Imported on first use: ONNX Runtime and the models load only here.
+        module: Any = importlib.import_module("edge_gate.fingerprint")
+        if self._fingerprint is None:
+            self._fingerprint = module.FingerprintExtractor(self._models_dir)
+        template = self._fingerprint.extract(module.load_fingerprint_image(path))
+        data: bytes = template.to_bytes()
+        return data
+
+    def _extract_iris(self, path: Path) -> bytes:
+        module: Any = importlib.import_module("edge_gate.iris")
+        if self._iris is None:
+            self._iris = module.IrisEncoder(self._models_dir)
+        template = self._iris.encode(module.load_iris_image(path))
+        data: bytes = template.to_bytes()
+        return data
+
+
+def read_records(
+    path: Path, *, load_template: TemplateLoader | None = None
+) -> list[EnrolmentRecord]:
+    """Read and validate every record of an input file.
+
+    Args:
+        path: the JSON lines file.
+        load_template: turns a non-base64 template value into bytes; by
+            default an :class:`ImageTemplateLoader` for the file's folder.
+
+    Returns:
+        The records in file order.
+
+    Raises:
+        EnrolmentRecordError: one or more lines are invalid; the message
+            lists each by line number (all of them are checked first).
+        OSError: the file cannot be read.
+    """
+    loader = load_template or ImageTemplateLoader(path.parent)
+    records: list[EnrolmentRecord] = []
+    problems: list[str] = []
+    for line_number, value in _json_lines(path, problems):
+        try:
+            records.append(record_from_json(value, load_template=loader))
+        except EnrolmentRecordError as err:
+            problems.append(f"{path}:{line_number}: {err}")
+    if problems:
+        shown = "\n  ".join(problems[:MAX_REPORTED_PROBLEMS])
+        more = len(problems) - MAX_REPORTED_PROBLEMS
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        raise EnrolmentRecordError(
+            f"{len(problems)} invalid enrolment record(s); nothing was published:"
+            f"\n  {shown}{tail}"
+        )
+    return records
+
+
+def _json_lines(path: Path, problems: list[str]) -> Iterator[tuple[int, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            try:
+                yield line_number, json.loads(text)
+            except ValueError as err:
+                problems.append(f"{path}:{line_number}: not valid JSON: {err}")

@@ -1,0 +1,278 @@
+"""Fixtures for the template update tests: a publisher, a real HTTP(S)
+server on 127.0.0.1 with fault knobs, and a gate configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import ipaddress
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from edge_gate.config import GateConfig, StoreConfig, SyncConfig
+from edge_gate.store import DocumentRecord, EnrolmentRecord, generate_key_file
+from edge_gate.sync import Publisher
+
+
+def make_record(
+    number: int,
+    *,
+    watchlisted: bool = False,
+    revoked: bool = False,
+    with_document: bool = True,
+    template_bytes: int = 64,
+) -> EnrolmentRecord:
+    """Build a deterministic record with distinct template bytes."""
+    seed = number.to_bytes(4, "big")
+    documents = (
+        (DocumentRecord("UTO", f"D{number:08d}", datetime.date(2031, 1, 1)),)
+        if with_document
+        else ()
+    )
+    return EnrolmentRecord(
+        enrolment_id=f"E{number:06d}",
+        person_id=f"P{number:06d}",
+        documents=documents,
+        enrolment_expiry=datetime.date(2030, 6, 30),
+        watchlisted=watchlisted,
+        revoked=revoked,
+        fingerprints={
+            "right_index": b"F" + seed * (template_bytes // 4),
+            "left_index": b"G" + seed * (template_bytes // 4),
+        },
+        irises={
+            "left": b"L" + seed * (template_bytes // 4),
+            "right": b"R" + seed * (template_bytes // 4),
+        },
+    )
+
+
+@dataclass
+class FaultyServer:
+    """A ThreadingHTTPServer serving a folder, with one fault at a time.
+
+    ``fault`` is None, ``"500"``, ``"hang"`` (no answer until the test
+    ends), ``"close"`` (sends half the body, then closes) or ``"oversize"``
+    (appends bytes to the body); it applies to paths containing
+    ``fault_path``. ``substitutions`` maps a served path suffix to other
+    bytes to send instead (an attacker between gate and server).
+    """
+
+    root: Path
+    url: str = ""
+    fault: str | None = None
+    fault_path: str = ""
+    substitutions: dict[str, bytes] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+    httpd: Any = None
+
+
+def _handler_for(server_state: FaultyServer) -> type[SimpleHTTPRequestHandler]:
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(server_state.root), **kwargs)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            del format, args
+
+        def do_GET(self) -> None:
+            server_state.requests.append(self.path)
+            for suffix, data in server_state.substitutions.items():
+                if self.path.endswith(suffix):
+                    self._send(200, data)
+                    return
+            fault = server_state.fault
+            if fault is None or server_state.fault_path not in self.path:
+                super().do_GET()
+                return
+            if fault == "500":
+                self._send(500, b"internal error")
+            elif fault == "hang":
+                server_state.release.wait(30)
+            elif fault in ("close", "oversize"):
+                body = self._file_bytes()
+                if body is None:
+                    self._send(404, b"not found")
+                elif fault == "close":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                else:
+                    self._send(200, body + b"\0" * 4096)
+
+        def _file_bytes(self) -> bytes | None:
+            path = Path(self.translate_path(self.path))
+            return path.read_bytes() if path.is_file() else None
+
+        def _send(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+@pytest.fixture
+def http_server(publisher: Publisher) -> Iterator[FaultyServer]:
+    """Serve the publisher's repository over HTTP on 127.0.0.1."""
+    yield from _serve(publisher.repository_dir, None)
+
+
+def _serve(root: Path, tls: ssl.SSLContext | None) -> Iterator[FaultyServer]:
+    state = FaultyServer(root=root)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(state))
+    httpd.daemon_threads = True
+    scheme = "http"
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+        scheme = "https"
+    state.httpd = httpd
+    state.url = f"{scheme}://127.0.0.1:{httpd.server_address[1]}/"
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="test-http"
+    )
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+@dataclass(frozen=True)
+class TestCertificate:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files."""
+
+    cert_file: Path
+    key_file: Path
+
+
+def make_certificate(folder: Path) -> TestCertificate:
+    """Generate a self-signed certificate valid for 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edge-gate test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file = folder / "server.pem"
+    key_file = folder / "server.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return TestCertificate(cert_file, key_file)
+
+
+@pytest.fixture
+def certificate_factory() -> Any:
+    """The function :func:`make_certificate`."""
+    return make_certificate
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> TestCertificate:
+    """A fresh self-signed certificate for 127.0.0.1."""
+    folder = tmp_path / "tls"
+    folder.mkdir()
+    return make_certificate(folder)
+
+
+@pytest.fixture
+def https_server(
+    publisher: Publisher, certificate: TestCertificate
+) -> Iterator[FaultyServer]:
+    """Serve the publisher's repository over HTTPS on 127.0.0.1."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate.cert_file, certificate.key_file)
+    yield from _serve(publisher.repository_dir, context)
+
+
+@pytest.fixture
+def publisher(tmp_path: Path) -> Publisher:
+    """A freshly initialised publisher in a temporary folder."""
+    return Publisher.init(tmp_path / "publisher")
+
+
+@pytest.fixture
+def gate_dir(tmp_path: Path) -> Path:
+    """A gate's folder with its own template key."""
+    folder = tmp_path / "gate"
+    folder.mkdir()
+    generate_key_file(folder / "template.key")
+    return folder
+
+
+def gate_config(
+    gate_dir: Path, publisher: Publisher, url: str, **sync: Any
+) -> GateConfig:
+    """Build a gate configuration that syncs from ``url``."""
+    settings: dict[str, Any] = {
+        "repository_url": url,
+        "fleet_key_file": str(publisher.fleet_key_path),
+        "trusted_root_file": str(publisher.trusted_root_path),
+        "timeout_s": 2.0,
+        "download_timeout_s": 10.0,
+        "retries": 0,
+        "backoff_s": 0.0,
+    }
+    settings.update(sync)
+    return GateConfig(
+        store=StoreConfig(
+            state_dir=str(gate_dir / "state"),
+            key_file=str(gate_dir / "template.key"),
+        ),
+        sync=dataclasses.replace(SyncConfig(), **settings),
+    )
+
+
+@pytest.fixture
+def records() -> Any:
+    """The record factory :func:`make_record` (tests cannot import conftest)."""
+    return make_record
+
+
+@pytest.fixture
+def configure(gate_dir: Path, publisher: Publisher) -> Any:
+    """Return ``configure(url, **sync_settings) -> GateConfig`` for this gate."""
+
+    def build(url: str, **sync: Any) -> GateConfig:
+        return gate_config(gate_dir, publisher, url, **sync)
+
+    return build
