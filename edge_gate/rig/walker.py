@@ -84,8 +84,8 @@ class Walker:
             self.set_input(name, active)
 
     def quiet(self) -> None:
-        """Set every input to its level with nobody in the lane."""
-        self._steps(
+        """Set every input to its level with nobody in the lane, at once."""
+        quiet_levels: tuple[tuple[InputName, bool], ...] = (
             ("fire_release", False),
             ("key_switch", False),
             ("tamper", False),
@@ -94,6 +94,8 @@ class Walker:
             ("inside_beam", False),
             ("exit_beam", False),
         )
+        for name, active in quiet_levels:
+            self.set_input(name, active)
 
     def enter(self) -> None:
         """Walk in through the entrance and stop in the inside beam."""
