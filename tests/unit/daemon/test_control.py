@@ -1,0 +1,157 @@
+"""Tests of the control socket over a real UNIX socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_gate.daemon import ControlServer, EventHub, request, watch
+from edge_gate.errors import ControlError
+
+
+def refuse(request_: Mapping[str, Any]) -> Any:
+    raise ControlError(f"refused {request_.get('reason')!r}")
+
+
+def crash(request_: Mapping[str, Any]) -> Any:
+    raise RuntimeError("handler bug")
+
+
+@pytest.fixture
+def server(short_tmp: Path) -> Iterator[tuple[ControlServer, EventHub]]:
+    hub = EventHub()
+    handlers = {
+        "status": lambda r: {"state": "idle", "echo": r.get("value")},
+        "refuse": refuse,
+        "crash": crash,
+    }
+    control = ControlServer(short_tmp / "control.sock", handlers, hub)
+    control.start()
+    yield control, hub
+    control.stop()
+
+
+def test_status_round_trip(server: tuple[ControlServer, EventHub]) -> None:
+    control, _ = server
+    assert request(control.path, {"command": "status", "value": "čđ"}) == {
+        "state": "idle",
+        "echo": "čđ",
+    }
+
+
+def test_socket_mode_0660(server: tuple[ControlServer, EventHub]) -> None:
+    control, _ = server
+    mode = stat.S_IMODE(control.path.stat().st_mode)
+    assert mode == 0o660
+
+
+def test_unknown_command_lists_known(server: tuple[ControlServer, EventHub]) -> None:
+    control, _ = server
+    with pytest.raises(ControlError, match="unknown command 'reboot'; known: crash"):
+        request(control.path, {"command": "reboot"})
+
+
+def test_handler_refusal_message(server: tuple[ControlServer, EventHub]) -> None:
+    control, _ = server
+    with pytest.raises(ControlError, match="refused 'maintenance'"):
+        request(control.path, {"command": "refuse", "reason": "maintenance"})
+
+
+def test_handler_crash_keeps_server(server: tuple[ControlServer, EventHub]) -> None:
+    control, _ = server
+    with pytest.raises(ControlError, match="crash failed: handler bug"):
+        request(control.path, {"command": "crash"})
+    assert request(control.path, {"command": "status"})["state"] == "idle"
+
+
+def test_bad_json_gets_no_crash(server: tuple[ControlServer, EventHub]) -> None:
+    control, _ = server
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.connect(str(control.path))
+        client.sendall(b"not json\n")
+        client.settimeout(2)
+        assert client.recv(100) == b""
+    assert request(control.path, {"command": "status"})["state"] == "idle"
+
+
+def test_watch_receives_events(server: tuple[ControlServer, EventHub]) -> None:
+    control, hub = server
+    received: list[dict[str, Any]] = []
+    stream = watch(control.path)
+
+    def consume() -> None:
+        for event in stream:
+            received.append(event)
+            if len(received) == 2:
+                break
+
+    consumer = threading.Thread(target=consume, name="watch-consumer")
+    consumer.start()
+    # The subscription exists once the server answered "watching".
+    deadline = 50
+    while not hub._subscribers and deadline:
+        threading.Event().wait(0.02)
+        deadline -= 1
+    hub.publish({"type": "display", "message": "place_document"})
+    hub.publish({"type": "transaction", "outcome": "accepted"})
+    consumer.join(5)
+    stream.close()
+    assert [e["type"] for e in received] == ["display", "transaction"]
+
+
+def test_missing_socket_message(short_tmp: Path) -> None:
+    with pytest.raises(ControlError, match="not found: is edge-gate.service running"):
+        request(short_tmp / "absent.sock", {"command": "status"})
+
+
+def test_stale_socket_file_replaced(short_tmp: Path) -> None:
+    path = short_tmp / "control.sock"
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))
+    stale.close()
+    control = ControlServer(path, {"status": lambda r: "ok"}, EventHub())
+    control.start()
+    try:
+        assert request(path, {"command": "status"}) == "ok"
+    finally:
+        control.stop()
+    assert not path.exists()
+
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to connect as another user")
+@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="needs /usr/bin/python3")
+def test_peer_outside_group_refused(server: tuple[ControlServer, EventHub]) -> None:
+    control, _ = server
+    # Open the file mode wide, so only the SO_PEERCRED check stands.
+    os.chmod(control.path.parent, 0o755)
+    os.chmod(control.path, 0o666)
+    client = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+        "s.connect(sys.argv[1])\n"
+        's.sendall(b\'{"command": "status"}\\n\')\n'
+        "print(s.recv(200).decode())\n"
+    )
+    result = subprocess.run(
+        [str(SYSTEM_PYTHON), "-c", client, str(control.path)],
+        user=65534,
+        group=65534,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"ok": False, "error": "permission denied"}

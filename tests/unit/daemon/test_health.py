@@ -1,0 +1,93 @@
+"""Tests of worker progress tracking, with an injected clock."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from edge_gate.daemon import ProgressMonitor, Worker
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_stalled_after_deadline() -> None:
+    clock = FakeClock()
+    monitor = ProgressMonitor(clock)
+    monitor.register("reader", 2.0)
+    monitor.register("lane", 5.0)
+    clock.now += 3.0
+    assert monitor.stalled() == ["reader"]
+    monitor.beat("reader")
+    assert monitor.is_healthy()
+    clock.now += 5.5
+    assert monitor.stalled() == ["lane", "reader"]
+
+
+def test_failure_marks_stalled() -> None:
+    monitor = ProgressMonitor(FakeClock())
+    monitor.register("iris", 10.0)
+    monitor.fail("iris", RuntimeError("camera driver crashed"))
+    assert monitor.stalled() == ["iris"]
+    assert "camera driver crashed" in monitor.snapshot()[0].error
+    assert list(monitor.failures()) == ["iris"]
+
+
+def test_unregistered_not_tracked() -> None:
+    clock = FakeClock()
+    monitor = ProgressMonitor(clock)
+    monitor.register("watchlist", 1.0)
+    monitor.unregister("watchlist")
+    clock.now += 10
+    monitor.beat("watchlist")
+    assert monitor.is_healthy()
+    assert monitor.snapshot() == []
+
+
+def test_register_rejects_bad_deadline() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        ProgressMonitor().register("lane", 0)
+
+
+class CountingWorker(Worker):
+    def __init__(self, monitor: ProgressMonitor, fail_at: int | None = None) -> None:
+        super().__init__("counting", monitor, deadline_s=5.0)
+        self.steps = 0
+        self.closed = threading.Event()
+        self.fail_at = fail_at
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps == self.fail_at:
+            raise RuntimeError("step failed")
+        self.stop_event.wait(0.01)
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_worker_stops_and_closes() -> None:
+    monitor = ProgressMonitor()
+    worker = CountingWorker(monitor)
+    worker.start()
+    while worker.steps < 3:
+        worker.stop_event.wait(0.01)
+    assert worker.stop(timeout_s=2.0)
+    assert worker.closed.is_set()
+    assert monitor.snapshot() == []
+
+
+def test_worker_error_reaches_monitor() -> None:
+    monitor = ProgressMonitor()
+    worker = CountingWorker(monitor, fail_at=2)
+    worker.start()
+    worker.join(2.0)
+    assert not worker.is_alive()
+    assert worker.closed.is_set()
+    assert "step failed" in repr(monitor.failures()["counting"])

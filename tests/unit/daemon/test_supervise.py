@@ -1,0 +1,109 @@
+"""The supervisor in a real process: READY, watchdog cadence, stall, SIGTERM.
+
+The daemon runs as a subprocess with ``NOTIFY_SOCKET`` pointing at a bound
+datagram socket, as under systemd.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SCRIPT = Path(__file__).with_name("stall_lane.py")
+WATCHDOG_USEC = 600_000  # pings every 0.2 s
+
+
+def start_daemon(notify_socket: Any, flag: Path) -> subprocess.Popen[str]:
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify_socket.path))
+    env["WATCHDOG_USEC"] = str(WATCHDOG_USEC)
+    env.pop("WATCHDOG_PID", None)
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(flag)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def pings_between(notify_socket: Any, start: float, end: float) -> list[float]:
+    return [
+        t for t, m in notify_socket.messages if m == "WATCHDOG=1" and start <= t < end
+    ]
+
+
+def collect(notify_socket: Any, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        notify_socket.receive(max(0.01, deadline - time.monotonic()))
+
+
+def test_watchdog_follows_worker_progress(notify_socket: Any, short_tmp: Path) -> None:
+    flag = short_tmp / "stall"
+    daemon = start_daemon(notify_socket, flag)
+    try:
+        ready = notify_socket.wait_for("READY=1", timeout_s=10)
+        assert "STATUS=lane test idle" in ready.splitlines()
+
+        # Healthy: a ping about every 0.2 s.
+        healthy_start = time.monotonic()
+        collect(notify_socket, 1.5)
+        healthy = pings_between(notify_socket, healthy_start, time.monotonic())
+        assert len(healthy) >= 5
+        gaps = [b - a for a, b in zip(healthy, healthy[1:], strict=False)]
+        assert max(gaps) < 0.5
+
+        # Stalled: after the worker's 0.5 s deadline, no ping at all.
+        flag.touch()
+        stall_start = time.monotonic()
+        collect(notify_socket, 2.0)
+        stalled = pings_between(notify_socket, stall_start + 0.8, time.monotonic())
+        assert stalled == []
+        statuses = [
+            m for _, m in notify_socket.messages if m.startswith("STATUS=stalled")
+        ]
+        assert statuses == ["STATUS=stalled: reader; lane test idle"]
+
+        # Progress again: pings resume.
+        flag.unlink()
+        resume_start = time.monotonic()
+        collect(notify_socket, 1.0)
+        assert len(pings_between(notify_socket, resume_start, time.monotonic())) >= 2
+
+        # SIGTERM: STOPPING=1 and a clean exit.
+        daemon.send_signal(signal.SIGTERM)
+        notify_socket.wait_for("STOPPING=1", timeout_s=5)
+        assert daemon.wait(10) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(5)
+        output = daemon.stdout.read() if daemon.stdout else ""
+    assert "Traceback" not in output
+
+
+def test_no_watchdog_without_usec(notify_socket: Any, short_tmp: Path) -> None:
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify_socket.path))
+    env.pop("WATCHDOG_USEC", None)
+    daemon = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(short_tmp / "stall")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        notify_socket.wait_for("READY=1", timeout_s=10)
+        collect(notify_socket, 1.0)
+        daemon.send_signal(signal.SIGINT)
+        notify_socket.wait_for("STOPPING=1", timeout_s=5)
+        assert daemon.wait(10) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(5)
+    assert not [m for _, m in notify_socket.messages if m == "WATCHDOG=1"]
