@@ -109,7 +109,7 @@ def test_watch_receives_events(server: tuple[ControlServer, EventHub]) -> None:
 
 
 def test_missing_socket_message(short_tmp: Path) -> None:
-    with pytest.raises(ControlError, match="not found: is edge-gate.service running"):
+    with pytest.raises(ControlError, match=r"not found: is edge-gate\.service running"):
         request(short_tmp / "absent.sock", {"command": "status"})
 
 
