@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="edge-gate",
         description="Automated border-control lane: daemon and field commands.",
     )
-    parser.add_argument("--version", action="version", version=f"edge-gate {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"edge-gate {__version__}"
+    )
     parser.add_argument(
         "-v",
         "--verbose",
