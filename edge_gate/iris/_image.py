@@ -1,0 +1,72 @@
+"""Reading eye images and ranking frames by sharpness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from edge_gate.errors import ImageError
+from edge_gate.iris._filters import downsample, laplacian_energy
+
+# File name suffixes read as eye images (lower case).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm"})
+MIN_SIDE_PX = 64
+
+
+def load_iris_image(path: Path | str) -> npt.NDArray[np.uint8]:
+    """Read an eye image file as 8-bit greyscale.
+
+    Colour images are converted to grey (ITU-R 601 luma, as Pillow does).
+
+    Raises:
+        ImageError: the file is missing, unreadable, not an image, or smaller
+            than 64 x 64 pixels.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    image_path = Path(path)
+    try:
+        with Image.open(image_path) as image:
+            grey = np.asarray(image.convert("L"), dtype=np.uint8)
+    except FileNotFoundError as err:
+        raise ImageError(f"iris image {image_path} not found") from err
+    except (OSError, UnidentifiedImageError, ValueError) as err:
+        raise ImageError(
+            f"cannot read iris image {image_path}: {err}; give a PNG, JPEG, "
+            f"BMP, TIFF or PGM file"
+        ) from err
+    return check_frame(grey, str(image_path))
+
+
+def check_frame(frame: npt.NDArray[np.uint8], source: str) -> npt.NDArray[np.uint8]:
+    """Return ``frame`` if it is a usable 2-D uint8 image.
+
+    Raises:
+        ImageError: wrong dtype, dimensions or a side under 64 pixels.
+    """
+    if frame.dtype != np.uint8 or frame.ndim != 2:
+        raise ImageError(
+            f"iris frame from {source} must be 2-D uint8 greyscale, got "
+            f"{frame.dtype} with shape {frame.shape}"
+        )
+    if min(frame.shape) < MIN_SIDE_PX:
+        raise ImageError(
+            f"iris frame from {source} is {frame.shape[1]} x {frame.shape[0]} "
+            f"pixels; at least {MIN_SIDE_PX} x {MIN_SIDE_PX} are needed"
+        )
+    return frame
+
+
+def frame_sharpness(frame: npt.NDArray[np.uint8]) -> float:
+    """Return a focus measure of a frame: Laplacian energy of its centre.
+
+    The centre half of the frame (where the eye is framed) is block-averaged
+    to about 160 pixels on its short side first, so that sensor noise does
+    not count as detail and frames of any size compare on one scale.
+    """
+    height, width = frame.shape
+    centre = frame[height // 4 : height - height // 4, width // 4 : width - width // 4]
+    factor = max(1, min(centre.shape) // 160)
+    return laplacian_energy(downsample(centre.astype(np.float32), factor))

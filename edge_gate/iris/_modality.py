@@ -1,0 +1,90 @@
+"""The iris modality as evaluation and field commands see it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from edge_gate._models import find_models_dir, load_threshold
+from edge_gate.errors import ImageError
+from edge_gate.iris._encoder import IrisEncoder
+from edge_gate.iris._image import IMAGE_SUFFIXES, load_iris_image
+from edge_gate.iris._match import compare_irises
+from edge_gate.iris._template import IrisTemplate
+
+
+class IrisModality:
+    """Implements ``edge_gate.evaluation.Modality`` for irises.
+
+    Data sets have one sub-folder per eye; the folder name is the identity.
+    The encoder is created on first use, so importing this module loads no
+    model. Extraction applies no minimum quality (every image that can be
+    segmented is enrolled), as evaluation counts failures to enrol itself.
+    """
+
+    name = "iris"
+
+    def __init__(self, models_dir: Path | None = None) -> None:
+        self._models_dir = models_dir
+        self._encoder: IrisEncoder | None = None
+        self._lock = threading.Lock()
+
+    def _get_encoder(self) -> IrisEncoder:
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = IrisEncoder(self._models_dir, min_quality=0.0)
+            return self._encoder
+
+    def list_samples(self, directory: Path) -> list[tuple[str, Path]]:
+        """Return (eye folder name, image path) for every image, sorted.
+
+        Raises:
+            ImageError: ``directory`` is not a folder or has no eye folders.
+        """
+        if not directory.is_dir():
+            raise ImageError(f"iris data set {directory} is not a folder")
+        samples = [
+            (eye.name, path)
+            for eye in sorted(p for p in directory.iterdir() if p.is_dir())
+            for path in sorted(eye.iterdir())
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+        ]
+        if not samples:
+            raise ImageError(
+                f"iris data set {directory} has no images in sub-folders; "
+                f"lay it out as one folder per eye"
+            )
+        return samples
+
+    def load_image(self, path: Path) -> npt.NDArray[np.uint8]:
+        """Read one eye image as 8-bit greyscale (raises ``ImageError``)."""
+        return load_iris_image(path)
+
+    def extract(self, image: npt.NDArray[np.uint8]) -> bytes:
+        """Return the serialised template (raises ``CaptureError`` on failure)."""
+        return self._get_encoder().encode(image).to_bytes()
+
+    def compare(self, first: bytes, second: bytes) -> float:
+        """Return the similarity of two serialised templates in [0, 1].
+
+        Raises:
+            TemplateError: either template is corrupt or of another grid.
+        """
+        return compare_irises(
+            IrisTemplate.from_bytes(first), IrisTemplate.from_bytes(second)
+        )
+
+    def threshold(self) -> float:
+        """Return the shipped iris threshold (accept at or above).
+
+        Raises:
+            ModelError: the manifest has no iris threshold.
+        """
+        models_dir = self._models_dir or find_models_dir()
+        return load_threshold(models_dir, "iris").threshold
+
+
+modality = IrisModality()

@@ -1,0 +1,111 @@
+"""Tests of 1:1 iris comparison and the 1:N gallery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_gate.errors import TemplateError
+from edge_gate.iris import IrisGallery, IrisTemplate, compare_irises
+from edge_gate.iris._match import REFERENCE_BITS, hamming_distances
+
+
+def random_template(seed: int, valid_share: float = 0.8) -> IrisTemplate:
+    rng = np.random.default_rng(seed)
+    return IrisTemplate(
+        code=rng.random((16, 128, 2)) < 0.5,
+        mask=rng.random((16, 128)) < valid_share,
+        quality=1.0,
+    )
+
+
+def noisy_copy(template: IrisTemplate, flip_share: float, seed: int) -> IrisTemplate:
+    rng = np.random.default_rng(seed)
+    flips = rng.random(template.code.shape) < flip_share
+    return IrisTemplate(code=template.code ^ flips, mask=template.mask, quality=1.0)
+
+
+def rolled(template: IrisTemplate, columns: int) -> IrisTemplate:
+    return IrisTemplate(
+        code=np.roll(template.code, columns, axis=1),
+        mask=np.roll(template.mask, columns, axis=1),
+        quality=template.quality,
+    )
+
+
+def test_identical_codes_score_high() -> None:
+    template = random_template(1)
+    distance, _ = hamming_distances(template, template)
+    assert distance.min() == 0.0
+    assert compare_irises(template, template) > 0.95
+
+
+def test_unrelated_codes_score_near_half() -> None:
+    scores = [
+        compare_irises(random_template(i), random_template(100 + i)) for i in range(20)
+    ]
+    assert 0.5 < float(np.mean(scores)) < 0.6
+
+
+@pytest.mark.parametrize("columns", [-8, -3, 0, 5, 8], ids=lambda c: f"roll{c}")
+def test_rotation_compensated(columns: int) -> None:
+    template = random_template(2)
+    assert compare_irises(template, rolled(template, columns)) == pytest.approx(
+        compare_irises(template, template)
+    )
+
+
+def test_rotation_beyond_range_not_compensated() -> None:
+    template = random_template(3)
+    assert compare_irises(template, rolled(template, 20)) < 0.65
+
+
+def test_few_valid_bits_pulled_to_half() -> None:
+    sparse = random_template(4, valid_share=0.05)
+    score = compare_irises(sparse, sparse)
+    valid_bits = sparse.mask.sum() * 2
+    assert valid_bits < REFERENCE_BITS / 4
+    assert score < 0.5 + 0.5 * np.sqrt(valid_bits / REFERENCE_BITS) + 1e-9
+
+
+def test_mismatched_grids_rejected() -> None:
+    other = IrisTemplate(
+        code=np.zeros((8, 128, 2), bool), mask=np.ones((8, 128), bool), quality=1.0
+    )
+    with pytest.raises(TemplateError, match="grid"):
+        compare_irises(random_template(5), other)
+
+
+def test_gallery_finds_planted_mate() -> None:
+    templates = [random_template(10 + i) for i in range(3000)]
+    ids = [f"id-{i}" for i in range(3000)]
+    gallery = IrisGallery.from_templates(ids, templates)
+    probe = rolled(noisy_copy(templates[1234], 0.25, seed=9), 4)
+    results = gallery.search(probe, top_k=3)
+    assert len(gallery) == 3000
+    assert results[0][0] == "id-1234"
+    assert results[0][1] == pytest.approx(compare_irises(probe, templates[1234]))
+    assert results[0][1] > results[1][1]
+
+
+def test_gallery_matches_exhaustive_scores() -> None:
+    templates = [random_template(20 + i) for i in range(50)]
+    gallery = IrisGallery.from_templates([str(i) for i in range(50)], templates)
+    probe = templates[7]
+    exhaustive = gallery.exhaustive_scores(probe)
+    expected = [compare_irises(probe, t) for t in templates]
+    assert np.allclose(exhaustive, expected)
+
+
+def test_empty_gallery_returns_nothing() -> None:
+    gallery = IrisGallery.from_templates([], [])
+    assert len(gallery) == 0
+    assert gallery.search(random_template(1)) == []
+
+
+def test_gallery_rejects_mixed_grids() -> None:
+    other = IrisTemplate(
+        code=np.zeros((8, 128, 2), bool), mask=np.ones((8, 128), bool), quality=1.0
+    )
+    with pytest.raises(TemplateError, match="mixes"):
+        IrisGallery.from_templates(["a", "b"], [random_template(1), other])
