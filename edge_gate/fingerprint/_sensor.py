@@ -347,11 +347,19 @@ class SerialFingerprintSensor(FingerprintSensor):
             self._write(build_command(instruction, params, self._config.address))
             try:
                 reply = self._await_ack(time.monotonic() + self._config.reply_timeout_s)
-            except (DeviceProtocolError, DeviceTimeoutError) as err:
+            except DeviceProtocolError as err:
                 if is_last:
                     raise
-                logger.warning("fingerprint module reply lost (%s); repeating", err)
+                logger.warning("fingerprint module reply corrupt (%s); repeating", err)
                 self._drain()
+                continue
+            except DeviceTimeoutError:
+                if is_last:
+                    raise
+                # A late reply must not answer the repeated command: wait
+                # another reply period and drop whatever arrives in it.
+                logger.warning("fingerprint module reply late or lost; repeating")
+                self._discard_for(self._config.reply_timeout_s)
                 continue
             if reply.code == CODE_NOT_RECEIVED and not is_last:
                 logger.warning("fingerprint module missed a command; repeating")
@@ -470,6 +478,13 @@ class SerialFingerprintSensor(FingerprintSensor):
                         f"image upload ended after {len(data)} of {expected} bytes"
                     )
                 return bytes(data)
+
+    def _discard_for(self, duration_s: float) -> None:
+        """Read and drop everything that arrives within ``duration_s``."""
+        deadline = time.monotonic() + duration_s
+        while time.monotonic() < deadline:
+            self._read_some()
+        self._parser.clear()
 
     def _drain_until_quiet(self) -> None:
         """Discard input until the line has been quiet for a read slice."""
