@@ -1,0 +1,218 @@
+"""``edge-gate sync``, ``templates`` and ``publish`` through the real parser."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_gate.cli import main
+from edge_gate.sync import Publisher
+
+
+def write_toml(path: Path, config: Any) -> Path:
+    path.write_text(
+        f"""
+[store]
+state_dir = "{config.store.state_dir}"
+key_file = "{config.store.key_file}"
+
+[sync]
+repository_url = "{config.sync.repository_url}"
+fleet_key_file = "{config.sync.fleet_key_file}"
+trusted_root_file = "{config.sync.trusted_root_file}"
+retries = 0
+timeout_s = 2.0
+"""
+    )
+    return path
+
+
+def input_line(number: int, **extra: Any) -> str:
+    template = base64.b64encode(os.urandom(200)).decode()
+    value = {
+        "person_id": f"P{number}",
+        "documents": [
+            {
+                "issuing_state": "UTO",
+                "document_number": f"X{number:07d}",
+                "expiry": "2031-01-01",
+            }
+        ],
+        "enrolment_expiry": "2030-01-01",
+        "fingerprints": {"right_index": {"template_b64": template}},
+        "irises": {"left": {"template_b64": template}},
+        **extra,
+    }
+    return json.dumps(value)
+
+
+def test_publish_sync_templates(
+    tmp_path: Path,
+    publisher: Publisher,
+    http_server: Any,
+    configure: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    records = tmp_path / "records.jsonl"
+    records.write_text(
+        "# enrolments\n"
+        + "\n".join([input_line(1), input_line(2, watchlisted=True), ""])
+    )
+    toml = write_toml(tmp_path / "gate.toml", configure(http_server.url))
+
+    status = main(
+        ["publish", "records", "--dir", str(publisher.workdir), "--input", str(records)]
+    )
+    assert status == 0
+    assert "published version 1: 2 records" in capsys.readouterr().out
+
+    assert main(["sync", "--config", str(toml)]) == 0
+    assert "updated from version 0 to 1" in capsys.readouterr().out
+    assert main(["sync", "--config", str(toml)]) == 0
+    assert "current at version 1" in capsys.readouterr().out
+
+    assert main(["templates", "--config", str(toml), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["version"] == 1
+    assert report["enrolments"] == 2
+    assert report["watchlisted"] == 1
+    assert report["usable"] is True
+    assert report["age_s"] >= 0
+
+    assert main(["templates", "--config", str(toml)]) == 0
+    assert "usable" in capsys.readouterr().out
+
+
+def test_sync_rejected_update_exits_1(
+    tmp_path: Path,
+    publisher: Publisher,
+    http_server: Any,
+    configure: Any,
+    records: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    publisher.publish([records(1)])
+    toml = write_toml(tmp_path / "gate.toml", configure(http_server.url))
+    assert main(["sync", "--config", str(toml)]) == 0
+    publisher.publish([records(1), records(2)])
+    http_server.substitutions["timestamp.json"] = b"{}"
+    capsys.readouterr()
+
+    assert main(["sync", "--config", str(toml)]) == 1
+
+    error = capsys.readouterr().err
+    assert "rejected the update" in error
+    assert "keeps template version 1" in error
+
+
+def test_sync_unreachable_exits_1(
+    tmp_path: Path,
+    publisher: Publisher,
+    configure: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    del publisher
+    toml = write_toml(tmp_path / "gate.toml", configure("http://127.0.0.1:9/"))
+
+    assert main(["sync", "--config", str(toml)]) == 1
+
+    error = capsys.readouterr().err
+    assert "server unreachable" in error
+    assert "no verified update yet" in error
+
+
+def test_sync_invalid_config_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    toml = tmp_path / "gate.toml"
+    toml.write_text("[sync]\nretries = -1\n")
+
+    assert main(["sync", "--config", str(toml)]) == 2
+    assert "retries" in capsys.readouterr().err
+
+
+def test_sync_missing_key_exits_2(
+    tmp_path: Path,
+    publisher: Publisher,
+    http_server: Any,
+    configure: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    del publisher
+    config = configure(http_server.url)
+    toml = write_toml(tmp_path / "gate.toml", config)
+    Path(config.store.key_file).unlink()
+
+    assert main(["sync", "--config", str(toml)]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_publish_invalid_input_lists_lines(
+    tmp_path: Path, publisher: Publisher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = tmp_path / "records.jsonl"
+    records.write_text(
+        "\n".join([input_line(1), "{not json", input_line(3, watchlisted="no")])
+    )
+
+    status = main(
+        ["publish", "records", "--dir", str(publisher.workdir), "--input", str(records)]
+    )
+
+    assert status == 1
+    error = capsys.readouterr().err
+    assert "2 invalid enrolment record(s); nothing was published" in error
+    assert "records.jsonl:2: not valid JSON" in error
+    assert "records.jsonl:3: watchlisted must be true or false" in error
+    assert publisher.version == 0
+
+
+def test_publish_duplicate_document_rejected(
+    tmp_path: Path, publisher: Publisher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = tmp_path / "records.jsonl"
+    records.write_text(input_line(1) + "\n" + input_line(1, person_id="Q1") + "\n")
+
+    status = main(
+        ["publish", "records", "--dir", str(publisher.workdir), "--input", str(records)]
+    )
+
+    assert status == 1
+    assert "list the same document" in capsys.readouterr().err
+
+
+def test_publish_init_refresh_rotate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "pub"
+
+    assert main(["publish", "init", "--dir", str(folder)]) == 0
+    assert "sync.trusted_root_file" in capsys.readouterr().out
+    assert main(["publish", "init", "--dir", str(folder)]) == 1
+    assert "already holds a publisher" in capsys.readouterr().err
+    assert main(["publish", "refresh", "--dir", str(folder)]) == 0
+    assert main(["publish", "rotate", "--dir", str(folder), "--role", "root"]) == 0
+    assert "new root key" in capsys.readouterr().out
+    assert (folder / "repository" / "metadata" / "2.root.json").exists()
+    assert list((folder / "keys").glob("root.pem.retired-*"))
+
+
+def test_publish_uninitialised_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["publish", "refresh", "--dir", str(tmp_path / "none")]) == 1
+    assert "publish init" in capsys.readouterr().err
+
+
+def test_publish_gate_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "gate.key"
+
+    assert main(["publish", "gate-key", str(path)]) == 0
+    assert len(path.read_text().strip()) == 64
+    assert main(["publish", "gate-key", str(path)]) == 1
+    assert "never overwritten" in capsys.readouterr().err
