@@ -1,13 +1,18 @@
-"""Fixtures for the daemon tests: a real sd_notify socket."""
+"""Fixtures for the daemon tests: a real sd_notify socket, a rig lane."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
+import shutil
 import socket
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,3 +76,215 @@ def short_tmp() -> Iterator[Path]:
         else:
             child.unlink()
     folder.rmdir()
+
+
+# A lane on the rig's emulators, for the runner and process tests.
+
+REPO = Path(__file__).resolve().parents[3]
+MRZ_TD3 = {
+    "document_number": "C4X7M2Q91",
+    "surname": "NGUYEN",
+    "given_names": "THI MAI",
+    "issuing_state": "VNM",
+    "nationality": "VNM",
+    "birth_date": "850312",
+    "sex": "F",
+    "expiry_date": datetime.date(2031, 5, 20),
+}
+
+
+@dataclass
+class LaneSetup:
+    """Paths and parts of a lane built in a temporary folder."""
+
+    work: Path
+    sections: dict[str, dict[str, Any]]
+    state_dir: Path
+    key_file: Path
+    reader: Any
+    fingerprint_module: Any
+
+    def config(self, **overrides: dict[str, Any]) -> Any:
+        from edge_gate.config import config_from_mapping
+
+        sections = {name: dict(table) for name, table in self.sections.items()}
+        for name, table in overrides.items():
+            sections.setdefault(name, {}).update(table)
+        return config_from_mapping(sections)
+
+    def write_templates(self, **options: Any) -> None:
+        write_templates(self.state_dir, self.key_file, **options)
+
+    def mrz_lines(self) -> list[str]:
+        from edge_gate.document import build_mrz
+
+        return build_mrz("TD3", **MRZ_TD3)
+
+    def write_toml(self, path: Path) -> None:
+        lines: list[str] = []
+        for name, table in self.sections.items():
+            lines.append(f"[{name}]")
+            for key, value in table.items():
+                lines.append(f"{key} = {json.dumps(value)}")
+            lines.append("")
+        path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def models_with_thresholds(target: Path) -> Path:
+    """Copy the shipped models; add an iris threshold if none is calibrated.
+
+    The copy keeps every model file and hash, so the daemon's SHA-256 check
+    runs on the real models.
+    """
+    shutil.copytree(REPO / "models", target)
+    manifest_path = target / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    for modality in ("fingerprint", "iris"):
+        manifest["thresholds"].setdefault(
+            modality, {"threshold": 0.5, "target_fmr": 1e-4, "calibration_set": "test"}
+        )
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    return target
+
+
+def write_templates(
+    state_dir: Path,
+    key_file: Path,
+    *,
+    enrolled: bool = False,
+    expires_in: datetime.timedelta = datetime.timedelta(days=1),
+) -> None:
+    """Apply one template version, with the MRZ_TD3 traveller if enrolled."""
+    from edge_gate.store import (
+        DocumentRecord,
+        EnrolmentRecord,
+        TemplateStoreWriter,
+        load_key,
+    )
+
+    now = datetime.datetime.now(datetime.UTC)
+    records = []
+    if enrolled:
+        records.append(
+            EnrolmentRecord(
+                enrolment_id="enr-1",
+                person_id="person-1",
+                documents=(
+                    DocumentRecord(
+                        issuing_state=MRZ_TD3["issuing_state"],
+                        document_number=MRZ_TD3["document_number"],
+                        expiry=MRZ_TD3["expiry_date"],
+                    ),
+                ),
+                enrolment_expiry=datetime.date(2031, 5, 20),
+                fingerprints={"right_index": b"not a real template"},
+                irises={"left": b"not a real template"},
+            )
+        )
+    with TemplateStoreWriter(state_dir / "templates.db", load_key(key_file)) as writer:
+        applied = writer.version()
+        with writer.update(
+            base_version=applied,
+            new_version=applied + 1,
+            published_at=now,
+            updated_at=now,
+            expires_at=now + expires_in,
+        ) as update:
+            update.put(records)
+
+
+@pytest.fixture
+def lane_setup(short_tmp: Path) -> Iterator[LaneSetup]:
+    """Emulated reader and fingerprint module, camera folder, stores, config."""
+    from edge_gate.rig.document_reader import DocumentReaderEmulator
+    from edge_gate.rig.fingerprint_module import FingerprintModuleEmulator
+    from edge_gate.store import generate_key_file
+
+    work = short_tmp
+    models = models_with_thresholds(work / "models")
+    state_dir = work / "state"
+    state_dir.mkdir()
+    key_file = generate_key_file(work / "template.key")
+    write_templates(state_dir, key_file)
+    (work / "camera").mkdir()
+    sections: dict[str, dict[str, Any]] = {
+        "document_reader": {"port": str(work / "doc")},
+        "fingerprint": {"port": str(work / "fp"), "capture_timeout_s": 5.0},
+        "iris": {"source": "directory", "directory": str(work / "camera")},
+        "turnstile": {"pin_factory": "mock"},
+        "store": {"state_dir": str(state_dir), "key_file": str(key_file)},
+        "daemon": {
+            "control_socket": str(work / "run" / "control.sock"),
+            "control_group": "",
+            "models_dir": str(models),
+            "use_udev": False,
+            "device_check_interval_s": 0.1,
+        },
+    }
+    with (
+        DocumentReaderEmulator(link_path=work / "doc") as reader,
+        FingerprintModuleEmulator(link_path=work / "fp") as module,
+    ):
+        yield LaneSetup(work, sections, state_dir, key_file, reader, module)
+
+
+class RunningLane:
+    """A started lane runner on the setup's emulators, with quiet inputs."""
+
+    def __init__(self, setup: LaneSetup, **overrides: dict[str, Any]) -> None:
+        from edge_gate.daemon import LaneRunner
+        from edge_gate.rig.walker import Walker
+        from edge_gate.turnstile import build_pin_factory
+
+        self.setup = setup
+        self.config = setup.config(**overrides)
+        self.pins = build_pin_factory(self.config.turnstile)
+        self.runner = LaneRunner(self.config, pin_factory=self.pins)
+        self.events = self.runner.events.subscribe()
+        self.runner.start()
+        # The walker drives the quiet input levels: barrier closed, beams clear.
+        self.walker = Walker(self.pins, self.config.turnstile, step_s=0.05)
+
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = self.runner.status()
+        return status
+
+    def idle_in_service(self) -> bool:
+        status = self.status()
+        return bool(status["in_service"]) and status["state"] == "idle"
+
+    def audit(self) -> list[Any]:
+        entries: list[Any] = self.runner.audit.query()
+        return entries
+
+    def event_types(self) -> list[str]:
+        seen = []
+        while not self.events.empty():
+            seen.append(self.events.get_nowait()["type"])
+        return seen
+
+    def close(self) -> None:
+        self.runner.stop()
+        self.pins.close()
+
+
+@pytest.fixture
+def start_lane() -> Iterator[Any]:
+    """Return a function that starts a RunningLane; every one is closed after."""
+    started: list[RunningLane] = []
+
+    def start(setup: LaneSetup, **overrides: dict[str, Any]) -> RunningLane:
+        running = RunningLane(setup, **overrides)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.close()
+
+
+@pytest.fixture
+def lane(lane_setup: LaneSetup, start_lane: Any) -> RunningLane:
+    """A started lane with an empty template set."""
+    running: RunningLane = start_lane(lane_setup)
+    return running

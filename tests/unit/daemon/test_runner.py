@@ -1,0 +1,162 @@
+"""The lane runner on the rig's emulators: real ptys, mock pins, SQLite.
+
+These tests run the runner in-process, as ``edge-gate simulate`` does, and
+check what the daemon adds to the lane core: device loss and return without
+a restart, audit rows, service holds, manual opening, shutdown.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from edge_gate.store import AuditLog, TrustedClock
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+def test_start_idle_in_service(lane: Any) -> None:
+    wait_until(lane.idle_in_service)
+    status = lane.status()
+    assert status["devices_lost"] == []
+    assert status["holds"] == {}
+    assert {w["name"] for w in status["workers"]} == {
+        "lane",
+        "document-reader",
+        "fingerprint",
+        "iris",
+        "watchlist",
+        "device-monitor",
+    }
+    assert "lane lane-1 idle" in lane.runner.status_line()
+
+
+def test_unknown_traveller_rejected_and_audited(lane: Any) -> None:
+    wait_until(lane.idle_in_service)
+    lane.setup.reader.present(lane.setup.mrz_lines())
+    wait_until(lambda: any(e.record.kind == "transaction" for e in lane.audit()))
+    (entry,) = [e for e in lane.audit() if e.record.kind == "transaction"]
+    assert entry.record.outcome == "rejected"
+    assert entry.record.document_number == "C4X7M2Q91"
+    assert entry.record.issuing_state == "VNM"
+    assert entry.record.reason.startswith("not_enrolled")
+    assert lane.runner.audit.verify().is_intact
+    assert "transaction" in lane.event_types()
+    assert lane.status()["counts"] == {"rejected": 1}
+
+
+def test_reader_unplug_and_return(lane: Any) -> None:
+    wait_until(lane.idle_in_service)
+    lane.setup.reader.unplug()
+    wait_until(lambda: lane.status()["devices_lost"] == ["document_reader"])
+    assert not lane.status()["in_service"]
+    assert "document_reader missing" in lane.runner.status_line()
+    wait_until(lambda: lane.status()["message"] == "out_of_service")
+
+    # Back without a restart: the same runner serves the next traveller.
+    lane.setup.reader.replug()
+    wait_until(lane.idle_in_service)
+    lane.setup.reader.present(lane.setup.mrz_lines())
+    wait_until(lambda: lane.status()["counts"].get("rejected") == 1)
+
+
+def test_fingerprint_module_unplug(lane: Any) -> None:
+    wait_until(lane.idle_in_service)
+    lane.setup.fingerprint_module.unplug()
+    wait_until(lambda: "fingerprint" in lane.status()["devices_lost"])
+    lane.setup.fingerprint_module.replug()
+    wait_until(lane.idle_in_service)
+
+
+def test_stop_aborts_and_records(lane_setup: Any, start_lane: Any) -> None:
+    lane_setup.write_templates(enrolled=True)
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    lane_setup.reader.present(lane_setup.mrz_lines())
+    # The lane waits for a finger that never comes.
+    wait_until(lambda: running.status()["state"] == "fingerprint")
+    running.close()
+    with AuditLog(lane_setup.state_dir / "audit.db", read_only=True) as audit:
+        entries = [e for e in audit.query() if e.record.kind == "transaction"]
+        assert audit.verify().is_intact
+    assert len(entries) == 1
+    assert entries[0].record.outcome == "aborted"
+    assert "turnstile" in entries[0].record.reason
+
+
+def test_manual_open_recorded(lane: Any) -> None:
+    wait_until(lane.idle_in_service)
+    result = lane.runner.manual_open("  ambulance crew   needs access ")
+    (entry,) = [e for e in lane.audit() if e.record.kind == "manual_open"]
+    assert result == {"opened": True, "audit_seq": entry.seq}
+    assert entry.record.reason == "ambulance crew needs access"
+    assert entry.record.outcome == "opened"
+    unlock_pin = lane.pins.pin(lane.config.turnstile.unlock_pin)
+    assert unlock_pin.state == 1
+
+
+def test_manual_open_needs_reason(lane: Any) -> None:
+    from edge_gate.errors import ControlError
+
+    wait_until(lane.idle_in_service)
+    with pytest.raises(ControlError, match="--reason"):
+        lane.runner.manual_open("   ")
+    assert [e for e in lane.audit() if e.record.kind == "manual_open"] == []
+
+
+def test_clock_behind_holds_service(lane_setup: Any, start_lane: Any) -> None:
+    future = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=2)
+    TrustedClock(lane_setup.state_dir).record(future)
+    running = start_lane(lane_setup)
+    wait_until(lambda: "clock" in running.status()["holds"])
+    assert not running.status()["in_service"]
+    assert "behind the latest trusted time" in running.runner.status_line()
+    lane_setup.reader.present(lane_setup.mrz_lines())
+    time.sleep(1.0)
+    assert [e for e in running.audit() if e.record.kind == "transaction"] == []
+    assert running.status()["state"] == "idle"
+
+
+def test_stale_templates_hold_service(lane_setup: Any, start_lane: Any) -> None:
+    lane_setup.write_templates(expires_in=datetime.timedelta(days=-3))
+    running = start_lane(lane_setup)
+    wait_until(lambda: "templates" in running.status()["holds"])
+    assert "offline limit" in running.status()["holds"]["templates"]
+    wait_until(lambda: running.status()["message"] == "out_of_service")
+
+
+def test_field_commands_over_socket(lane: Any) -> None:
+    from pathlib import Path
+
+    from edge_gate.daemon import ControlServer, request
+
+    wait_until(lane.idle_in_service)
+    path = Path(lane.config.daemon.control_socket)
+    control = ControlServer(path, lane.runner.control_handlers(), lane.runner.events)
+    control.start()
+    try:
+        assert request(path, {"command": "status"})["state"] == "idle"
+        devices = request(path, {"command": "devices"})
+        assert all(d["present"] for d in devices.values())
+        results = request(path, {"command": "selftest"})
+        checks = {r["check"]: r for r in results}
+        assert checks["audit_log"]["ok"]
+        assert checks["fingerprint_model"]["ok"], checks["fingerprint_model"]
+        assert "relay" not in checks
+        request(path, {"command": "open", "reason": "test"})
+        rows = request(path, {"command": "log", "outcome": "opened"})
+        assert [r["reason"] for r in rows] == ["test"]
+        assert request(path, {"command": "log_verify"})["intact"]
+    finally:
+        control.stop()
