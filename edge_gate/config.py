@@ -53,8 +53,24 @@ class DocumentReaderConfig:
     reconnect_min_s: float = bounded(0.05, 0.01, 10.0)
     reconnect_max_s: float = bounded(1.0, 0.05, 60.0)
     step_timeout_s: float = bounded(30.0, 1.0, 600.0)
-    # Named tolerances for known national deviations from ICAO 9303.
+    # Named tolerances for known national deviations from ICAO 9303
+    # (edge_gate.document.TOLERANCES); each use adds a warning to the parse.
     tolerances: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Imported here: edge_gate.document imports this module.
+        from edge_gate.document._parse import TOLERANCES
+
+        unknown = sorted(set(self.tolerances) - TOLERANCES)
+        if unknown:
+            raise ValueError(
+                f"tolerances {unknown} are unknown; known: {sorted(TOLERANCES)}"
+            )
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError(
+                f"reconnect_min_s = {self.reconnect_min_s} is above "
+                f"reconnect_max_s = {self.reconnect_max_s}"
+            )
 
 
 @dataclass(frozen=True)

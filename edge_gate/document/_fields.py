@@ -7,16 +7,21 @@ lists it is given; none of them changes the structural verdict.
 from __future__ import annotations
 
 import datetime
+import functools
+import re
 
 from ._codes import known_state_codes
 
-_DIGITS = frozenset("0123456789")
-_LETTERS_AND_FILLER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ<")
+_DIGITS = "0123456789"
+_LETTERS_AND_FILLER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
+_find_digit = re.compile("[0-9]").search
 
 
 def strip_fillers(text: str) -> str:
     """Remove leading and trailing ``<`` and read inner runs of ``<`` as a space."""
-    return " ".join(part for part in text.split("<") if part)
+    if "<" not in text:
+        return text
+    return " ".join(text.replace("<", " ").split())
 
 
 def read_name(field: str, warnings: list[str]) -> tuple[str, str]:
@@ -42,7 +47,7 @@ def read_name(field: str, warnings: list[str]) -> tuple[str, str]:
         warnings.append("name: the field starts with a single '<'")
     if field and field[-1] != "<":
         warnings.append("name: the field is full, so the name may be truncated")
-    if any(char in _DIGITS for char in field):
+    if _find_digit(field):
         warnings.append("name: contains digits (a likely OCR error)")
     return strip_fillers(primary), strip_fillers(secondary)
 
@@ -53,7 +58,7 @@ def read_state(name: str, field: str, warnings: list[str], errors: list[str]) ->
     if not code:
         errors.append(f"{name}: the state code is empty")
         return code
-    if any(char not in _LETTERS_AND_FILLER for char in field):
+    if field.strip(_LETTERS_AND_FILLER):
         errors.append(f"{name}: {field!r} is not a state code (letters and '<' only)")
     elif code not in known_state_codes():
         if code == "UTO":
@@ -94,16 +99,21 @@ def read_date(
     if field == "<<<<<<":
         warnings.append(f"{name}: not given")
         return None
-    if len(field) != 6 or any(char not in _DIGITS for char in field):
+    if len(field) != 6 or field.strip(_DIGITS):
         errors.append(f"{name}: {field!r} is not a YYMMDD date (digits only)")
         return None
 
-    year, month, day = int(field[:2]), int(field[2:4]), int(field[4:])
+    number = int(field)
+    year, month, day = number // 10000, number // 100 % 100, number % 100
+    century, latest_expiry = _date_context(today)
     if name == "birth_date":
-        century = today.year // 100 * 100
-        candidates = [century + year, century - 100 + year, century - 200 + year]
+        candidates: tuple[int, ...] = (
+            century + year,
+            century - 100 + year,
+            century - 200 + year,
+        )
     else:
-        candidates = [2000 + year, 1900 + year]
+        candidates = (2000 + year, 1900 + year)
     for full_year in candidates:
         try:
             value = datetime.date(full_year, month, day)
@@ -111,11 +121,17 @@ def read_date(
             continue
         if name == "birth_date" and value > today:
             continue
-        if name == "expiry_date" and value > _years_later(today, 50):
+        if name == "expiry_date" and value > latest_expiry:
             continue
         return value
     errors.append(f"{name}: {field!r} is not a calendar date")
     return None
+
+
+@functools.lru_cache(maxsize=16)
+def _date_context(today: datetime.date) -> tuple[int, datetime.date]:
+    """Return the century of ``today`` and the latest expiry date it accepts."""
+    return today.year // 100 * 100, _years_later(today, 50)
 
 
 def _years_later(day: datetime.date, years: int) -> datetime.date:

@@ -21,9 +21,13 @@ import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._checkdigit import MRZ_ALPHABET, compute_check_digit
+from ._checkdigit import (
+    MRZ_ALPHABET,
+    compute_check_digit,
+    is_mrz_text,
+)
 from ._fields import read_date, read_name, read_sex, read_state, strip_fillers
-from ._result import MrzFields, MrzFormat, MrzResult
+from ._result import MrzFields, MrzFormat, MrzResult, new_fields, new_result
 
 #: Some Belgian identity cards include the ``<`` at position 15 in the check
 #: input of a document number longer than 9 characters; ICAO leaves it out.
@@ -44,7 +48,7 @@ _FORMAT_NAMES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Layout:
     """Line count and line length of one ICAO layout."""
 
@@ -62,6 +66,15 @@ _MRVB = _Layout("MRVB", 2, 36)
 
 class _Parse:
     """Mutable state of one parse: messages and check results."""
+
+    __slots__ = (
+        "checks",
+        "errors",
+        "structure_errors",
+        "today",
+        "tolerances",
+        "warnings",
+    )
 
     def __init__(self, today: datetime.date, tolerances: frozenset[str]) -> None:
         self.today = today
@@ -158,7 +171,7 @@ def parse_mrz(
         ValueError: ``tolerances`` names an unknown tolerance (a
             configuration error, not bad input).
     """
-    unknown = tolerances - TOLERANCES
+    unknown = tolerances - TOLERANCES if tolerances else tolerances
     if unknown:
         raise ValueError(
             f"unknown MRZ tolerance(s) {sorted(unknown)}; known: {sorted(TOLERANCES)}"
@@ -174,13 +187,15 @@ def parse_mrz(
         fields = _parse_td1(padded, state)
     else:
         fields = _parse_two_line(padded, state, layout)
-    return MrzResult(
-        format=layout.name,
-        valid=state.structure_errors == 0,
-        fields=fields,
-        checks=state.checks,
-        warnings=tuple(state.warnings),
-        errors=tuple(state.errors),
+    return new_result(
+        {
+            "format": layout.name,
+            "valid": state.structure_errors == 0,
+            "fields": fields,
+            "checks": state.checks,
+            "warnings": tuple(state.warnings),
+            "errors": tuple(state.errors),
+        }
     )
 
 
@@ -194,6 +209,14 @@ def _detect_layout(lines: Sequence[str], state: _Parse) -> _Layout | None:
     from TD2 by content.
     """
     count = len(lines)
+    # Fast path for the exact shapes, the common case at a lane.
+    if count == 2:
+        first, second = lines
+        if len(first) == len(second) == 44:
+            return _MRVA if first[:1] == "V" else _TD3
+    elif count == 3 and len(lines[0]) == len(lines[1]) == len(lines[2]) == 30:
+        return _TD1
+
     lengths = [len(line) for line in lines]
     if count == 0:
         state.structural("lines: no MRZ lines given")
@@ -266,19 +289,23 @@ def _check_shape(lines: Sequence[str], layout: _Layout, state: _Parse) -> list[s
     line has the wrong length; the length error makes the MRZ invalid.
     """
     padded = []
-    display = _FORMAT_NAMES[layout.name]
+    length = layout.line_length
     for number, line in enumerate(lines, start=1):
-        if len(line) != layout.line_length:
+        if len(line) == length and is_mrz_text(line):
+            padded.append(line)
+            continue
+        if len(line) != length:
             state.structural(
-                f"line {number}: {len(line)} characters, {display} needs "
-                f"{layout.line_length}"
+                f"line {number}: {len(line)} characters, "
+                f"{_FORMAT_NAMES[layout.name]} needs {length}"
             )
-        for position, char in enumerate(line, start=1):
-            if char not in MRZ_ALPHABET:
-                state.structural(
-                    f"line {number} position {position}: character {char!r} is "
-                    "not A-Z, 0-9 or <"
-                )
+        if not is_mrz_text(line):
+            for position, char in enumerate(line, start=1):
+                if char not in MRZ_ALPHABET:
+                    state.structural(
+                        f"line {number} position {position}: character {char!r} "
+                        "is not A-Z, 0-9 or <"
+                    )
         padded.append(line[: layout.line_length].ljust(layout.line_length, "<"))
     return padded
 
@@ -384,30 +411,21 @@ def _read_common(
     state: _Parse,
 ) -> dict[str, object]:
     """Read the fields every layout shares, with their semantic checks."""
-    warnings, errors = state.warnings, state.errors
+    warnings, errors, today = state.warnings, state.errors, state.today
     document_type = strip_fillers(code_field)
     _check_document_code(layout, document_type, state)
+    birth_date = read_date("birth_date", birth_field, today, warnings, errors)
+    expiry_date = read_date("expiry_date", expiry_field, today, warnings, errors)
+    if birth_date is not None and expiry_date is not None and expiry_date < birth_date:
+        errors.append("expiry_date: lies before birth_date")
     return {
         "document_type": document_type,
         "issuing_state": read_state("issuing_state", state_field, warnings, errors),
         "nationality": read_state("nationality", nationality_field, warnings, errors),
         "sex": read_sex(sex_field, warnings, errors),
-        "birth_date": read_date(
-            "birth_date", birth_field, state.today, warnings, errors
-        ),
-        "expiry_date": read_date(
-            "expiry_date", expiry_field, state.today, warnings, errors
-        ),
+        "birth_date": birth_date,
+        "expiry_date": expiry_date,
     }
-
-
-def _check_dates_order(fields: MrzFields, state: _Parse) -> None:
-    if (
-        fields.birth_date is not None
-        and fields.expiry_date is not None
-        and fields.expiry_date < fields.birth_date
-    ):
-        state.errors.append("expiry_date: lies before birth_date")
 
 
 def _parse_td1(lines: list[str], state: _Parse) -> MrzFields:
@@ -442,17 +460,11 @@ def _parse_td1(lines: list[str], state: _Parse) -> MrzFields:
         layout="TD1",
         state=state,
     )
-    surname, given_names = read_name(line3, state.warnings)
-    fields = MrzFields(
-        document_number=number,
-        surname=surname,
-        given_names=given_names,
-        optional_data=strip_fillers(optional),
-        optional_data_2=strip_fillers(line2[18:29]),
-        **common,  # type: ignore[arg-type]
-    )
-    _check_dates_order(fields, state)
-    return fields
+    common["surname"], common["given_names"] = read_name(line3, state.warnings)
+    common["document_number"] = number
+    common["optional_data"] = strip_fillers(optional)
+    common["optional_data_2"] = strip_fillers(line2[18:29])
+    return new_fields(common)
 
 
 def _parse_two_line(lines: list[str], state: _Parse, layout: _Layout) -> MrzFields:
@@ -485,7 +497,7 @@ def _parse_two_line(lines: list[str], state: _Parse, layout: _Layout) -> MrzFiel
             "line 2 position 43",
             filler_allowed=line2[28:42] == "<" * 14,
         )
-    if layout in (_TD2, _TD3):
+    if layout is _TD2 or layout is _TD3:
         # Composite: positions 1-10, 14-20 and 22 to the one before it.
         state.check(
             "composite",
@@ -504,16 +516,11 @@ def _parse_two_line(lines: list[str], state: _Parse, layout: _Layout) -> MrzFiel
         layout=layout.name,
         state=state,
     )
-    surname, given_names = read_name(line1[5:width], state.warnings)
-    fields = MrzFields(
-        document_number=number,
-        surname=surname,
-        given_names=given_names,
-        optional_data=strip_fillers(optional),
-        **common,  # type: ignore[arg-type]
-    )
-    _check_dates_order(fields, state)
-    return fields
+    common["surname"], common["given_names"] = read_name(line1[5:width], state.warnings)
+    common["document_number"] = number
+    common["optional_data"] = strip_fillers(optional)
+    common["optional_data_2"] = ""
+    return new_fields(common)
 
 
 def _unknown_result(lines: Sequence[str], state: _Parse) -> MrzResult:
