@@ -170,7 +170,9 @@ class LaneRunner:
         self._templates = TemplateStore(
             state_dir / TEMPLATES_DB, load_key(config.store.key_file)
         )
-        self._trusted_clock = TrustedClock(state_dir)
+        self._trusted_clock = TrustedClock(
+            state_dir, max_backward_s=config.store.clock_max_backward_s
+        )
 
         # Models: each is checked against its manifest SHA-256 while loading.
         models_dir = find_models_dir(config.daemon.models_dir)

@@ -1,0 +1,175 @@
+"""The field commands' command-line side: output, masking, exit codes."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_gate.cli import main as cli_main
+from edge_gate.cli._field import format_entry, mask
+from edge_gate.daemon import (
+    ControlServer,
+    EventHub,
+    Notifier,
+    ProgressMonitor,
+    StopRequest,
+    supervise,
+)
+from edge_gate.store import AuditLog, AuditRecord
+
+
+@pytest.fixture
+def config_with_audit(short_tmp: Path) -> Path:
+    state = short_tmp / "state"
+    state.mkdir()
+    with AuditLog(state / "audit.db") as log:
+        for index, outcome in enumerate(["accepted", "rejected", "alert"]):
+            log.append(
+                AuditRecord(
+                    time_utc=datetime.datetime(
+                        2026, 3, 1, 8, index, tzinfo=datetime.UTC
+                    ),
+                    transaction_id=f"lane-1-00000{index}",
+                    outcome=outcome,
+                    reason="test",
+                    issuing_state="VNM",
+                    document_number="C4X7M2Q91",
+                    scores={"iris": 0.91},
+                )
+            )
+    config = short_tmp / "edge-gate.toml"
+    config.write_text(
+        f'[store]\nstate_dir = "{state}"\n'
+        f'[daemon]\ncontrol_socket = "{short_tmp / "control.sock"}"\n'
+        'control_group = ""\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_log_offline_masks_document(config_with_audit: Path, capsys: Any) -> None:
+    status = cli_main(["log", "--offline", "--config", str(config_with_audit)])
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0
+    assert len(lines) == 3
+    assert "C4*****91" in lines[0]
+    assert "C4X7M2Q91" not in "".join(lines)
+
+
+def test_log_offline_filter_json(config_with_audit: Path, capsys: Any) -> None:
+    args = ["log", "--offline", "--json", "--outcome", "alert", "--show-personal"]
+    assert cli_main([*args, "--config", str(config_with_audit)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    row = json.loads(line)
+    assert row["outcome"] == "alert"
+    assert row["document_number"] == "C4X7M2Q91"
+
+
+def test_log_verify_offline(config_with_audit: Path, capsys: Any) -> None:
+    config = ["--config", str(config_with_audit)]
+    assert cli_main(["log", "verify", "--offline", *config]) == 0
+    assert "audit log intact: 3 rows" in capsys.readouterr().out
+
+    state = config_with_audit.parent / "state"
+    with sqlite3.connect(state / "audit.db") as db:
+        db.execute("UPDATE audit SET outcome = 'accepted' WHERE seq = 3")
+    assert cli_main(["log", "verify", "--offline", *config]) == 1
+    assert "BROKEN at row 3" in capsys.readouterr().out
+
+
+def test_log_through_socket(config_with_audit: Path, capsys: Any) -> None:
+    from edge_gate.daemon._field import FieldCommands
+
+    state = config_with_audit.parent / "state"
+    socket_path = config_with_audit.parent / "control.sock"
+    with AuditLog(state / "audit.db") as audit:
+        handlers = {
+            "log": lambda r: FieldCommands.query_audit(audit, r),
+            "log_verify": lambda r: audit.verify().to_json_dict(),
+        }
+        control = ControlServer(socket_path, handlers, EventHub())
+        control.start()
+        try:
+            config = ["--config", str(config_with_audit)]
+            assert cli_main(["log", "--since", "2026-03-01T08:01Z", *config]) == 0
+            lines = capsys.readouterr().out.splitlines()
+            assert cli_main(["log", "verify", "--json", *config]) == 0
+            verify = json.loads(capsys.readouterr().out)
+            assert cli_main(["log", "--since", "yesterday", *config]) == 1
+            error = capsys.readouterr().err
+        finally:
+            control.stop()
+    assert [line.split()[3] for line in lines] == ["rejected", "alert"]
+    assert verify["intact"]
+    assert "'yesterday' is not an ISO 8601 time" in error
+
+
+def test_open_without_terminal_needs_yes(config_with_audit: Path, capsys: Any) -> None:
+    args = ["open", "--reason", "ambulance", "--config", str(config_with_audit)]
+    assert cli_main(args) == 1
+    assert "pass -y" in capsys.readouterr().err
+
+
+def test_status_without_daemon(config_with_audit: Path, capsys: Any) -> None:
+    assert cli_main(["status", "--config", str(config_with_audit)]) == 1
+    assert "is edge-gate.service running?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("number", "masked"),
+    [
+        pytest.param("C4X7M2Q91", "C4*****91", id="nine-characters"),
+        pytest.param("AB12", "****", id="four-characters"),
+        pytest.param("", "", id="empty"),
+    ],
+)
+def test_mask(number: str, masked: str) -> None:
+    assert mask(number) == masked
+
+
+def test_format_entry_line() -> None:
+    line = format_entry(
+        {
+            "seq": 7,
+            "time_utc": "2026-03-01T08:00:00.000000Z",
+            "kind": "transaction",
+            "outcome": "accepted",
+            "transaction_id": "lane-1-000007",
+            "issuing_state": "VNM",
+            "document_number": "C4*****91",
+            "reason": "both_passed",
+            "scores": {"iris": 0.9123},
+            "alarms": ["tailgating"],
+            "latency_ms": 181.4,
+        }
+    )
+    assert "scores[iris=0.912]" in line
+    assert "alarms[tailgating]" in line
+    assert line.endswith("latency=181ms")
+
+
+class FailingLane:
+    def __init__(self) -> None:
+        self.monitor = ProgressMonitor()
+        self.monitor.register("iris", 5.0)
+        self.monitor.fail("iris", RuntimeError("camera driver crashed"))
+
+    def status_line(self) -> str:
+        return "lane test idle"
+
+    def housekeeping(self) -> None:
+        pass
+
+
+def test_supervise_exits_1_on_worker_failure(notify_socket: Any) -> None:
+    status = supervise(
+        FailingLane(), Notifier(), StopRequest(), watchdog_interval_s=0.1
+    )
+    assert status == 1
+    message = notify_socket.receive(1.0)
+    assert message == "STATUS=failed: worker iris stopped on an error"
