@@ -57,7 +57,7 @@ SENSOR_SHAPE = (288, 256)
 MASTER_SHAPE = (384, 384)
 # Orientation bins of the Gabor filter bank; 16 bins are 11.25 degrees apart.
 ORIENTATION_BINS = 16
-GROWTH_ITERATIONS = 14
+GROWTH_ITERATIONS = 28
 # Class frequencies of real fingerprints (about: loops 65 %, whorls 28 %,
 # arches 7 %); only the variety matters here, not the exact shares.
 _CLASS_WEIGHTS: dict[PatternClass, float] = {
@@ -146,7 +146,7 @@ def _orientation_field(
 
     # A smooth random perturbation makes two fingers of one class differ
     # beyond the placement of their singular points.
-    wobble = smooth_noise(rng, MASTER_SHAPE, scale_px=60.0) * rng.uniform(0.08, 0.16)
+    wobble = smooth_noise(rng, MASTER_SHAPE, scale_px=35.0) * rng.uniform(0.25, 0.35)
     result: FloatImage = np.mod(theta + wobble, np.pi).astype(np.float32)
     return result
 
@@ -183,18 +183,32 @@ def _gabor_bank(period_tenths: int) -> tuple[npt.NDArray[np.complex64], ...]:
 def _grow_ridges(
     rng: np.random.Generator, orientation: FloatImage, period_px: float
 ) -> FloatImage:
-    """Grow a ridge map from sparse seeds with orientation-tuned Gabor filters."""
-    bank = _gabor_bank(round(period_px * 10))
+    """Grow a ridge map from sparse seeds with orientation-tuned Gabor filters.
+
+    The ridge period varies smoothly over the finger between two filter
+    banks (``period_px`` times 0.88 and 1.12), as real ridges are denser
+    in some regions than in others.
+    """
+    banks = (
+        _gabor_bank(round(period_px * 8.8)),
+        _gabor_bank(round(period_px * 11.2)),
+    )
+    # Share of the wider bank per pixel, from a smooth random field.
+    wide_share = np.clip(0.5 + 0.4 * smooth_noise(rng, MASTER_SHAPE, 50.0), 0, 1)
 
     # Per pixel: the two nearest orientation bins and the blend between them.
     position = orientation / np.pi * ORIENTATION_BINS
     lower = np.floor(position).astype(np.int32) % ORIENTATION_BINS
     upper = (lower + 1) % ORIENTATION_BINS
     blend = (position - np.floor(position)).astype(np.float32)
+    bin_weights = [
+        (np.where(lower == index, 1 - blend, 0) + np.where(upper == index, blend, 0))
+        for index in range(ORIENTATION_BINS)
+    ]
 
     # Sparse seeds: about one per 30 x 30 pixels, each a +1 or -1 spike.
     ridges = np.zeros(MASTER_SHAPE, dtype=np.float32)
-    count = MASTER_SHAPE[0] * MASTER_SHAPE[1] // 900
+    count = MASTER_SHAPE[0] * MASTER_SHAPE[1] // 3600
     seed_rows = rng.integers(0, MASTER_SHAPE[0], count)
     seed_cols = rng.integers(0, MASTER_SHAPE[1], count)
     ridges[seed_rows, seed_cols] = rng.choice([-1.0, 1.0], count)
@@ -202,14 +216,12 @@ def _grow_ridges(
     for _ in range(GROWTH_ITERATIONS):
         spectrum = np.fft.rfft2(ridges)
         response = np.zeros(MASTER_SHAPE, dtype=np.float32)
-        for index, kernel_ft in enumerate(bank):
-            weight = np.where(lower == index, 1 - blend, 0) + np.where(
-                upper == index, blend, 0
-            )
-            if not weight.any():
-                continue
-            filtered = np.fft.irfft2(spectrum * kernel_ft, s=MASTER_SHAPE)
-            response += (weight * filtered).astype(np.float32)
+        for bank, bank_share in zip(banks, (1 - wide_share, wide_share), strict=True):
+            for weight, kernel_ft in zip(bin_weights, bank, strict=True):
+                if not weight.any():
+                    continue
+                filtered = np.fft.irfft2(spectrum * kernel_ft, s=MASTER_SHAPE)
+                response += (weight * bank_share * filtered).astype(np.float32)
         # Squash: strong responses saturate so ridges keep a steady contrast.
         scale = float(np.percentile(np.abs(response), 90)) + 1e-6
         ridges = np.tanh(2.0 * response / scale).astype(np.float32)
@@ -232,7 +244,7 @@ def generate_master(seed: int, person: int, finger: int) -> MasterFingerprint:
     weights = np.array([_CLASS_WEIGHTS[c] for c in classes])
     pattern_class = classes[int(rng.choice(len(classes), p=weights / weights.sum()))]
     orientation = _orientation_field(rng, pattern_class)
-    period_px = float(rng.uniform(8.0, 10.5))
+    period_px = float(rng.uniform(9.0, 11.5))
     ridges = _grow_ridges(rng, orientation, period_px)
     return MasterFingerprint(ridges, orientation, period_px, pattern_class)
 
