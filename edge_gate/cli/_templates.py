@@ -231,6 +231,17 @@ def _register_publish(subparsers: Any) -> None:
     gate_key.set_defaults(handler=_publish_gate_key)
 
 
+def _positive_float(text: str) -> float:
+    """Parse a positive number for argparse (exit status 2 otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 def _add_dir_and_expiries(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dir",
@@ -241,21 +252,21 @@ def _add_dir_and_expiries(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timestamp-expiry-h",
-        type=float,
+        type=_positive_float,
         default=24.0,
         metavar="HOURS",
         help="timestamp metadata lifetime, the freeze window (default: 24)",
     )
     parser.add_argument(
         "--metadata-expiry-days",
-        type=float,
+        type=_positive_float,
         default=7.0,
         metavar="DAYS",
         help="targets and snapshot metadata lifetime (default: 7)",
     )
     parser.add_argument(
         "--root-expiry-days",
-        type=float,
+        type=_positive_float,
         default=365.0,
         metavar="DAYS",
         help="root metadata lifetime (default: 365)",
@@ -265,9 +276,6 @@ def _add_dir_and_expiries(parser: argparse.ArgumentParser) -> None:
 def _expiries(args: argparse.Namespace) -> Any:
     from edge_gate.sync import Expiries
 
-    for name in ("timestamp_expiry_h", "metadata_expiry_days", "root_expiry_days"):
-        if getattr(args, name) <= 0:
-            raise ConfigError(f"--{name.replace('_', '-')} must be positive")
     return Expiries(
         timestamp=datetime.timedelta(hours=args.timestamp_expiry_h),
         snapshot=datetime.timedelta(days=args.metadata_expiry_days),

@@ -8,8 +8,8 @@ behind that time by more than a tolerance is not trustworthy, and the daemon
 refuses service until it is.
 
 The sync job records the server's publication time of the applied templates
-as well as its own clock, so a gate that synced once knows a lower bound on
-the real time even if its own clock was wrong when it recorded.
+as well as its own clock, so a gate that synced once has a lower bound on
+the real time even if its own clock was wrong at that moment.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ logger = logging.getLogger(__name__)
 
 TRUSTED_TIME_FILE = "trusted-time"
 
-# NTP corrections of a running clock are a few seconds; five minutes of
-# backward step is accepted as a correction, more is a clock that went wrong.
-# A guess: raise it if field logs show legitimate larger steps.
+# NTP corrections of a running clock are a few seconds, so a backward step of
+# up to five minutes counts as a correction and more as a wrong clock. This is
+# an estimate: raise it if field logs show larger legitimate steps.
 DEFAULT_MAX_BACKWARD_S = 300.0
 
 
@@ -47,7 +47,7 @@ class TrustedClock:
 
     @property
     def path(self) -> Path:
-        """The file that holds the latest trusted time."""
+        """The file that contains the latest trusted time."""
         return self._path
 
     def latest(self) -> datetime.datetime | None:
@@ -66,7 +66,9 @@ class TrustedClock:
         try:
             value = datetime.datetime.fromisoformat(text)
         except ValueError:
-            logger.warning("%s holds no ISO 8601 time; ignoring it", self._path)
+            logger.warning(
+                "%s contains no valid ISO 8601 time; ignoring it", self._path
+            )
             return None
         return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
 

@@ -9,7 +9,7 @@ subkeys from it, one per purpose:
    (``fingerprint/right_index``), so a ciphertext copied onto another
    enrolment or finger fails to open.
 2. the HMAC-SHA256 key of the document index: ``templates.db`` finds an
-   enrolment by HMAC(issuing state, document number), so the file holds no
+   enrolment by HMAC(issuing state, document number), so the file contains no
    document number in clear.
 
 Random nonces allow at most 2**32 seals per key (NIST SP 800-38D, 8.3); a

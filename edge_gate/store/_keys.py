@@ -1,7 +1,7 @@
 """Symmetric keys of the gate: the template key and the fleet key.
 
 Both are 32-byte AES-256 keys kept in files outside the repository. A key
-file holds either the 32 raw bytes or 64 hexadecimal digits (a trailing
+file contains either the 32 raw bytes or 64 hexadecimal digits (a trailing
 newline is ignored). A configured path of the form ``credential:NAME`` names
 a systemd credential (``LoadCredential=`` or ``LoadCredentialEncrypted=``),
 read from ``$CREDENTIALS_DIRECTORY/NAME``, which systemd sets for the unit.
@@ -67,7 +67,7 @@ def load_key(path: str | os.PathLike[str]) -> bytes:
         The 32 key bytes.
 
     Raises:
-        ConfigError: the file is missing, unreadable, or holds anything but
+        ConfigError: the file is missing, unreadable, or contains anything but
             32 raw bytes or 64 hexadecimal digits.
     """
     key_path = resolve_key_path(os.fspath(path))

@@ -39,9 +39,8 @@ EYES: tuple[str, ...] = ("left", "right")
 
 TemplateKind = Literal["fingerprint", "iris"]
 
-# A template larger than this is not a template of this project (fingerprint
-# and iris templates are a few kilobytes); the bound stops a bundle from
-# filling the store with one record.
+# Fingerprint and iris templates of this project are a few kilobytes, so a
+# larger one is invalid. The bound stops one record from filling the store.
 MAX_TEMPLATE_BYTES = 64 * 1024
 MAX_ID_CHARS = 128
 MAX_DOCUMENTS = 16

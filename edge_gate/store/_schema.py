@@ -1,7 +1,7 @@
 """Schema of ``templates.db`` and how its connections are opened.
 
 ``templates.db`` is written by ``edge-gate sync`` only and read by the lane
-daemon, so it runs in WAL mode: readers keep reading the last committed set
+daemon, so it runs in WAL mode. Readers keep reading the last committed set
 while the writer applies a bundle, and a commit switches them to the new set
 at once. ``synchronous=FULL`` makes an acknowledged update survive a power
 cut, because the applied version is what later rollback checks compare with.

@@ -56,8 +56,8 @@ class TemplateStatus:
     """Template version, counts and freshness of one store.
 
     ``updated_at`` is when ``edge-gate sync`` last verified the store as
-    current against the server; ``expires_at`` is when the update metadata
-    it verified expires; ``published_at`` is when the server published the
+    current against the server. ``expires_at`` is when the update metadata
+    it verified expires. ``published_at`` is when the server published the
     applied version. All times are timezone-aware UTC.
     """
 
@@ -87,9 +87,9 @@ class TemplateStatus:
         """Tell whether the lane may decide on these templates at ``now``.
 
         The templates stay usable until ``max_offline_age_s`` past the expiry
-        of the last verified metadata; after that the lane goes out of
-        service, because a frozen or cut-off gate would otherwise keep a stale
-        watchlist forever.
+        of the last verified metadata. After that the lane goes out of
+        service, because a frozen or cut-off gate would otherwise keep a
+        stale watchlist forever.
         """
         until = self.usable_until(max_offline_age_s)
         return until is not None and self.version > 0 and now <= until

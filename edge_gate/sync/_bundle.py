@@ -1,8 +1,9 @@
 """Template bundles: enrolment records encrypted with the fleet key.
 
-A bundle is one TUF target. It holds either a full snapshot of every
-enrolment at one version or a delta from a base version, as a header followed
-by encrypted chunks, so that neither side holds a whole bundle in memory:
+A bundle is one TUF target. It contains either a full snapshot of every
+enrolment at one version or a delta from a base version. The format is a
+header followed by encrypted chunks, so that neither side keeps a whole
+bundle in memory:
 
 1. Header, 24 bytes big-endian: magic ``EGTB``, format 1 (u8), kind (u8,
    0 = full, 1 = delta), two zero bytes, version (u64), base version (u64,
@@ -56,7 +57,8 @@ MAX_NAME_BYTES = 1024
 
 @dataclass(frozen=True)
 class BundleHeader:
-    """What a bundle says about itself (authenticated by every chunk)."""
+    """Kind, versions and name that a bundle declares (authenticated by every
+    chunk)."""
 
     kind: BundleKind
     version: int

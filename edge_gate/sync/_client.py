@@ -15,8 +15,9 @@ Steps of :func:`sync_once`:
    the applied one: lower is a rollback, equal only refreshes the freshness
    times.
 4. Choose a chain of deltas from the applied version, or the full snapshot
-   when no chain exists or it is larger; download each bundle (length and
-   hash checked by ngclient, size bounded by ``max_download_bytes``).
+   when no chain exists or the chain is larger. Download each bundle, with
+   length and hash checked by ngclient and size bounded by
+   ``max_download_bytes``.
 5. Decrypt the bundles with the fleet key and apply them in one SQLite
    transaction, then record the server's publication time as trusted time.
 
@@ -73,7 +74,7 @@ MAX_INDEX_BYTES = 1024 * 1024
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What one successful sync did."""
+    """Outcome of one successful sync."""
 
     outcome: Literal["updated", "current"]
     previous_version: int

@@ -26,9 +26,10 @@ class HttpFetcher(FetcherInterface):
     """Fetch TUF metadata and targets over HTTP or HTTPS.
 
     Args:
-        timeout_s: the longest wait for a connection or for the next bytes,
+        timeout_s: the maximum wait for a connection or for the next bytes,
             in seconds.
-        download_timeout_s: the longest time one file may take, in seconds.
+        download_timeout_s: the maximum time one file's download may take,
+            in seconds.
         ca_file: PEM file of the CA certificates to trust for HTTPS; empty
             for the system's store.
     """
@@ -54,8 +55,8 @@ class HttpFetcher(FetcherInterface):
         """Start a GET and return an iterator over the body.
 
         Raises:
-            tuf.api.exceptions.DownloadHTTPError: the server answered with a
-                status of 300 or above.
+            tuf.api.exceptions.DownloadHTTPError: the server returned a status of
+                300 or above.
             tuf.api.exceptions.SlowRetrievalError: the connection timed out.
         """
         try:

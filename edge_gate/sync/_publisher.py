@@ -5,11 +5,11 @@
 - ``keys/``: one ed25519 signing key per TUF role (``root.pem``,
   ``targets.pem``, ``snapshot.pem``, ``timestamp.pem``, PKCS#8 PEM, mode
   0600) and the fleet key ``fleet.key``. Never served.
-- ``repository/``: what a static web server serves. ``metadata/`` holds
+- ``repository/``: what a static web server serves. ``metadata/`` contains
   ``N.root.json`` per root version, ``N.targets.json``, ``N.snapshot.json``
-  and ``timestamp.json``; ``targets/`` holds ``index.json`` and
-  ``bundles/*.egtb`` under hash-prefixed names (TUF consistent snapshots), so
-  a gate that fetches while a new version is written still sees one
+  and ``timestamp.json``. ``targets/`` contains ``index.json`` and
+  ``bundles/*.egtb`` under hash-prefixed names (TUF consistent snapshots),
+  so a gate that fetches while a new version is written still gets one
   consistent set.
 - ``state/``: the published version and one hash per published record,
   from which the next delta is computed.
@@ -64,9 +64,9 @@ _STATE_FORMAT = 1
 class Expiries:
     """How long each kind of metadata stays valid after it is signed.
 
-    The timestamp expiry is the freeze window: a gate that sees no newer
-    timestamp for this long stops trusting the repository, so the server
-    must run ``edge-gate publish refresh`` more often than this.
+    The timestamp expiry is the freeze window. A gate that gets no newer
+    timestamp for this long rejects the repository's metadata as expired,
+    so the server must run ``edge-gate publish refresh`` more often.
     """
 
     timestamp: datetime.timedelta = datetime.timedelta(days=1)
@@ -77,7 +77,7 @@ class Expiries:
 
 @dataclass(frozen=True)
 class PublishResult:
-    """What one publish did."""
+    """Outcome of one publish."""
 
     version: int
     record_count: int
@@ -154,11 +154,14 @@ class Publisher:
         """Create keys, the fleet key and an empty signed repository.
 
         Raises:
-            UpdateError: the folder already holds a publisher.
+            UpdateError: the folder already contains a publisher.
         """
         workdir = Path(workdir)
         if (workdir / "state" / "publisher.json").exists():
-            raise UpdateError(f"{workdir} already holds a publisher; keys are kept")
+            raise UpdateError(
+                f"{workdir} already contains a publisher; its keys are kept. "
+                "Use another folder, or publish into this one"
+            )
         keys_dir = workdir / "keys"
         keys_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(keys_dir, 0o700)

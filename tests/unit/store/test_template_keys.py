@@ -148,7 +148,7 @@ def test_clock_file_garbage_counts_as_none(
     clock.path.write_text("yesterday")
 
     assert clock.latest() is None
-    assert "no ISO 8601 time" in caplog.text
+    assert "no valid ISO 8601 time" in caplog.text
 
 
 def test_clock_rejects_naive_time(tmp_path: Path) -> None:

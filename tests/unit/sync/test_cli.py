@@ -194,7 +194,7 @@ def test_publish_init_refresh_rotate(
     assert main(["publish", "init", "--dir", str(folder)]) == 0
     assert "sync.trusted_root_file" in capsys.readouterr().out
     assert main(["publish", "init", "--dir", str(folder)]) == 1
-    assert "already holds a publisher" in capsys.readouterr().err
+    assert "already contains a publisher" in capsys.readouterr().err
     assert main(["publish", "refresh", "--dir", str(folder)]) == 0
     assert main(["publish", "rotate", "--dir", str(folder), "--role", "root"]) == 0
     assert "new root key" in capsys.readouterr().out
@@ -216,3 +216,16 @@ def test_publish_gate_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert len(path.read_text().strip()) == 64
     assert main(["publish", "gate-key", str(path)]) == 1
     assert "never overwritten" in capsys.readouterr().err
+
+
+def test_publish_nonpositive_expiry_is_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "pub"
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["publish", "init", "--dir", str(folder), "--timestamp-expiry-h", "0"])
+
+    assert stopped.value.code == 2
+    assert "must be a positive number" in capsys.readouterr().err
+    assert not folder.exists()
