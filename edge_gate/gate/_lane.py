@@ -282,6 +282,12 @@ class Lane:
         return None if self._tx is None else self._tx.transaction_id
 
     @property
+    def decision(self) -> Decision | None:
+        """The decision of the transaction in progress (set in ``PASSAGE``),
+        or None."""
+        return None if self._tx is None else self._tx.decision
+
+    @property
     def deadline_s(self) -> float | None:
         """When the current state times out (lane clock), or None."""
         return self._deadline_s

@@ -91,12 +91,16 @@ class Rig:
 
         return [c.record for c in self.commands if isinstance(c, RecordTransaction)]
 
+    def unlock_level(self) -> bool:
+        """The physical level on the unlock pin that means "unlocked"."""
+        energised = bool(self.config.unlock_active_high)
+        if self.config.lock_type == "fail_safe":
+            return not energised
+        return energised
+
     def unlock_pin_active(self) -> bool:
         pin = self.factory.pin(self.config.unlock_pin)
-        energised = self.config.unlock_active_high
-        if self.config.lock_type == "fail_safe":
-            energised = not energised
-        return bool(pin.state) == energised
+        return bool(pin.state) == self.unlock_level()
 
     def close(self) -> None:
         self.turnstile.close()
@@ -115,3 +119,9 @@ def make_rig(factory: Any) -> Iterator[Any]:
     yield build
     for rig in rigs:
         rig.close()
+
+
+@pytest.fixture
+def rig_class() -> type[Rig]:
+    """The :class:`Rig` class, for tests that build many rigs themselves."""
+    return Rig
