@@ -127,6 +127,10 @@ class LaneRunner:
         self._templates: Any = None
         self._trusted_clock: Any = None
         self._matchers: dict[str, Matcher] = {}
+        self._models_dir = Path()
+        self._template_version = 0
+        self._pending_audit: list[Any] = []
+        self._audit_flush_lock = threading.Lock()
         self._probes = ProbeStore()
         self._enrolled: dict[str, dict[str, dict[str, bytes]]] = {}
         self._captures: dict[str, CaptureWorker] = {}
@@ -175,13 +179,8 @@ class LaneRunner:
         )
 
         # Models: each is checked against its manifest SHA-256 while loading.
-        models_dir = find_models_dir(config.daemon.models_dir)
-        self._matchers = build_matchers(
-            config,
-            models_dir,
-            self._templates.watchlist_fingerprints(),
-            self._templates.watchlist_irises(),
-        )
+        self._models_dir = find_models_dir(config.daemon.models_dir)
+        self._load_matchers()
         self._lane = Lane(
             LaneSettings.from_config(config),
             config.policy,
@@ -207,6 +206,23 @@ class LaneRunner:
             worker.start()
         self._started = True
         logger.info("lane runner started with %d workers", len(self._workers))
+
+    def _load_matchers(self) -> None:
+        """Load the models and the watchlist galleries of the applied templates.
+
+        Workers read ``self._matchers`` per request, so replacing the dict
+        switches every later search to the new gallery at once.
+        """
+        version = self._templates.version()
+        self._matchers = build_matchers(
+            self.config,
+            self._models_dir,
+            self._templates.watchlist_fingerprints(),
+            self._templates.watchlist_irises(),
+        )
+        self._template_version = version
+        sizes = {name: m.gallery_size for name, m in self._matchers.items()}
+        logger.info("template version %d: watchlist gallery sizes %s", version, sizes)
 
     def _build_workers(self) -> None:
         config = self.config
@@ -411,9 +427,14 @@ class LaneRunner:
 
     def _look_up(self, command: LookUpEnrolment) -> None:
         tx = command.transaction_id
-        enrolment = self._templates.lookup(
-            command.issuing_state, command.document_number
-        )
+        try:
+            enrolment = self._templates.lookup(
+                command.issuing_state, command.document_number
+            )
+        except EdgeGateError as err:
+            # No answer: the lane's lookup deadline aborts the transaction.
+            logger.error("enrolment lookup for %s failed: %s", tx, err)
+            return
         if enrolment is None:
             self._queue.put(EnrolmentNotFound(tx))
             return
@@ -439,7 +460,7 @@ class LaneRunner:
             return  # part of the transaction's own record
         from edge_gate.store import AuditRecord
 
-        self._audit.append(
+        self._append_audit(
             AuditRecord(
                 time_utc=self._wall_clock(),
                 kind="service",
@@ -462,7 +483,7 @@ class LaneRunner:
             now_utc=self._wall_clock(),
             extra_durations_ms=durations,
         )
-        self._audit.append(record)
+        self._append_audit(record)
         self._probes.discard(tx)
         self._enrolled.pop(tx, None)
         outcome = command.record.outcome.value
@@ -475,6 +496,40 @@ class LaneRunner:
                 "latency_ms": command.record.latency_ms,
             }
         self._publish({"type": "transaction", **self._last_transaction})
+
+    def _append_audit(self, record: Any) -> None:
+        """Append a record, or keep it and hold service until it is written.
+
+        A record that cannot be written (disk full, I/O error) is kept in
+        memory and retried by :meth:`housekeeping`; the ``audit`` hold stops
+        new transactions meanwhile, so no crossing goes unrecorded.
+        """
+        with self._state_lock:
+            self._pending_audit.append(record)
+        self._flush_audit()
+
+    def _flush_audit(self) -> None:
+        # One flush at a time (lane thread and housekeeping), so no record
+        # is written twice.
+        with self._audit_flush_lock:
+            with self._state_lock:
+                pending = list(self._pending_audit)
+            written = 0
+            try:
+                for record in pending:
+                    self._audit.append(record)
+                    written += 1
+            except EdgeGateError as err:
+                logger.error(
+                    "audit log write failed, %d records kept for retry: %s",
+                    len(pending) - written,
+                    err,
+                )
+            with self._state_lock:
+                del self._pending_audit[:written]
+                is_pending = bool(self._pending_audit)
+        if is_pending != ("audit" in self._holds):
+            self._check_holds()
 
     def _publish(self, event: dict[str, Any]) -> None:
         self.events.publish(
@@ -505,6 +560,11 @@ class LaneRunner:
                     else "templates are past their offline limit; run edge-gate sync"
                 )
         with self._state_lock:
+            if self._pending_audit:
+                holds["audit"] = (
+                    f"{len(self._pending_audit)} audit records not yet written; "
+                    "check free space and the state directory"
+                )
             changed = holds != self._holds
             self._holds = holds
         if changed:
@@ -519,7 +579,17 @@ class LaneRunner:
         """Re-check the service holds and prune the audit log when due."""
         if not self._started:
             return
+        if self._pending_audit:
+            self._flush_audit()
         self._check_holds()
+
+        # A template update applied by edge-gate sync changes the watchlist.
+        try:
+            version = self._templates.version()
+            if version != self._template_version:
+                self._load_matchers()
+        except EdgeGateError as err:
+            logger.error("cannot load the watchlist of the new templates: %s", err)
         interval_s = self.config.audit.prune_interval_h * 3600.0
         now_s = self._clock()
         if self._last_prune_s is None or now_s - self._last_prune_s >= interval_s:
@@ -568,6 +638,11 @@ class LaneRunner:
                 "enrolments": templates.enrolments,
                 "updated_at": _iso(templates.updated_at),
                 "expires_at": _iso(templates.expires_at),
+                # The version whose watchlist the 1:N search uses now.
+                "watchlist_version": self._template_version,
+                "watchlist_sizes": {
+                    name: m.gallery_size for name, m in self._matchers.items()
+                },
             }
         return snapshot
 

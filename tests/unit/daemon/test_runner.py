@@ -160,3 +160,39 @@ def test_field_commands_over_socket(lane: Any) -> None:
         assert request(path, {"command": "log_verify"})["intact"]
     finally:
         control.stop()
+
+
+def test_audit_failure_holds_then_recovers(lane: Any, monkeypatch: Any) -> None:
+    from edge_gate.errors import StoreError
+
+    wait_until(lane.idle_in_service)
+    real_append = lane.runner.audit.append
+    failures = {"left": 1}
+
+    def failing_append(record: Any) -> Any:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise StoreError("database or disk is full")
+        return real_append(record)
+
+    monkeypatch.setattr(lane.runner.audit, "append", failing_append)
+    lane.setup.reader.present(lane.setup.mrz_lines())
+    wait_until(lambda: "audit" in lane.status()["holds"])
+    assert not lane.status()["in_service"]
+
+    # Housekeeping retries; the kept record lands and service resumes.
+    lane.runner.housekeeping()
+    rows = [e for e in lane.audit() if e.record.kind == "transaction"]
+    assert [e.record.outcome for e in rows] == ["rejected"]
+    assert "audit" not in lane.status()["holds"]
+
+
+def test_template_update_reloads_watchlist(lane: Any) -> None:
+    wait_until(lane.idle_in_service)
+    assert lane.status()["templates"]["version"] == 1
+    lane.setup.write_templates()
+    lane.runner.housekeeping()
+    templates = lane.status()["templates"]
+    assert templates["version"] == 2
+    assert templates["watchlist_version"] == 2
+    assert templates["watchlist_sizes"] == {"fingerprint": 0, "iris": 0}
