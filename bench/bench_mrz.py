@@ -12,8 +12,8 @@ One run measures, on the same MRZ cases (tests/data/mrz/dev_cases.jsonl):
 
 edge_gate and ``mrz`` (0.6.2) run in this process. PassportEye pulls in
 scikit-image for its OCR part, so it lives in its own virtual environment
-and runs as a subprocess of this script; only its text parser
-``passporteye.mrz.text.MRZ`` is measured, loaded from its file so that the
+and runs as a subprocess of this script. Only its text parser
+``passporteye.mrz.text.MRZ`` is measured. It is loaded from its file, so the
 package's image modules are not imported. Make that environment with::
 
     python3 -m venv /tmp/h1-peers/passporteye

@@ -5,8 +5,8 @@ Framings (``DocumentReaderConfig.framing``):
 * ``lines``: lines ended by CR, LF or CR LF. A document is complete when the
   lines form an ICAO shape (2 x 44, 2 x 36 or 3 x 30). Complete lines that
   form no shape are delivered as a document once the link has been quiet
-  for ``frame_timeout_s``, so that the parser reports what is wrong; when a
-  line is still incomplete then, the whole document is dropped.
+  for ``frame_timeout_s``, so that the parser reports what is wrong. A line
+  still incomplete at that time drops the whole document.
 * ``stx_etx``: ``STX line CR line CR [line CR] ETX`` (DESKO-style; bytes
   outside the frame, such as DESKO's start and end markers, are skipped).
 * ``length_checksum``: ``SOH len "OU" STX flag data ETX BCC`` (3M

@@ -266,9 +266,9 @@ def _detect_layout(lines: Sequence[str], state: _Parse) -> _Layout | None:
 def _looks_like_french_id(lines: Sequence[str]) -> bool:
     """Tell the French 2 x 36 identity card from a TD2 by content.
 
-    TD2 line 2 holds the nationality (letters) at positions 11-13 and the
-    birth date (digits) at 14-19. The French card holds digits of its
-    number at 11-13 and the birth date at 28-33, with the sex at 35.
+    TD2 line 2 contains the nationality (letters) at positions 11-13 and
+    the birth date (digits) at 14-19. The French card contains digits of
+    its number at 11-13 and the birth date at 28-33, with the sex at 35.
     """
     if not lines[0].startswith("IDFRA"):
         return False

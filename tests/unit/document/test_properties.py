@@ -155,3 +155,28 @@ def test_changed_digit_makes_mrz_invalid(format_name: str, data: st.DataObject) 
 
     assert not result.valid
     assert not result.checks["birth_date"]
+
+
+@given(st.lists(st.text(max_size=50), max_size=5))
+def test_parse_never_raises(lines: list[str]) -> None:
+    result = parse_mrz(lines, today=TODAY)
+
+    if result.format == "unknown":
+        assert not result.valid
+    if not result.valid:
+        assert result.errors
+
+
+@given(
+    st.lists(
+        st.text(alphabet=MRZ_CHARS + " _?é", min_size=28, max_size=46),
+        min_size=2,
+        max_size=3,
+    )
+)
+def test_parse_near_shapes_never_raises(lines: list[str]) -> None:
+    result = parse_mrz(lines, today=TODAY)
+
+    assert isinstance(result.to_json_dict(), dict)
+    if not result.valid:
+        assert result.errors
