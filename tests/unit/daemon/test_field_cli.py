@@ -173,3 +173,35 @@ def test_supervise_exits_1_on_worker_failure(notify_socket: Any) -> None:
     assert status == 1
     message = notify_socket.receive(1.0)
     assert message == "STATUS=failed: worker iris stopped on an error"
+
+
+def test_watch_prints_until_daemon_stops(config_with_audit: Path, capsys: Any) -> None:
+    import threading
+    import time
+
+    hub = EventHub()
+    socket_path = config_with_audit.parent / "control.sock"
+    control = ControlServer(socket_path, {}, hub)
+    control.start()
+    result: list[int] = []
+    watcher = threading.Thread(
+        target=lambda: result.append(
+            cli_main(["watch", "--json", "--config", str(config_with_audit)])
+        ),
+        name="watch-cli",
+    )
+    watcher.start()
+    deadline = time.monotonic() + 5
+    while not hub._subscribers and time.monotonic() < deadline:
+        time.sleep(0.02)
+    hub.publish({"type": "display", "message": "place_document"})
+    time.sleep(0.2)
+    control.stop()
+    watcher.join(5)
+    out, err = capsys.readouterr()
+    assert result == [1]
+    assert json.loads(out.splitlines()[0]) == {
+        "type": "display",
+        "message": "place_document",
+    }
+    assert "closed the connection" in err
