@@ -53,8 +53,8 @@ class DocumentReaderConfig:
     reconnect_min_s: float = bounded(0.05, 0.01, 10.0)
     reconnect_max_s: float = bounded(1.0, 0.05, 60.0)
     step_timeout_s: float = bounded(30.0, 1.0, 600.0)
-    # Named tolerances for known national deviations from ICAO 9303
-    # (edge_gate.document.TOLERANCES); each use adds a warning to the parse.
+    # Named tolerances for known national deviations from ICAO 9303, from
+    # edge_gate.document.TOLERANCES. Each use adds a warning to the parse.
     tolerances: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
