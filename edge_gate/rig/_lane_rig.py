@@ -1,0 +1,350 @@
+"""Wire the real lane runner to the rig's emulated devices, in one process.
+
+:class:`LaneRig` builds a complete lane in a work folder:
+
+1. A template repository built by the real publisher from enrolment
+   records, served by :class:`~edge_gate.rig.template_server.TemplateServer`
+   on 127.0.0.1, and pulled into ``templates.db`` by the real sync client.
+2. The document reader and fingerprint module emulators on
+   pseudo-terminals behind stable symlinks, and a camera folder for the
+   directory iris camera.
+3. gpiozero's mock pin factory, shared by the lane's turnstile and the
+   rig's :class:`~edge_gate.rig.walker.Walker`.
+4. :class:`edge_gate.daemon.LaneRunner`, unchanged, with a configuration
+   that points at all of the above.
+
+The lane's timeouts are the defaults multiplied by the run's time scale
+(never below the configuration's lower bounds), so that a scaled-down
+traveller meets a lane that waits proportionally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import logging
+import queue
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from edge_gate.config import GateConfig, config_from_mapping
+from edge_gate.errors import EdgeGateError
+from edge_gate.rig.template_server import TemplateServer
+
+logger = logging.getLogger(__name__)
+
+_READY_TIMEOUT_S = 30.0
+
+
+class SimulationError(EdgeGateError):
+    """The rig could not be built or the lane did not come up."""
+
+
+class ComponentMissingError(SimulationError):
+    """A part of the lane the rig needs is not in this installation yet."""
+
+
+def _require(module: str, *names: str) -> list[Any]:
+    """Import ``names`` from ``module`` or raise ComponentMissingError."""
+    try:
+        imported = __import__(module, fromlist=list(names))
+        return [getattr(imported, name) for name in names]
+    except (ImportError, AttributeError) as err:
+        raise ComponentMissingError(
+            f"{module}.{'/'.join(names)} is not available: {err}"
+        ) from err
+
+
+def _scaled(default_s: float, scale: float, low_s: float) -> float:
+    return round(max(low_s, default_s * scale), 3)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def write_toml(path: Path, sections: dict[str, dict[str, Any]]) -> None:
+    """Write a configuration of flat tables (strings, numbers, booleans)."""
+    lines: list[str] = []
+    for name, table in sections.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+class LaneRig:
+    """A lane built in ``work_dir`` from emulators and the real daemon code.
+
+    Use as a context manager; every part is closed on exit, in reverse order
+    of creation, even when building failed halfway.
+
+    Args:
+        work_dir: an empty folder for repository, state, devices and camera.
+        time_scale: factor for the lane's timeouts and the rig's sleeps.
+        models_dir: the models folder; None uses the shipped one.
+    """
+
+    def __init__(
+        self, work_dir: Path, *, time_scale: float, models_dir: Path | None = None
+    ) -> None:
+        self.work_dir = work_dir
+        self.time_scale = time_scale
+        self.models_dir = models_dir
+        self._stack = contextlib.ExitStack()
+        self.config: GateConfig | None = None
+        self.config_path = work_dir / "gate" / "edge-gate.toml"
+        self.camera_dir = work_dir / "camera"
+        self.server: TemplateServer | None = None
+        self.document_reader: Any = None
+        self.fingerprint_module: Any = None
+        self.pin_factory: Any = None
+        self.runner: Any = None
+        self.walker: Any = None
+        self.events: queue.Queue[dict[str, Any]] | None = None
+
+    def __enter__(self) -> LaneRig:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the lane and close every emulator and the server."""
+        self._stack.close()
+
+    # Enrolment: publisher, server, sync
+
+    def enrol(self, records: Sequence[dict[str, Any]]) -> None:
+        """Publish enrolment records and sync them into the gate's store.
+
+        Args:
+            records: enrolment records in the publisher's input layout
+                (JSON objects; templates as image paths or base64).
+
+        Raises:
+            ComponentMissingError: the publisher or sync is not installed.
+            EdgeGateError: publishing or syncing failed.
+        """
+        (cli_main,) = _require("edge_gate.cli", "main")
+        (generate_key_file,) = _require("edge_gate.store", "generate_key_file")
+        publisher_dir = self.work_dir / "publisher"
+        records_path = self.work_dir / "enrolments.jsonl"
+        records_path.write_text(
+            "".join(json.dumps(r) + "\n" for r in records), encoding="utf-8"
+        )
+
+        status = cli_main(["publish", "init", "--dir", str(publisher_dir)])
+        if status != 0:
+            raise SimulationError(f"edge-gate publish init failed with status {status}")
+        publish_args = ["publish", "records", "--dir", str(publisher_dir)]
+        publish_args += ["--input", str(records_path)]
+        if self.models_dir is not None:
+            publish_args += ["--models-dir", str(self.models_dir)]
+        status = cli_main(publish_args)
+        if status != 0:
+            raise SimulationError(f"edge-gate publish failed with status {status}")
+
+        self.server = self._stack.enter_context(
+            TemplateServer(publisher_dir / "repository")
+        )
+        gate_dir = self.work_dir / "gate"
+        gate_dir.mkdir(parents=True, exist_ok=True)
+        key_path = gate_dir / "template.key"
+        generate_key_file(key_path)
+        self._write_config(
+            repository_url=self.server.url,
+            fleet_key=publisher_dir / "keys" / "fleet.key",
+            trusted_root=publisher_dir / "repository" / "metadata" / "1.root.json",
+            key_path=key_path,
+        )
+        status = cli_main(["sync", "--config", str(self.config_path)])
+        if status != 0:
+            raise SimulationError(f"edge-gate sync failed with status {status}")
+
+    def _write_config(
+        self,
+        *,
+        repository_url: str,
+        fleet_key: Path,
+        trusted_root: Path,
+        key_path: Path,
+    ) -> None:
+        scale = self.time_scale
+        devices = self.work_dir / "dev"
+        devices.mkdir(parents=True, exist_ok=True)
+        self.camera_dir.mkdir(parents=True, exist_ok=True)
+        sections: dict[str, dict[str, Any]] = {
+            "document_reader": {
+                "port": str(devices / "document-reader"),
+                "step_timeout_s": _scaled(30.0, scale, 2.0),
+            },
+            "fingerprint": {
+                "port": str(devices / "fingerprint"),
+                "capture_timeout_s": _scaled(15.0, scale, 3.0),
+            },
+            "iris": {
+                "source": "directory",
+                "directory": str(self.camera_dir),
+                "capture_timeout_s": _scaled(15.0, scale, 3.0),
+            },
+            "turnstile": {
+                "pin_factory": "mock",
+                "passage_timeout_s": _scaled(10.0, scale, 2.0),
+            },
+            "policy": {"referral_display_s": _scaled(5.0, scale, 1.0)},
+            "store": {
+                "state_dir": str(self.work_dir / "gate" / "state"),
+                "key_file": str(key_path),
+            },
+            "sync": {
+                "repository_url": repository_url,
+                "fleet_key_file": str(fleet_key),
+                "trusted_root_file": str(trusted_root),
+                "retries": 0,
+                "timeout_s": 10.0,
+            },
+            "daemon": {
+                "control_socket": str(self.work_dir / "run" / "control.sock"),
+                "models_dir": str(self.models_dir or ""),
+                "use_udev": False,
+                "device_check_interval_s": 0.2,
+                "log_level": "WARNING",
+            },
+        }
+        write_toml(self.config_path, sections)
+        self.config = config_from_mapping(sections, source=str(self.config_path))
+
+    # Devices and the lane
+
+    def start_lane(self) -> None:
+        """Start the emulators, the lane runner and the walker; wait for service.
+
+        Raises:
+            ComponentMissingError: an emulator, the runner or the walker is
+                not installed.
+            SimulationError: the lane did not come into service in time.
+        """
+        if self.config is None:
+            raise SimulationError("enrol() must run before start_lane()")
+        config = self.config
+        (reader_cls,) = _require(
+            "edge_gate.rig.document_reader", "DocumentReaderEmulator"
+        )
+        (module_cls,) = _require(
+            "edge_gate.rig.fingerprint_module", "FingerprintModuleEmulator"
+        )
+        (runner_cls,) = _require("edge_gate.daemon", "LaneRunner")
+        (walker_cls,) = _require("edge_gate.rig.walker", "Walker")
+        mock_revision, build_pin_factory = _require(
+            "edge_gate.turnstile", "MOCK_REVISION", "build_pin_factory"
+        )
+        del mock_revision
+
+        self.document_reader = self._stack.enter_context(
+            reader_cls(link_path=Path(config.document_reader.port))
+        )
+        self.fingerprint_module = module_cls(
+            profile=config.fingerprint.profile, link_path=Path(config.fingerprint.port)
+        )
+        self._stack.callback(self.fingerprint_module.close)
+        self.pin_factory = build_pin_factory(config.turnstile)
+        self._stack.callback(self.pin_factory.close)
+
+        self.runner = runner_cls(config, pin_factory=self.pin_factory, use_udev=False)
+        self.events = self.runner.events.subscribe()
+        self.runner.start()
+        self._stack.callback(self.runner.stop)
+        # The walker sets the quiet input levels, so build it after the
+        # turnstile has claimed its pins.
+        self.walker = walker_cls(
+            self.pin_factory,
+            config.turnstile,
+            step_s=0.5,
+            pause=self.sleep,
+        )
+        self.wait_in_service(_READY_TIMEOUT_S)
+
+    def sleep(self, realistic_s: float) -> None:
+        """Sleep a realistic duration multiplied by the time scale."""
+        time.sleep(realistic_s * self.time_scale)
+
+    def status(self) -> dict[str, Any]:
+        """Return the lane runner's status snapshot."""
+        status: dict[str, Any] = self.runner.status()
+        return status
+
+    def wait_in_service(self, timeout_s: float) -> None:
+        """Wait until the lane is idle and in service.
+
+        Raises:
+            SimulationError: it is not, after ``timeout_s`` seconds; the
+                message carries the lane's status line.
+        """
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = self.status()
+            if status["in_service"] and status["state"] == "idle":
+                return
+            time.sleep(0.02)
+        raise SimulationError(
+            f"the lane is not idle and in service after {timeout_s:.0f} s: "
+            f"{self.runner.status_line()}"
+        )
+
+    def drain_events(self) -> list[dict[str, Any]]:
+        """Return the lane events queued since the last call."""
+        drained: list[dict[str, Any]] = []
+        if self.events is None:
+            return drained
+        with contextlib.suppress(queue.Empty):
+            while True:
+                drained.append(self.events.get_nowait())
+        return drained
+
+    def next_event(self, timeout_s: float) -> dict[str, Any] | None:
+        """Return the next lane event, or None after ``timeout_s`` seconds."""
+        if self.events is None:
+            return None
+        try:
+            return self.events.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
+    def audit_entries(self) -> list[Any]:
+        """Read every transaction row of the lane's audit log."""
+        (audit_cls, audit_name) = _require(
+            "edge_gate.store", "AuditLog", "AUDIT_DB_NAME"
+        )
+        assert self.config is not None
+        audit = audit_cls(Path(self.config.store.state_dir) / audit_name)
+        try:
+            entries: list[Any] = audit.query(kind="transaction", limit=100_000)
+        finally:
+            audit.close()
+        return entries
+
+
+def iter_unlock(rig: LaneRig) -> Iterator[bool]:
+    """Yield whether the barrier's unlock output is active, once per call."""
+    assert rig.config is not None
+    turnstile = rig.config.turnstile
+    pin = rig.pin_factory.pin(turnstile.unlock_pin)
+    while True:
+        yield bool(pin.state) == turnstile.unlock_active_high
+
+
+def today_utc() -> datetime.date:
+    """Return today's date in UTC, the lane's reference for expiry."""
+    return datetime.datetime.now(datetime.UTC).date()

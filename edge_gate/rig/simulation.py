@@ -1,0 +1,328 @@
+"""``edge-gate simulate``: the real lane against the rig, start to end.
+
+:func:`run_simulation` carries out these steps:
+
+1. Choose the biometric source (synthetic from the seed, or a real data
+   folder) and make the people: travellers plus two watchlisted people.
+2. Write their enrolment records (image paths) and enrol them through the
+   real publisher, template server and sync client.
+3. Start the lane runner against the emulators (:class:`LaneRig`).
+4. Run the planned crossings, each played by a :class:`TravellerActor`.
+5. Read the audit log and build the :class:`SimulationReport`.
+
+A part of the lane that is not installed makes every crossing "not run",
+with the reason, instead of a made-up result.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_gate.errors import ModelError
+from edge_gate.rig._crossing import CrossingTrace, TravellerActor
+from edge_gate.rig._lane_rig import ComponentMissingError, LaneRig, today_utc
+from edge_gate.rig._plan import (
+    EXTRA_PEOPLE,
+    PlannedCrossing,
+    Population,
+    make_population,
+    plan_crossings,
+)
+from edge_gate.rig.report import CrossingResult, SimulationReport
+from edge_gate.rig.scenarios import SCENARIOS_BY_NAME, HumanDelays
+from edge_gate.rig.synthetic import SyntheticPerson
+from edge_gate.rig.travellers import BiometricSource, DatasetSource, SyntheticSource
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SimulationOptions:
+    """What one simulate run does.
+
+    Attributes:
+        travellers: enrolled travellers (two watchlisted people are added).
+        seed: seed of the synthetic people, fingers and eyes.
+        dataset: real data folder; None runs synthetic travellers.
+        fingerprint_sets: fingerprint set names under ``dataset``; empty
+            takes every set laid out as identities.
+        iris_sets: iris set names under ``dataset``; empty takes all.
+        time_scale: factor applied to simulated delays and lane timeouts.
+        genuine_per_traveller: genuine crossings per traveller; None means
+            one for synthetic travellers and every remaining capture for a
+            real data set.
+        scenarios: scenario names to run; empty runs all.
+        work_dir: folder for the run's files; None uses a temporary folder
+            that is removed afterwards.
+        models_dir: models folder; None uses the shipped one.
+        delays: realistic human and sensor durations.
+    """
+
+    travellers: int = 4
+    seed: int = 1
+    dataset: Path | None = None
+    fingerprint_sets: tuple[str, ...] = ()
+    iris_sets: tuple[str, ...] = ()
+    time_scale: float = 0.1
+    genuine_per_traveller: int | None = None
+    scenarios: tuple[str, ...] = ()
+    work_dir: Path | None = None
+    models_dir: Path | None = None
+    delays: HumanDelays = field(default_factory=HumanDelays)
+
+
+def _source(options: SimulationOptions) -> BiometricSource:
+    if options.dataset is None:
+        return SyntheticSource(options.seed)
+    return DatasetSource(options.dataset, options.fingerprint_sets, options.iris_sets)
+
+
+def _enrolment_record(
+    person: SyntheticPerson,
+    source: BiometricSource,
+    work_dir: Path,
+    *,
+    watchlisted: bool = False,
+    with_document: bool = True,
+) -> dict[str, Any]:
+    finger_path, iris_path = source.enrolment_paths(person.index, work_dir)
+    document = person.document
+    return {
+        "person_id": person.person_id,
+        "enrolment_id": f"enrolment-{person.person_id}",
+        "documents": [
+            {
+                "issuing_state": document.issuing_state,
+                "document_number": document.document_number,
+                "expiry": document.expiry_date.isoformat(),
+            }
+        ]
+        if with_document
+        else [],
+        "enrolment_expiry": document.expiry_date.isoformat(),
+        "watchlisted": watchlisted,
+        "revoked": False,
+        "fingerprints": {source.finger: str(finger_path)},
+        "irises": {source.eye: str(iris_path)},
+    }
+
+
+def enrolment_records(
+    population: Population, source: BiometricSource, work_dir: Path
+) -> list[dict[str, Any]]:
+    """Return the publisher's input records for everyone in the run."""
+    records = [_enrolment_record(p, source, work_dir) for p in population.travellers]
+    records.append(
+        _enrolment_record(population.watchlisted, source, work_dir, watchlisted=True)
+    )
+    records.append(
+        _enrolment_record(
+            population.watchlist_only,
+            source,
+            work_dir,
+            watchlisted=True,
+            with_document=False,
+        )
+    )
+    return records
+
+
+def _traveller_count(
+    options: SimulationOptions, source: BiometricSource
+) -> tuple[int, list[str]]:
+    notes: list[str] = []
+    available = source.identity_count()
+    count = options.travellers
+    if available is not None and count + EXTRA_PEOPLE > available:
+        count = available - EXTRA_PEOPLE
+        notes.append(
+            f"travellers capped at {count}: the data set pairs {available} "
+            f"identities and {EXTRA_PEOPLE} are the watchlisted people"
+        )
+    return count, notes
+
+
+def _result(
+    number: int,
+    planned: PlannedCrossing,
+    trace: CrossingTrace,
+    audit_by_tx: dict[str, Any],
+) -> CrossingResult:
+    transaction = trace.transaction
+    if transaction is None:
+        return CrossingResult(
+            number=number,
+            scenario=planned.scenario.name,
+            traveller=planned.label,
+            outcome=None,
+            reason="the lane recorded no transaction within the time limit",
+            simulated_s=trace.simulated_s,
+        )
+    record = audit_by_tx.get(str(transaction.get("transaction_id")))
+    alarms: tuple[str, ...] = tuple(sorted(set(trace.alarms)))
+    scores: dict[str, float] = {}
+    latency_ms = transaction.get("latency_ms")
+    if record is not None:
+        alarms = tuple(sorted(set(record.alarms)))
+        scores = dict(record.scores)
+        latency_ms = record.latency_ms
+    lane_ms = None
+    if trace.document_at is not None and trace.ended_at is not None:
+        lane_ms = (trace.ended_at - trace.document_at) * 1000.0
+    return CrossingResult(
+        number=number,
+        scenario=planned.scenario.name,
+        traveller=planned.label,
+        outcome=str(transaction.get("outcome")),
+        reason=str(transaction.get("reason", "")),
+        alarms=alarms,
+        latency_ms=None if latency_ms is None else float(latency_ms),
+        lane_ms=lane_ms,
+        simulated_s=trace.simulated_s,
+        scores=scores,
+    )
+
+
+def _not_run(plan: list[PlannedCrossing], reason: str) -> tuple[CrossingResult, ...]:
+    return tuple(
+        CrossingResult(
+            number=number,
+            scenario=planned.scenario.name,
+            traveller=planned.label,
+            outcome=None,
+            reason=reason,
+            ran=False,
+        )
+        for number, planned in enumerate(plan, start=1)
+    )
+
+
+def run_simulation(options: SimulationOptions) -> SimulationReport:
+    """Enrol the travellers, run every planned crossing and report.
+
+    Raises:
+        ValueError: an option is out of range (fewer than 2 travellers, an
+            unknown scenario, a time scale that is not positive).
+        DatasetError: ``options.dataset`` is not laid out as identities.
+        EdgeGateError: publishing, syncing or starting the lane failed for
+            a reason other than a missing component.
+    """
+    unknown = sorted(set(options.scenarios) - set(SCENARIOS_BY_NAME))
+    if unknown:
+        raise ValueError(
+            f"unknown scenario(s) {', '.join(unknown)}; "
+            f"known: {', '.join(SCENARIOS_BY_NAME)}"
+        )
+    if not 0 < options.time_scale <= 10:
+        raise ValueError(f"time scale must be in (0, 10], got {options.time_scale}")
+
+    # 1. Source and people.
+    source = _source(options)
+    count, notes = _traveller_count(options, source)
+    today = today_utc()
+    population = make_population(count, options.seed, today)
+    everyone = [
+        *population.travellers,
+        population.watchlisted,
+        population.watchlist_only,
+    ]
+    limits = {p.index: source.capture_count(p.index) for p in everyone}
+    genuine = options.genuine_per_traveller
+    if genuine is None:
+        smallest = min((n for n in limits.values() if n is not None), default=None)
+        genuine = 1 if smallest is None else max(1, smallest - 1)
+    plan = plan_crossings(
+        population,
+        today,
+        capture_limits=limits,
+        genuine_per_traveller=genuine,
+        scenario_names=options.scenarios,
+    )
+
+    work_dir = options.work_dir
+    temporary = work_dir is None
+    if work_dir is None:
+        work_dir = Path(tempfile.mkdtemp(prefix="edge-gate-simulate-"))
+    try:
+        crossings = _run_plan(
+            options,
+            source,
+            population=population,
+            plan=plan,
+            work_dir=work_dir,
+            notes=notes,
+        )
+    finally:
+        if temporary:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    return SimulationReport(
+        source=source.describe(),
+        time_scale=options.time_scale,
+        crossings=crossings,
+        notes=tuple(notes),
+    )
+
+
+def _run_plan(
+    options: SimulationOptions,
+    source: BiometricSource,
+    *,
+    population: Population,
+    plan: list[PlannedCrossing],
+    work_dir: Path,
+    notes: list[str],
+) -> tuple[CrossingResult, ...]:
+    with LaneRig(
+        work_dir, time_scale=options.time_scale, models_dir=options.models_dir
+    ) as rig:
+        try:
+            rig.enrol(enrolment_records(population, source, work_dir))
+            rig.start_lane()
+        except (ComponentMissingError, ModelError) as err:
+            # TODO: drop this path once every lane component is installed
+            # with the package; until then simulate names what is missing.
+            notes.append(f"not run: {err}")
+            return _not_run(plan, str(err))
+
+        actor = TravellerActor(rig, options.delays, source.fingerprint, source.iris)
+        traces: list[CrossingTrace] = []
+        for number, planned in enumerate(plan, start=1):
+            logger.info(
+                "crossing %d of %d: %s", number, len(plan), planned.scenario.name
+            )
+            trace = actor.run(planned)
+            traces.append(trace)
+            if trace.stuck_reason:
+                notes.append(f"stopped after crossing {number}: {trace.stuck_reason}")
+                break
+        audit_by_tx = {
+            entry.record.transaction_id: entry.record for entry in rig.audit_entries()
+        }
+
+    results = [
+        _result(number, planned, trace, audit_by_tx)
+        for number, (planned, trace) in enumerate(
+            zip(plan[: len(traces)], traces, strict=True), start=1
+        )
+    ]
+    reason = f"not run: the lane stayed out of service ({notes[-1]})" if notes else ""
+    for number, planned in enumerate(plan[len(traces) :], start=len(traces) + 1):
+        results.append(
+            CrossingResult(
+                number=number,
+                scenario=planned.scenario.name,
+                traveller=planned.label,
+                outcome=None,
+                reason=reason,
+                ran=False,
+            )
+        )
+    return tuple(results)
+
+
+__all__ = ["SimulationOptions", "enrolment_records", "run_simulation"]
