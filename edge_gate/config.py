@@ -122,11 +122,12 @@ class TurnstileConfig:
     """GPIO wiring of the exit barrier (BCM pin numbers) and its alarm limits.
 
     Outputs are named by meaning. With ``lock_type = "fail_secure"`` (power
-    to open) the output on ``unlock_pin`` is active only while unlocking; with
-    ``"fail_safe"`` (power to hold) the same pin drives the hold circuit,
-    which is active while locked and dropped to unlock. Inputs read through
-    the pull named by ``input_pull``; each ``*_active_high`` says which level
-    means "active" (beam broken, barrier closed, key on, tamper open).
+    to open), the output on ``unlock_pin`` is active only while unlocking.
+    With ``"fail_safe"`` (power to hold), the same pin drives the hold
+    circuit, which is active while locked and dropped to unlock. Inputs are
+    read through the pull named by ``input_pull``, and each ``*_active_high``
+    gives the level that means "active" (beam broken, barrier closed, key
+    on, tamper open).
     """
 
     pin_factory: Literal["lgpio", "mock"] = "lgpio"

@@ -1,4 +1,4 @@
-"""Commands the lane state machine asks its runner to carry out.
+"""Commands that the lane state machine returns for its runner to carry out.
 
 Every command is a frozen dataclass. The runner executes them in the order
 given, and reports results back as events carrying the same
@@ -46,8 +46,8 @@ class Alarm(enum.Enum):
 class ShowMessage:
     """Show a fixed message on the traveller display.
 
-    Rejections and alerts both show ``see_officer``: nothing on the
-    traveller's side says why.
+    Rejections and alerts both show ``see_officer``, so nothing on the
+    traveller's side shows the reason.
     """
 
     message: Message
@@ -55,7 +55,7 @@ class ShowMessage:
 
 @dataclass(frozen=True)
 class LookUpEnrolment:
-    """Look the document up in the template store; answer with
+    """Look the document up in the template store; the runner reports
     ``EnrolmentFound`` or ``EnrolmentNotFound``."""
 
     transaction_id: str
@@ -65,8 +65,8 @@ class LookUpEnrolment:
 
 @dataclass(frozen=True)
 class StartCapture:
-    """Capture one sample; answer with ``SampleCaptured`` then
-    ``SampleScored``, or with ``CaptureFailed``.
+    """Capture one sample; the runner reports ``SampleCaptured`` then
+    ``SampleScored``, or ``CaptureFailed``.
 
     Attributes:
         transaction_id: the transaction.
@@ -84,7 +84,7 @@ class StartCapture:
 @dataclass(frozen=True)
 class RunWatchlistSearch:
     """Search the captured probes 1:N against the watchlist gallery;
-    answer with ``WatchlistResult``.
+    the runner reports ``WatchlistResult``.
 
     Attributes:
         transaction_id: the transaction.

@@ -42,7 +42,7 @@ class DocumentRead:
 
 @dataclass(frozen=True)
 class EnrolmentFound:
-    """The template store holds an enrolment for the document.
+    """The template store contains an enrolment for the document.
 
     Attributes:
         transaction_id: the id from the :class:`LookUpEnrolment` command.
@@ -61,7 +61,7 @@ class EnrolmentFound:
 
 @dataclass(frozen=True)
 class EnrolmentNotFound:
-    """The template store holds no enrolment for the document."""
+    """The template store contains no enrolment for the document."""
 
     transaction_id: str
 
@@ -115,7 +115,7 @@ class WatchlistResult:
         transaction_id: the id from the :class:`RunWatchlistSearch` command.
         hit: a watchlist template matched a probe.
         searched: modalities whose probe was searched.
-        gallery: modalities for which the watchlist holds templates.
+        gallery: modalities for which the watchlist contains templates.
     """
 
     transaction_id: str
@@ -169,14 +169,14 @@ class TamperChanged:
 
 @dataclass(frozen=True)
 class DeviceLost:
-    """A device stopped answering or was unplugged."""
+    """A device stopped responding or was unplugged."""
 
     device: DeviceName
 
 
 @dataclass(frozen=True)
 class DeviceBack:
-    """A lost device answers again."""
+    """A lost device responds again."""
 
     device: DeviceName
 

@@ -4,7 +4,7 @@
 the runner passes each event with the lane clock ``now_s`` (monotonic
 seconds) and carries out the commands returned, in order.
 
-Traveller flow: ``IDLE`` (or ``DOCUMENT`` once someone stands inside) takes
+Traveller flow: ``IDLE`` (or ``DOCUMENT`` once someone is inside) takes
 a :class:`DocumentRead`; then ``LOOKUP``, ``FINGERPRINT``, ``IRIS``,
 ``SCORING`` (while templates are still being made), ``WATCHLIST``; then the
 decision. An accept goes to ``PASSAGE``; a rejection or alert to
@@ -94,7 +94,7 @@ logger = logging.getLogger(__name__)
 
 
 class LaneState(enum.Enum):
-    """Where the lane is in the traveller flow."""
+    """Position of the lane in the traveller flow."""
 
     IDLE = "idle"
     DOCUMENT = "document"

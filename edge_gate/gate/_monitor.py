@@ -27,7 +27,7 @@ BEAMS: tuple[Beam, ...] = ("entrance", "inside", "exit")
 
 @dataclass(frozen=True)
 class Observation:
-    """What one input event meant, for the lane to act on."""
+    """Meaning of one input event, for the lane to act on."""
 
     alarms: tuple[tuple[Alarm, str], ...] = ()
     barrier_opened: bool = False

@@ -1,9 +1,9 @@
 """The decision policy: who may cross, and why not.
 
-The policy is pure. It takes the evidence gathered by the lane (document,
-enrolment, watchlist search, one 1:1 score per modality) and the score
-thresholds as plain inputs, and returns a :class:`Decision` that records the
-outcome, its reason, every score and every threshold it compared.
+The policy is pure. Its inputs are the evidence gathered by the lane
+(document, enrolment, watchlist search, one 1:1 score per modality) and the
+score thresholds. It returns a :class:`Decision` that records the outcome,
+its reason, every score and every threshold it compared.
 
 Invariants:
 
@@ -34,7 +34,7 @@ _T = TypeVar("_T")
 
 
 class Outcome(enum.Enum):
-    """How a transaction ended."""
+    """Outcome of a transaction."""
 
     ACCEPTED = "accepted"
     REJECTED = "rejected"
@@ -58,7 +58,7 @@ class ThresholdLike(Protocol):
 
 @dataclass(frozen=True)
 class DocumentEvidence:
-    """What the document step found."""
+    """Findings of the document step."""
 
     valid: bool
     expired: bool
@@ -67,7 +67,7 @@ class DocumentEvidence:
 
 @dataclass(frozen=True)
 class EnrolmentEvidence:
-    """What the enrolment lookup found; ``found=False`` means not enrolled."""
+    """Findings of the enrolment lookup (``found=False``: not enrolled)."""
 
     found: bool
     expired: bool = False
@@ -199,7 +199,7 @@ def decide(
     2. Alert on the enrolment's watchlist flag; reject a missing, revoked or
        expired enrolment.
     3. Alert on a 1:N watchlist hit; reject when the search did not run or
-       skipped a gallery that holds templates.
+       skipped a gallery that contains templates.
     4. Apply the biometric rule of ``policy.mode``.
 
     Args:

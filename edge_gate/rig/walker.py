@@ -1,7 +1,7 @@
 """A simulated person at the turnstile, on gpiozero's mock pins.
 
 :class:`Walker` drives the passage beams and the barrier-closed switch in the
-order a person would, so that the lane sees the same input edges as on the
+order a person would, so that the lane receives the same input edges as on the
 real lane. It does not sleep by itself: between two steps it calls
 ``pause(step_s)``, which a test points at a fake clock (and a lane tick) and
 a live simulation points at :func:`time.sleep`.
@@ -84,7 +84,7 @@ class Walker:
             self.set_input(name, active)
 
     def quiet(self) -> None:
-        """Set every input to its level with nobody in the lane, at once."""
+        """Set every input at once to its level for an empty lane."""
         quiet_levels: tuple[tuple[InputName, bool], ...] = (
             ("fire_release", False),
             ("key_switch", False),
@@ -115,11 +115,11 @@ class Walker:
 
     def force(self) -> None:
         """Force the locked barrier open and walk through (same edges as
-        :meth:`walk_through`; the lane tells them apart by its state)."""
+        :meth:`walk_through`; the lane distinguishes them by its state)."""
         self.walk_through()
 
     def tailgate(self) -> None:
-        """A second person follows in and both cross on one opening."""
+        """Let a second person follow in and both cross on one opening."""
         self.enter()
         self._pause(self._step_s)
         self._steps(
