@@ -264,22 +264,29 @@ def _detect_layout(lines: Sequence[str], state: _Parse) -> _Layout | None:
 
 
 def _looks_like_french_id(lines: Sequence[str]) -> bool:
-    """Tell the French 2 x 36 identity card from a TD2 by content.
+    """Tell the French 2 x 36 identity card (before 2021) from a TD2 by content.
 
-    TD2 line 2 contains the nationality (letters) at positions 11-13 and
-    the birth date (digits) at 14-19. The French card contains digits of
-    its number at 11-13 and the birth date at 28-33, with the sex at 35.
+    The French card's line 2 has its number at positions 1-12 with a check
+    digit at 13, and the birth date at 28-33 with a check digit at 34. TD2
+    has its number at 1-9 (check digit 10) and the birth date at 14-19
+    (check digit 20). A line 2 that passes the TD2 checks stays a TD2.
     """
     if not lines[0].startswith("IDFRA"):
         return False
     line2 = lines[1]
-    td2_nationality = line2[10:13]
-    french_birth = line2[27:33]
-    return (
-        not td2_nationality.isalpha()
-        and french_birth.isdigit()
-        and line2[34:35] in ("M", "F")
+    french_checks = (
+        compute_check_digit(line2[0:12]) == line2[12:13]
+        and compute_check_digit(line2[27:33]) == line2[33:34]
     )
+    td2_checks = (
+        compute_check_digit(line2[0:9]) == line2[9:10]
+        and compute_check_digit(line2[13:19]) == line2[19:20]
+    )
+    td2_shape = line2[10:13].isalpha() and line2[13:19].isdigit()
+    french_shape = line2[27:33].isdigit() and line2[34:35] in ("M", "F")
+    if td2_checks:
+        return False
+    return french_checks or (french_shape and not td2_shape)
 
 
 def _check_shape(lines: Sequence[str], layout: _Layout, state: _Parse) -> list[str]:
