@@ -132,6 +132,7 @@ def test_reader_absent_at_start_connects_later(
         assert reader.read_document(2.0) == TD2
 
 
+@pytest.mark.slow
 def test_hundred_unplug_cycles_lose_nothing(
     emulator: DocumentReaderEmulator, reader: SerialMrzReader
 ) -> None:
