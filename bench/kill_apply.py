@@ -181,8 +181,13 @@ def run(args: argparse.Namespace) -> int:
         if process.poll() is None:
             killed_running += 1
             os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+        status = process.wait()
         process.stdout.close()
+        # A child that ended by itself must have succeeded: a failed apply
+        # would look like a kill that left the old set.
+        if status not in (0, -signal.SIGKILL):
+            print(f"iteration {iteration}: the apply failed with status {status}")
+            return 1
 
         from edge_gate.store import TemplateStore
 
@@ -213,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=200)
-    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--records", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/h5-kill-apply"))
     parser.add_argument(

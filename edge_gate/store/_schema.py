@@ -9,7 +9,9 @@ cut, because the applied version is what later rollback checks compare with.
 Tables:
 
 - ``meta``: name/value pairs (schema version, template version, times).
-- ``enrolments``: one row per enrolment with its flags and expiry.
+- ``enrolments``: one row per enrolment with its flags, expiry and template
+  counts (summing them is much faster than counting ``templates``, whose
+  rows carry the sealed bytes).
 - ``documents``: HMAC of (issuing state, document number) -> enrolment,
   with the document's expiry.
 - ``templates``: sealed template bytes per enrolment, kind and position.
@@ -17,12 +19,16 @@ Tables:
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
 from edge_gate.errors import StoreError
 
-SCHEMA_VERSION = 1
+logger = logging.getLogger(__name__)
+
+# Version 2 added the template counts to ``enrolments``.
+SCHEMA_VERSION = 2
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -34,7 +40,9 @@ CREATE TABLE IF NOT EXISTS enrolments (
     person_id TEXT NOT NULL,
     enrolment_expiry TEXT NOT NULL,
     watchlisted INTEGER NOT NULL CHECK (watchlisted IN (0, 1)),
-    revoked INTEGER NOT NULL CHECK (revoked IN (0, 1))
+    revoked INTEGER NOT NULL CHECK (revoked IN (0, 1)),
+    fingerprint_count INTEGER NOT NULL,
+    iris_count INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS enrolments_watchlisted
     ON enrolments (watchlisted) WHERE watchlisted = 1;
@@ -59,16 +67,18 @@ def connect(path: Path, *, writable: bool) -> sqlite3.Connection:
 
     Args:
         path: the database file.
-        writable: True for the sync job, which also creates the schema;
-            False for readers, which get ``query_only``.
+        writable: True for the sync job, which also creates the schema, and
+            rebuilds an empty one over a file of another schema version
+            (the next sync then applies a full snapshot); False for readers,
+            which get ``query_only``.
 
     Returns:
         A connection in autocommit mode; callers open transactions with
         explicit ``BEGIN``.
 
     Raises:
-        StoreError: the file cannot be opened, is not a database, or has
-            another schema version.
+        StoreError: the file cannot be opened or is not a database, or (for
+            readers) has another schema version.
     """
     try:
         connection = sqlite3.connect(
@@ -77,24 +87,56 @@ def connect(path: Path, *, writable: bool) -> sqlite3.Connection:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         if writable:
-            connection.executescript(_DDL)
-            connection.execute(
-                "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
+            _create_schema(connection, path)
         else:
             connection.execute("PRAGMA query_only=ON")
-        row = connection.execute(
-            "SELECT value FROM meta WHERE name = 'schema_version'"
-        ).fetchone()
+        found = _schema_version(connection)
     except sqlite3.Error as err:
         raise StoreError(f"cannot open template store {path}: {err}") from err
 
-    if row is None or row[0] != str(SCHEMA_VERSION):
+    if found != str(SCHEMA_VERSION):
         connection.close()
-        found = "none" if row is None else row[0]
         raise StoreError(
-            f"template store {path} has schema version {found}, expected "
-            f"{SCHEMA_VERSION}: delete it and run edge-gate sync to rebuild it"
+            f"template store {path} has schema version {found or 'none'}, expected "
+            f"{SCHEMA_VERSION}: run edge-gate sync, which rebuilds it"
         )
     return connection
+
+
+def _schema_version(connection: sqlite3.Connection) -> str | None:
+    try:
+        row = connection.execute(
+            "SELECT value FROM meta WHERE name = 'schema_version'"
+        ).fetchone()
+    except sqlite3.OperationalError:
+        # No meta table: an empty file or one this project did not create.
+        return None
+    return None if row is None else str(row[0])
+
+
+def _create_schema(connection: sqlite3.Connection, path: Path) -> None:
+    """Create the tables, or rebuild them over another schema version."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        found = _schema_version(connection)
+        if found is not None and found != str(SCHEMA_VERSION):
+            logger.warning(
+                "template store %s has schema version %s; rebuilding it empty "
+                "as version %d, so the next sync applies a full snapshot",
+                path,
+                found,
+                SCHEMA_VERSION,
+            )
+            for table in ("templates", "documents", "enrolments", "meta"):
+                connection.execute(f"DROP TABLE IF EXISTS {table}")
+        for statement in _DDL.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+        connection.execute(
+            "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise

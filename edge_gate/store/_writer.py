@@ -56,6 +56,8 @@ class TemplateUpdate:
                     record.enrolment_expiry.isoformat(),
                     int(record.watchlisted),
                     int(record.revoked),
+                    len(record.fingerprints),
+                    len(record.irises),
                 )
             )
             replaced.append((record.enrolment_id,))
@@ -77,7 +79,8 @@ class TemplateUpdate:
             execute_many("DELETE FROM documents WHERE enrolment_id = ?", replaced)
             execute_many("DELETE FROM templates WHERE enrolment_id = ?", replaced)
         execute_many(
-            "INSERT OR REPLACE INTO enrolments VALUES (?, ?, ?, ?, ?)", enrolment_rows
+            "INSERT OR REPLACE INTO enrolments VALUES (?, ?, ?, ?, ?, ?, ?)",
+            enrolment_rows,
         )
         # A document that moved to another enrolment in the same delta is
         # taken over by the record that lists it now.
@@ -248,17 +251,15 @@ class TemplateStoreWriter:
 
     @staticmethod
     def _counts(connection: sqlite3.Connection) -> dict[str, str]:
-        enrolments, watchlisted, revoked = connection.execute(
-            "SELECT count(*), coalesce(sum(watchlisted), 0), coalesce(sum(revoked), 0) "
-            "FROM enrolments"
+        enrolments, watchlisted, revoked, fingerprints, irises = connection.execute(
+            "SELECT count(*), coalesce(sum(watchlisted), 0), "
+            "coalesce(sum(revoked), 0), coalesce(sum(fingerprint_count), 0), "
+            "coalesce(sum(iris_count), 0) FROM enrolments"
         ).fetchone()
-        kinds = dict(
-            connection.execute("SELECT kind, count(*) FROM templates GROUP BY kind")
-        )
         return {
             "enrolments": str(enrolments),
             "watchlisted": str(watchlisted),
             "revoked": str(revoked),
-            "fingerprint_templates": str(kinds.get("fingerprint", 0)),
-            "iris_templates": str(kinds.get("iris", 0)),
+            "fingerprint_templates": str(fingerprints),
+            "iris_templates": str(irises),
         }

@@ -361,9 +361,26 @@ def test_schema_version_mismatch(tmp_path: Path) -> None:
 
     with (
         TemplateStore(path, KEY) as store,
-        pytest.raises(StoreError, match="schema version 99"),
+        pytest.raises(StoreError, match=r"schema version 99.*rebuilds it"),
     ):
         store.version()
+
+
+def test_writer_rebuilds_other_schema(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "templates.db"
+    apply(path, [record(1)], version=3)
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
+
+    with TemplateStoreWriter(path, KEY) as writer:
+        assert writer.version() == 0
+
+    assert "rebuilding it empty" in caplog.text
+    with TemplateStore(path, KEY) as store:
+        assert store.lookup("UTO", "N1X0") is None
+        assert store.status().enrolments == 0
 
 
 def test_not_a_database(tmp_path: Path) -> None:
