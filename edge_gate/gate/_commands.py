@@ -107,11 +107,11 @@ class CancelTransaction:
 class Unlock:
     """Unlock the exit barrier.
 
-    ``accepted``: for one passage (pulse or hold, as configured).
-    ``fire_release``: hold it unlocked until :class:`Lock`.
+    ``accepted`` and ``manual``: for one passage (pulse or hold, as
+    configured). ``fire_release``: hold it unlocked until :class:`Lock`.
     """
 
-    reason: Literal["accepted", "fire_release"]
+    reason: Literal["accepted", "manual", "fire_release"]
 
 
 @dataclass(frozen=True)

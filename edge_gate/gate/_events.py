@@ -182,6 +182,12 @@ class DeviceBack:
 
 
 @dataclass(frozen=True)
+class ManualOpen:
+    """An officer asked, through the control socket, to let one person
+    through without a transaction (the runner audits who and why)."""
+
+
+@dataclass(frozen=True)
 class Tick:
     """Nothing happened; the lane only checks its deadlines."""
 

@@ -8,15 +8,17 @@ Traveller flow: ``IDLE`` (or ``DOCUMENT`` once someone is inside) takes
 a :class:`DocumentRead`; then ``LOOKUP``, ``FINGERPRINT``, ``IRIS``,
 ``SCORING`` (while templates are still being made), ``WATCHLIST``; then the
 decision. An accept goes to ``PASSAGE``; a rejection or alert to
-``REFERRAL``. ``OUT_OF_SERVICE`` holds the lane while a device is lost, the
-key switch is on or the enclosure is open; ``EMERGENCY`` while the fire
-release is active.
+``REFERRAL``. An officer's :class:`ManualOpen` goes from a lane without a
+transaction to ``MANUAL_PASSAGE``. The lane stays in ``OUT_OF_SERVICE``
+while a device is lost, the key switch is on or the enclosure is open, and
+in ``EMERGENCY`` while the fire release is active.
 
 Invariants:
 
-- :class:`Unlock` is issued only on entering ``PASSAGE`` after an accept, or
-  on entering ``EMERGENCY``; every way out of either state issues
-  :class:`Lock` (leaving ``EMERGENCY`` for ``PASSAGE`` is impossible).
+- :class:`Unlock` is issued only on entering ``PASSAGE`` after an accept,
+  on entering ``MANUAL_PASSAGE`` after an officer's request, or on entering
+  ``EMERGENCY``. Every way out of these states issues :class:`Lock`, except
+  a fire release during a passage, which keeps the barrier unlocked.
 - Every transaction step has a deadline; ``IDLE``, ``OUT_OF_SERVICE`` and
   ``EMERGENCY`` wait for the world to change, not for a clock.
 - Every transaction ends in exactly one :class:`RecordTransaction`.
@@ -68,6 +70,7 @@ from edge_gate.gate._events import (
     Event,
     FireReleaseChanged,
     KeySwitchChanged,
+    ManualOpen,
     Modality,
     SampleCaptured,
     SampleScored,
@@ -104,6 +107,7 @@ class LaneState(enum.Enum):
     SCORING = "scoring"
     WATCHLIST = "watchlist"
     PASSAGE = "passage"
+    MANUAL_PASSAGE = "manual_passage"
     REFERRAL = "referral"
     OUT_OF_SERVICE = "out_of_service"
     EMERGENCY = "emergency"
@@ -131,6 +135,7 @@ _RETRY_MESSAGE: dict[Modality, Message] = {
     "fingerprint": "retry_finger",
     "iris": "retry_iris",
 }
+_PASSAGES = frozenset({LaneState.PASSAGE, LaneState.MANUAL_PASSAGE})
 # Alarms that sound the local buzzer; the others only reach the officers.
 _AUDIBLE = frozenset(
     {Alarm.TAILGATING, Alarm.FORCED_PASSAGE, Alarm.BARRIER_HELD_OPEN, Alarm.WRONG_WAY}
@@ -266,6 +271,7 @@ class Lane:
         self._buzzer_until_s: float | None = None
         self._silent_until_s: float | None = None
         self._lamps: SetLamps | None = None
+        self._manual_passages = 0
         self.rejected_events = 0
         self.last_rejection: str | None = None
 
@@ -294,9 +300,9 @@ class Lane:
 
     @property
     def unlock_allowed(self) -> bool:
-        """Whether the barrier may be unlocked now: an accepted passage is
-        in progress, or the fire release is active."""
-        return self._state is LaneState.PASSAGE or self._fire
+        """Whether the barrier may be unlocked now: an accepted or manual
+        passage is in progress, or the fire release is active."""
+        return self._state in _PASSAGES or self._fire
 
     def start(self, now_s: float) -> list[Command]:
         """Start the lane: barrier locked, outputs off, display idle.
@@ -368,6 +374,8 @@ class Lane:
                 return self._on_watchlist(event, out)
             case WalkAway():
                 return self._on_walk_away(event, out)
+            case ManualOpen():
+                return self._on_manual_open(out)
             case BeamChanged():
                 self._on_beam(event, out)
             case BarrierChanged():
@@ -512,6 +520,16 @@ class Lane:
         self._rest(out)
         return None
 
+    def _on_manual_open(self, out: list[Command]) -> str | None:
+        waiting = (LaneState.IDLE, LaneState.DOCUMENT, LaneState.OUT_OF_SERVICE)
+        if self._state not in waiting:
+            return "a manual opening needs a lane with no transaction or fire release"
+        logger.info("lane %s: manual opening for one passage", self._lane_id)
+        self._manual_passages = 0
+        out.append(Unlock("manual"))
+        self._enter(LaneState.MANUAL_PASSAGE, out, self._settings.passage_s, "proceed")
+        return None
+
     def _next_step(self, out: list[Command]) -> None:
         """Start the next capture, wait for templates, or search the
         watchlist, in that order."""
@@ -588,11 +606,11 @@ class Lane:
         elif seen.left_by_entrance and self._state in TRANSACTION_STEPS:
             self._abort("walk_away", out)
             self._rest(out)
-        elif self._state is LaneState.PASSAGE:
+        elif self._state in _PASSAGES:
             self._on_passage(seen, out)
 
     def _on_barrier(self, event: BarrierChanged, out: list[Command]) -> None:
-        in_passage = self._state is LaneState.PASSAGE
+        in_passage = self._state in _PASSAGES
         seen = self._monitor.barrier(
             event.closed, self._now(), authorised=in_passage, free=self._free()
         )
@@ -605,18 +623,34 @@ class Lane:
             self._on_passage(seen, out)
 
     def _on_passage(self, seen: Observation, out: list[Command]) -> None:
-        tx = self._transaction()
-        if seen.exit_broken:
-            tx.passages += 1
-            if tx.passages == 2:
-                self._alarm(Alarm.TAILGATING, "second person through the exit", out)
+        """Count people through the exit; end the passage once one is
+        through, the exit beam is clear and the barrier closed again."""
+        if self._state is LaneState.MANUAL_PASSAGE:
+            # An officer lets people through: count them, raise no alarm.
+            self._manual_passages += int(seen.exit_broken)
+            passages = self._manual_passages
+        else:
+            tx = self._transaction()
+            if seen.exit_broken:
+                tx.passages += 1
+                if tx.passages == 2:
+                    self._alarm(Alarm.TAILGATING, "second person through the exit", out)
+            passages = tx.passages
         monitor = self._monitor
-        if tx.passages and not monitor.broken["exit"] and monitor.barrier_is_closed:
+        if passages and not monitor.broken["exit"] and monitor.barrier_is_closed:
             self._end_passage(out)
 
     def _end_passage(self, out: list[Command]) -> None:
-        tx = self._transaction()
         out.append(Lock())
+        if self._state is LaneState.MANUAL_PASSAGE:
+            logger.info(
+                "lane %s: manual opening ended after %d passage(s)",
+                self._lane_id,
+                self._manual_passages,
+            )
+            self._rest(out)
+            return
+        tx = self._transaction()
         if tx.passages:
             assert tx.decision is not None  # PASSAGE follows an accept
             self._finish(Outcome.ACCEPTED, tx.decision.reason, out)
@@ -677,7 +711,7 @@ class Lane:
             return
         state = self._state
         logger.info("lane %s: %s step timed out", self._lane_id, state.value)
-        if state is LaneState.PASSAGE:
+        if state in _PASSAGES:
             self._end_passage(out)
             return
         if state in TRANSACTION_STEPS:
@@ -772,7 +806,7 @@ class Lane:
     ) -> None:
         self._state = state
         self._deadline_s = None if timeout_s is None else self._now() + timeout_s
-        green = state in (LaneState.PASSAGE, LaneState.EMERGENCY)
+        green = state in (*_PASSAGES, LaneState.EMERGENCY)
         lamps = SetLamps(green=green, red=not green)
         if lamps != self._lamps:
             self._lamps = lamps

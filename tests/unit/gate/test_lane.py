@@ -26,6 +26,7 @@ from edge_gate.gate import (
     LaneState,
     Lock,
     LookUpEnrolment,
+    ManualOpen,
     Outcome,
     RecordAlarm,
     RunWatchlistSearch,
@@ -59,6 +60,7 @@ def test_start_locks_and_clears_outputs(driver: Driver) -> None:
     assert SetLamps(green=False, red=True) in driver.commands
     assert driver.lane.state is LaneState.IDLE
     assert driver.lane.deadline_s is None
+    assert driver.lane.decision is None
 
 
 def test_start_twice_raises(driver: Driver) -> None:
@@ -732,3 +734,84 @@ def test_two_stuck_beams_one_silent_alarm(driver: Driver) -> None:
 def test_unknown_event_rejected(driver: Driver) -> None:
     assert driver.send(object()) == []  # type: ignore[arg-type]
     assert driver.lane.last_rejection == "not a lane event: object"
+
+
+def test_manual_open_one_passage(driver: Driver) -> None:
+    out = driver.send(ManualOpen())
+    assert out[0] == Unlock("manual")
+    assert SetLamps(green=True, red=False) in out
+    assert driver.lane.state is LaneState.MANUAL_PASSAGE
+    assert driver.lane.unlock_allowed
+    out = driver.pass_through()
+    assert out[0] == Lock()
+    assert out.count(Lock()) == 2
+    assert driver.lane.state is LaneState.IDLE
+    assert driver.of_type(RecordAlarm) == []
+    assert driver.records() == []
+
+
+def test_manual_open_counts_no_tailgating(driver: Driver) -> None:
+    driver.send(ManualOpen())
+    driver.send_all(
+        [
+            BarrierChanged(closed=False),
+            BeamChanged("exit", True),
+            BeamChanged("exit", False),
+            BeamChanged("exit", True),
+            BeamChanged("exit", False),
+            BarrierChanged(closed=True),
+        ]
+    )
+    assert driver.of_type(RecordAlarm) == []
+    assert driver.lane.state is LaneState.IDLE
+
+
+def test_manual_open_times_out_locked(driver: Driver) -> None:
+    driver.send(ManualOpen())
+    out = driver.send(Tick(), after_s=10.0)
+    assert out[0] == Lock()
+    assert driver.lane.state is LaneState.IDLE
+
+
+def test_manual_open_out_of_service_returns(driver: Driver) -> None:
+    driver.send(DeviceLost("iris_camera"))
+    driver.send(ManualOpen())
+    assert driver.lane.state is LaneState.MANUAL_PASSAGE
+    driver.send(DeviceBack("iris_camera"))
+    assert driver.lane.state is LaneState.MANUAL_PASSAGE
+    driver.send(DeviceLost("iris_camera"))
+    driver.pass_through()
+    assert driver.lane.state is LaneState.OUT_OF_SERVICE
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        pytest.param("transaction", id="during-transaction"),
+        pytest.param("passage", id="during-passage"),
+        pytest.param("fire", id="during-fire"),
+        pytest.param("manual", id="twice"),
+    ],
+)
+def test_manual_open_rejected(driver: Driver, setup: str) -> None:
+    if setup == "transaction":
+        driver.document()
+    elif setup == "passage":
+        driver.to_decision()
+    elif setup == "fire":
+        driver.send(FireReleaseChanged(True))
+    else:
+        driver.send(ManualOpen())
+    unlocks_before = len(unlocks(driver))
+    assert driver.send(ManualOpen()) == []
+    assert driver.lane.rejected_events == 1
+    assert len(unlocks(driver)) == unlocks_before
+
+
+def test_fire_during_manual_open_then_locks(driver: Driver) -> None:
+    driver.send(ManualOpen())
+    out = driver.send(FireReleaseChanged(True))
+    assert Unlock("fire_release") in out
+    assert driver.lane.state is LaneState.EMERGENCY
+    out = driver.send(FireReleaseChanged(False))
+    assert out[0] == Lock()

@@ -4,8 +4,8 @@ Random sequences of every lane event, of input levels on the real
 Turnstile's mock pins, of walker scenarios and of elapsed time, including
 stale and out-of-order results. After every step the unlock output's
 physical level is checked: it is active only while an accepted traveller's
-passage is in progress or while the fire release input is active, and the
-fire release always unlocks.
+passage (or an officer's manual opening) is in progress or while the fire
+release input is active, and the fire release always unlocks.
 
 The main run uses ``max_examples * stateful_step_count >= 10,000`` steps.
 """
@@ -35,6 +35,7 @@ from edge_gate.gate import (
     EnrolmentFound,
     EnrolmentNotFound,
     LaneState,
+    ManualOpen,
     Outcome,
     SampleCaptured,
     SampleScored,
@@ -154,6 +155,10 @@ def build_machine(
         ) -> None:
             self.rig.feed(WatchlistResult(self._tx(stale), hit, searched, gallery))
 
+        @rule()
+        def manual_open(self) -> None:
+            self.rig.feed(ManualOpen())
+
         @rule(stale=st.booleans())
         def walk_away(self, stale: bool) -> None:
             self.rig.feed(WalkAway(self._tx(stale)))
@@ -228,8 +233,10 @@ def build_machine(
                     and lane.decision is not None
                     and lane.decision.outcome is Outcome.ACCEPTED
                 )
-                assert accepted or fire, (
-                    f"unlocked in {lane.state} without fire release"
+                # An officer's manual opening is the one other authority.
+                manual = lane.state is LaneState.MANUAL_PASSAGE
+                assert accepted or manual or fire, (
+                    f"unlocked in {lane.state} without accept or fire release"
                 )
             if fire:
                 assert self.rig.unlock_pin_active(), (
@@ -239,6 +246,8 @@ def build_machine(
         def _checked_apply(self, commands: list[Any]) -> None:
             """Check each accept unlock where the lane issues it, then carry
             the commands out on the turnstile."""
+            if Unlock("manual") in commands:
+                assert self.rig.lane.state is LaneState.MANUAL_PASSAGE
             if Unlock("accepted") in commands:
                 lane = self.rig.lane
                 assert lane.state is LaneState.PASSAGE
