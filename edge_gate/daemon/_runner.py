@@ -21,6 +21,7 @@ offline limit: documents are then ignored and the display shows
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import queue
@@ -385,7 +386,10 @@ class LaneRunner:
 
     def _execute(self, command: Command) -> None:
         if self._turnstile.apply(command):
-            self._publish({"type": "output", "command": type(command).__name__})
+            fields = dataclasses.asdict(command)
+            self._publish(
+                {"type": "output", "command": type(command).__name__, **fields}
+            )
             return
         match command:
             case ShowMessage():

@@ -1,0 +1,133 @@
+"""Whole crossings through the lane runner with synthetic biometrics.
+
+Templates come from the real extractors on synthetic fingers and eyes from
+the rig; the traveller's captures are other impressions of the same finger
+and eye. Each crossing runs both ONNX models, so these tests are slow.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+
+SEED = 11
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+def templates_of(person: int, models: Path) -> tuple[bytes, bytes]:
+    from edge_gate.fingerprint import FingerprintExtractor
+    from edge_gate.iris import IrisEncoder
+    from edge_gate.rig.synthetic import SyntheticFingerprints, SyntheticIrises
+
+    finger = SyntheticFingerprints(SEED).impression(person, 2, 0)
+    eye = SyntheticIrises(SEED).capture(person, 0, 0)
+    return (
+        FingerprintExtractor(models).extract(finger).to_bytes(),
+        IrisEncoder(models).encode(eye).to_bytes(),
+    )
+
+
+def show_eye(camera: Path, image: np.ndarray) -> None:
+    # Write under a name the camera ignores, then rename into place.
+    partial = camera / "eye.part"
+    Image.fromarray(image).save(partial, format="PNG")
+    partial.rename(camera / "eye.png")
+
+
+def cross(lane: Any, person: int) -> Any:
+    """Walk one traveller with ``person``'s finger and eye through the lane."""
+    from edge_gate.rig.synthetic import SyntheticFingerprints, SyntheticIrises
+
+    setup = lane.setup
+    wait_until(lane.idle_in_service)
+    setup.reader.present(setup.mrz_lines())
+    wait_until(lambda: lane.status()["state"] == "fingerprint")
+    setup.fingerprint_module.place_finger(
+        SyntheticFingerprints(SEED).impression(person, 2, 1)
+    )
+    wait_until(lambda: lane.status()["state"] == "iris")
+    setup.fingerprint_module.lift_finger()
+    show_eye(setup.work / "camera", SyntheticIrises(SEED).capture(person, 0, 1))
+    wait_until(lambda: lane.status()["state"] in ("passage", "referral", "idle"))
+    if lane.status()["state"] == "passage":
+        lane.walker.walk_through()
+    wait_until(lambda: any(e.record.kind == "transaction" for e in lane.audit()))
+    (entry,) = [e for e in lane.audit() if e.record.kind == "transaction"]
+    return entry.record
+
+
+def enrol(lane_setup: Any, *, watchlist_person: int | None = None) -> None:
+    from edge_gate.store import DocumentRecord, EnrolmentRecord
+
+    models = Path(lane_setup.sections["daemon"]["models_dir"])
+    fingerprint, iris = templates_of(0, models)
+    extra = []
+    if watchlist_person is not None:
+        listed_fingerprint, listed_iris = templates_of(watchlist_person, models)
+        extra.append(
+            EnrolmentRecord(
+                enrolment_id="enr-listed",
+                person_id="person-listed",
+                documents=(DocumentRecord("UTO", "L898902C3", expiry=time_date(2031)),),
+                enrolment_expiry=time_date(2031),
+                watchlisted=True,
+                fingerprints={"right_index": listed_fingerprint},
+                irises={"right": listed_iris},
+            )
+        )
+    lane_setup.write_templates(
+        enrolled=True,
+        fingerprints={"right_index": fingerprint},
+        irises={"right": iris},
+        extra_records=extra,
+    )
+
+
+def time_date(year: int) -> Any:
+    import datetime
+
+    return datetime.date(year, 1, 1)
+
+
+def test_enrolled_traveller_accepted(lane_setup: Any, start_lane: Any) -> None:
+    enrol(lane_setup)
+    lane = start_lane(lane_setup)
+    record = cross(lane, person=0)
+    assert record.outcome == "accepted", record.reason
+    assert record.scores["fingerprint"] >= record.thresholds["fingerprint"]
+    assert record.scores["iris"] >= record.thresholds["iris"]
+    assert record.latency_ms is not None
+    assert record.durations_ms["fingerprint_match"] > 0
+    assert lane.runner.audit.verify().is_intact
+
+
+def test_listed_eye_on_own_document_alerts(lane_setup: Any, start_lane: Any) -> None:
+    # The watchlist holds person 0's own eye under another enrolment: the
+    # 1:N search must catch it although the 1:1 checks pass.
+    enrol(lane_setup, watchlist_person=0)
+    lane = start_lane(lane_setup)
+    assert lane.status()["templates"]["watchlist_sizes"]["iris"] == 1
+    lane.drain_events()
+    record = cross(lane, person=0)
+    assert record.outcome == "alert", record.reason
+    outputs = [e for e in lane.drain_events() if e["type"] == "output"]
+    assert {"command": "SetSilentAlarm", "on": True} in [
+        {k: e[k] for k in ("command", "on") if k in e} for e in outputs
+    ]
+    assert {"command": "Unlock"} not in [{"command": e["command"]} for e in outputs]
