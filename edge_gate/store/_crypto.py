@@ -97,6 +97,13 @@ class TemplateCipher:
             ) from err
 
     def document_index(self, issuing_state: str, document_number: str) -> bytes:
-        """Compute the index key of a document (HMAC-SHA256, 32 bytes)."""
-        message = f"{issuing_state}\x00{document_number}".encode()
+        """Compute the index key of a document (HMAC-SHA256, 32 bytes).
+
+        Trailing '<' fillers and letter case are normalised first, so that
+        ``D<<`` and ``D``, or ``L898902C<`` and ``l898902c``, find the same
+        enrolment whichever way the publisher or the MRZ reader wrote them.
+        """
+        state = issuing_state.strip().upper().rstrip("<")
+        number = document_number.strip().upper().rstrip("<")
+        message = f"{state}\x00{number}".encode()
         return hmac.new(self._index_key, message, hashlib.sha256).digest()

@@ -30,6 +30,7 @@ on its current templates until they pass their maximum offline age.
 from __future__ import annotations
 
 import datetime
+import fcntl
 import logging
 import shutil
 import time
@@ -124,7 +125,7 @@ def sync_once(
         fetcher: the transport; built from ``config.sync`` when None.
 
     Returns:
-        What was done.
+        The outcome: updated or already current, with versions and bundles.
 
     Raises:
         ConfigError: a key or the trusted root cannot be loaded.
@@ -132,7 +133,8 @@ def sync_once(
             failed; worth retrying.
         UpdateVerificationError: the server sent metadata or bundles that
             failed verification (tampered, rolled back, frozen, oversized).
-        UpdateError: the clock is behind the latest trusted time.
+        UpdateError: the clock is behind the latest trusted time, or another
+            sync run is in progress.
         StoreError: ``templates.db`` could not be written.
     """
     now = now or utc_now()
@@ -145,6 +147,35 @@ def sync_once(
             "source (RTC or NTP) before syncing"
         )
 
+    with _single_run(state_dir):
+        return _sync_locked(config, now, fetcher, clock)
+
+
+@contextmanager
+def _single_run(state_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock so that two sync runs never overlap."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / "sync.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise UpdateError(
+                f"another edge-gate sync holds {state_dir / 'sync.lock'}; "
+                "wait for it to finish"
+            ) from err
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _sync_locked(
+    config: GateConfig,
+    now: datetime.datetime,
+    fetcher: HttpFetcher | None,
+    clock: TrustedClock,
+) -> SyncResult:
+    state_dir = Path(config.store.state_dir)
     template_key = load_key(config.store.key_file)
     fleet_key = load_key(config.sync.fleet_key_file)
     root = _read_trusted_root(Path(config.sync.trusted_root_file))

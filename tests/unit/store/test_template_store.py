@@ -93,6 +93,22 @@ def test_lookup_returns_decrypted_templates(tmp_path: Path) -> None:
     assert not found.revoked
 
 
+def test_lookup_ignores_fillers_and_case(tmp_path: Path) -> None:
+    path = tmp_path / "templates.db"
+    apply(path, [record(1)], version=1)
+
+    with TemplateStore(path, KEY) as store:
+        padded = store.lookup("UTO", "N1X0<<<")
+        lower = store.lookup("uto", "n1x0")
+        other_state = store.lookup("UT<", "N1X0")
+
+    assert padded is not None
+    assert padded.enrolment_id == "E1"
+    assert lower is not None
+    assert lower.enrolment_id == "E1"
+    assert other_state is None
+
+
 def test_file_holds_no_plaintext(tmp_path: Path) -> None:
     path = tmp_path / "templates.db"
     apply(path, [record(1)], version=1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -318,3 +319,15 @@ def test_retired_key_signature_rejected(
         sync_once(config)
     with open_store(config) as store:
         assert store.version() == 2
+
+
+def test_concurrent_sync_rejected(synced: Any) -> None:
+    config, _old = synced
+    lock_path = Path(config.store.state_dir) / "sync.lock"
+
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(UpdateError, match="another edge-gate sync"):
+            sync_once(config)
+
+    assert sync_once(config).version == 2
