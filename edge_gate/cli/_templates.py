@@ -24,6 +24,7 @@ from edge_gate.config import GateConfig
 from edge_gate.errors import (
     ConfigError,
     EnrolmentRecordError,
+    StoreError,
     UpdateError,
     UpdateTransportError,
     UpdateVerificationError,
@@ -75,7 +76,6 @@ def _load_config(args: argparse.Namespace) -> GateConfig | None:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from edge_gate.store import TEMPLATES_DB, TemplateStore, load_key
     from edge_gate.sync import run_sync
 
     config = _load_config(args)
@@ -86,22 +86,14 @@ def _sync(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"edge-gate sync: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except (UpdateTransportError, UpdateVerificationError, UpdateError) as err:
+    except (UpdateError, StoreError) as err:
         if isinstance(err, UpdateVerificationError):
             what = "rejected the update"
         elif isinstance(err, UpdateTransportError):
             what = "server unreachable"
         else:
             what = "sync failed"
-        state_dir = Path(config.store.state_dir)
-        key = load_key(config.store.key_file)
-        with TemplateStore(state_dir / TEMPLATES_DB, key) as store:
-            status = store.status()
-        until = status.usable_until(config.sync.max_offline_age_h * 3600)
-        kept = (
-            f"the gate keeps template version {status.version}, usable until "
-            f"{until.isoformat() if until else 'never (no verified update yet)'}"
-        )
+        kept = _kept_templates(config)
         print(f"edge-gate sync: {what}: {err}; {kept}", file=sys.stderr)
         return EXIT_FAILED
 
@@ -114,6 +106,22 @@ def _sync(args: argparse.Namespace) -> int:
             f"{result.downloaded_bytes} bytes)"
         )
     return EXIT_OK
+
+
+def _kept_templates(config: GateConfig) -> str:
+    """Describe the templates the gate keeps after a failed sync."""
+    from edge_gate.store import TEMPLATES_DB, TemplateStore, load_key
+
+    try:
+        key = load_key(config.store.key_file)
+        path = Path(config.store.state_dir) / TEMPLATES_DB
+        with TemplateStore(path, key) as store:
+            status = store.status()
+    except (ConfigError, StoreError) as err:
+        return f"the applied templates could not be read: {err}"
+    until = status.usable_until(config.sync.max_offline_age_h * 3600)
+    shown = until.isoformat() if until else "never (no verified update yet)"
+    return f"the gate keeps template version {status.version}, usable until {shown}"
 
 
 # templates
