@@ -319,7 +319,7 @@ def format_entry(entry: Mapping[str, Any]) -> str:
 def _confirm(question: str) -> bool:
     if not sys.stdin.isatty():
         print(
-            f"{question} refused: no terminal to confirm on; pass -y", file=sys.stderr
+            f"{question} cancelled: no terminal to confirm on; pass -y", file=sys.stderr
         )
         return False
     answer = input(f"{question} [y/N] ")

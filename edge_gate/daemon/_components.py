@@ -1,6 +1,6 @@
 """Build the lane's devices, matchers and stores from the configuration.
 
-The lane runner sees each component through a small protocol defined here,
+The lane runner uses each component through a small protocol defined here,
 so it does not depend on a driver's class. :func:`build_matchers` checks
 every model against its manifest (SHA-256) while loading it, so a changed
 model stops start-up. Drivers are imported when they are built: a missing
@@ -116,7 +116,7 @@ def open_fingerprint_sensor(config: GateConfig) -> SampleSource:
 
     Raises:
         DeviceInitError: the port cannot be opened or the module does not
-            answer its handshake.
+            respond to its handshake.
     """
     from edge_gate.fingerprint import SerialFingerprintSensor
 
@@ -186,7 +186,7 @@ def build_matchers(
     fingerprint_threshold = load_threshold(models_dir, "fingerprint")
     iris_threshold = load_threshold(models_dir, "iris")
 
-    # Fingerprints: a linear 1:N scan (the watchlist holds few fingerprints).
+    # Fingerprints: a linear 1:N scan (the watchlist contains few fingerprints).
     fingerprint_gallery = [
         FingerprintTemplate.from_bytes(data) for _, data in watchlist_fingerprints
     ]

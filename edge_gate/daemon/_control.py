@@ -9,9 +9,9 @@ Protocol. A client connects, sends one request line, a JSON object with a
   ``{"event": {...}}`` line per lane event until the client disconnects.
 
 Access. The socket file is created with mode 0660 and handed to the control
-group when that group exists; the server also checks the peer's credentials
-(``SO_PEERCRED``) and accepts root, the daemon's own user, and members of the
-control group, so a wrong file mode alone does not open the lane.
+group when that group exists. The server also checks the peer's credentials
+(``SO_PEERCRED``) and accepts only root, the daemon's own user and members
+of the control group, so a wrong file mode alone does not open the lane.
 """
 
 from __future__ import annotations
@@ -304,7 +304,7 @@ def request(path: Path, message: Mapping[str, Any], timeout_s: float = 30.0) -> 
         _send_line(connection, message)
         reply = _read_reply(connection, path)
     if not reply.get("ok"):
-        raise ControlError(str(reply.get("error", "the daemon refused the request")))
+        raise ControlError(str(reply.get("error", "the daemon rejected the request")))
     return reply.get("result")
 
 
@@ -328,7 +328,13 @@ def watch(path: Path) -> Iterator[dict[str, Any]]:
                 if not isinstance(message, dict):
                     continue
                 if message.get("ok") is False:
-                    raise ControlError(str(message.get("error", "watch refused")))
+                    raise ControlError(
+                        str(
+                            message.get(
+                                "error", "the daemon rejected the watch request"
+                            )
+                        )
+                    )
                 if isinstance(message.get("event"), dict):
                     yield message["event"]
 

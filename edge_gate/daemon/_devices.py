@@ -1,10 +1,10 @@
 """Watch the lane's devices appear and disappear (pyudev plus path checks).
 
-udev events are hints: the monitor re-checks every configured device path
+udev events are hints. The monitor re-checks every configured device path
 after each event and every ``check_interval_s`` seconds, because a netlink
-message can be lost and a device may vanish without one (a pseudo-terminal
-closed by the rig, a udev rule that failed). A change is reported once per
-transition through ``on_change(name, is_present)``.
+message can be lost. A device may also vanish without one: a
+pseudo-terminal closed by the rig, or a udev rule that failed. A change is
+reported once per transition through ``on_change(name, is_present)``.
 
 The monitor reads the netlink socket from its own worker thread instead of
 pyudev's ``MonitorObserver``, which stops silently when its callback raises

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# A device that answered within this many seconds passes the self-test.
-ANSWER_MAX_AGE_S = 5.0
+# A device that responded within this many seconds passes the self-test.
+RESPONSE_MAX_AGE_S = 5.0
 
 
 class FieldCommands:
@@ -82,14 +82,15 @@ class FieldCommands:
         def check(name: str, ok: bool, detail: str) -> None:
             results.append({"check": name, "ok": bool(ok), "detail": detail})
 
-        # Serial devices and the camera: their worker opened them and they
-        # answered lately (the workers own the ports, so no second open).
+        # Serial devices and the camera pass when their worker has them open
+        # and they responded lately. The workers own the ports, so the
+        # self-test opens none itself.
         for worker_name, device in (
             ("document-reader", "document_reader"),
             ("fingerprint", "fingerprint"),
             ("iris", "iris_camera"),
         ):
-            check(device, *_device_answers(runner, worker_name))
+            check(device, *_device_responds(runner, worker_name))
 
         # Models: one extraction on a blank image proves the session runs;
         # a blank image yields no template, which is the expected result.
@@ -154,19 +155,19 @@ class FieldCommands:
         return results
 
 
-def _device_answers(runner: LaneRunner, worker_name: str) -> tuple[bool, str]:
+def _device_responds(runner: LaneRunner, worker_name: str) -> tuple[bool, str]:
     worker = runner.device_worker(worker_name)
     if worker is None:
         return False, "no worker for this device"
     if worker.device is None:
         return False, "not open (unplugged or failing to open)"
-    if worker.last_answer_s is None:
+    if worker.last_response_s is None:
         return True, "open; no read finished yet"
-    age_s = time.monotonic() - worker.last_answer_s
-    # The reader answers every read timeout; the sensors only on a capture.
-    if age_s > ANSWER_MAX_AGE_S and worker_name == "document-reader":
+    age_s = time.monotonic() - worker.last_response_s
+    # The reader responds every read timeout, the sensors only on a capture.
+    if age_s > RESPONSE_MAX_AGE_S and worker_name == "document-reader":
         return False, f"open but silent for {age_s:.1f} s"
-    return True, f"open; last answer {age_s:.1f} s ago"
+    return True, f"open; last response {age_s:.1f} s ago"
 
 
 def _parse_time(value: Any, name: str) -> datetime.datetime | None:

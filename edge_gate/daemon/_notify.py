@@ -98,7 +98,7 @@ def watchdog_interval_s() -> float | None:
     systemd exports ``WATCHDOG_USEC`` and ``WATCHDOG_PID`` once
     ``WatchdogSec=`` is set. The variables apply only when ``WATCHDOG_PID`` is
     unset or names this process. The interval is a third of the timeout:
-    sd_watchdog_enabled(3) asks for half, and the extra margin covers garbage
+    sd_watchdog_enabled(3) recommends half, and the extra margin covers garbage
     collection pauses and slow SD-card writes (estimate).
     """
     usec = os.environ.get("WATCHDOG_USEC", "")

@@ -2,7 +2,7 @@
 
 The audit row keeps what an auditor needs to retrace a decision: outcome,
 reason, every score and threshold (with the policy mode and fused values),
-capture attempts and step durations. It never holds images or templates.
+capture attempts and step durations. It contains no images and no templates.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Run one lane in-process: the pure lane core driven by real devices.
 
 :class:`LaneRunner` owns the lane's threads and devices. The ``lane`` thread
-is the only one that calls :meth:`edge_gate.gate.Lane.handle`: every other
+is the only one that calls :meth:`edge_gate.gate.Lane.handle`. Every other
 thread (document reader, the two capture workers, the watchlist search, the
-turnstile's input callbacks, the device monitor, the control socket) hands
-it events through one queue, and the lane thread carries out the commands
+turnstile's input callbacks, the device monitor, the control socket) puts
+its events on one queue, and the lane thread carries out the commands that
 the core returns. The lane clock is the injected monotonic ``clock``; wall
 time (UTC) is read once per audit record.
 
@@ -14,9 +14,10 @@ the rig's mock pin factory and device paths from the configuration.
 
 Service holds. Besides what the lane core tracks (lost devices, key switch,
 tamper), the runner refuses service while the wall clock is not trusted
-(behind the latest time the gate persisted) or the templates are past their
-offline limit: documents are then ignored and the display shows
-``out_of_service``; the status line says why.
+(behind the latest time the gate persisted), while the templates are past
+their offline limit, and while audit records wait to be written. Documents
+are then ignored, the display shows ``out_of_service``, and the status line
+gives the reason.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], float]
 WallClock = Callable[[], datetime.datetime]
 
-# Devices whose loss the lane core knows by these names.
+# Device names used by the lane core's DeviceLost and DeviceBack events.
 LANE_DEVICES = ("document_reader", "fingerprint", "iris_camera", "turnstile")
 
 
@@ -336,7 +337,10 @@ class LaneRunner:
         self._report_device(device, is_present, source="driver")
 
     def _report_device(self, device: str, is_present: bool, *, source: str) -> None:
-        """Track a device's presence per source; the lane sees the union."""
+        """Track a device's presence per source (path check, driver error).
+
+        The lane gets DeviceLost while any source reports the device missing.
+        """
         with self._state_lock:
             sources = self._lost.setdefault(device, set())
             was_lost = bool(sources)
@@ -436,7 +440,7 @@ class LaneRunner:
                 command.issuing_state, command.document_number
             )
         except EdgeGateError as err:
-            # No answer: the lane's lookup deadline aborts the transaction.
+            # Send no event, so the lane's lookup deadline aborts the transaction.
             logger.error("enrolment lookup for %s failed: %s", tx, err)
             return
         if enrolment is None:
@@ -505,8 +509,8 @@ class LaneRunner:
         """Append a record, or keep it and hold service until it is written.
 
         A record that cannot be written (disk full, I/O error) is kept in
-        memory and retried by :meth:`housekeeping`; the ``audit`` hold stops
-        new transactions meanwhile, so no crossing goes unrecorded.
+        memory and retried by :meth:`housekeeping`. Meanwhile the ``audit``
+        hold stops new transactions, so no crossing goes unrecorded.
         """
         with self._state_lock:
             self._pending_audit.append(record)
@@ -575,7 +579,7 @@ class LaneRunner:
             for reason in holds.values():
                 logger.warning("lane out of service: %s", reason)
             if not holds:
-                logger.info("service holds cleared")
+                logger.info("lane back in service: no service hold remains")
             self._publish({"type": "service", "holds": dict(holds)})
             self._queue.put(Tick())
 
@@ -714,7 +718,7 @@ class LaneRunner:
             )
         )
         # TODO: the lane core has no event for an authorised manual opening,
-        # so the passage may be recorded as a forced-passage alarm; the mark
+        # so it may record the passage as a forced-passage alarm. The mark
         # can go when edge_gate.gate accepts a manual-open event.
         self._turnstile.unlock_for_passage()
         self._publish({"type": "manual_open", "audit_seq": entry.seq})

@@ -2,9 +2,9 @@
 
 The loop runs in the main thread of ``edge-gate run``. It pings the systemd
 watchdog only while every worker of the lane reported progress within its
-deadline, updates ``STATUS=`` whenever the lane's status line changes, and
-ends on SIGTERM or SIGINT (a clean stop) or when a worker failed (exit
-status 1, so that ``Restart=`` brings the lane back).
+deadline, and it updates ``STATUS=`` whenever the lane's status line
+changes. It ends cleanly on SIGTERM or SIGINT. It ends with exit status 1
+when a worker failed, so that ``Restart=`` starts a fresh process.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ DEFAULT_TICK_S = 1.0
 
 
 class Supervised(Protocol):
-    """What the supervisor needs from the lane it watches."""
+    """The interface of a lane that the supervisor watches."""
 
     monitor: ProgressMonitor
 

@@ -5,7 +5,7 @@ whose every blocking call has a timeout below its progress deadline. Results
 go back to the lane thread as gate events through ``emit``. A device error
 closes the driver and reports the device lost; the worker then reopens it
 with a growing back-off (50 ms to 2 s) and reports it back once it opens and
-answers, so an unplugged reader or sensor comes back without a restart.
+responds, so an unplugged reader or sensor comes back without a restart.
 
 Nothing here logs personal data: documents, templates and scores stay in
 events and in the audit log.
@@ -48,7 +48,7 @@ PresenceReport = Callable[[str, bool], None]
 # Back-off between reopen attempts of a lost device, in seconds.
 REOPEN_MIN_S = 0.05
 REOPEN_MAX_S = 2.0
-# The longest a worker waits for a request before beating again.
+# Maximum wait for a request before a worker beats again, in seconds.
 POLL_S = 0.2
 
 
@@ -70,7 +70,7 @@ class DeviceWorker(Worker):
         self._opener = opener
         self._report = report
         self.device: Any = None
-        self.last_answer_s: float | None = None
+        self.last_response_s: float | None = None
         self._backoff_s = REOPEN_MIN_S
         self._is_reported_lost = False
 
@@ -88,12 +88,12 @@ class DeviceWorker(Worker):
         self._backoff_s = REOPEN_MIN_S
         return True
 
-    def answered(self) -> None:
-        """Record that the device answered; report it back if it was lost."""
-        self.last_answer_s = time.monotonic()
+    def responded(self) -> None:
+        """Record that the device responded; report it back if it was lost."""
+        self.last_response_s = time.monotonic()
         if self._is_reported_lost:
             self._is_reported_lost = False
-            logger.info("%s answers again", self.device_name)
+            logger.info("%s responds again", self.device_name)
             self._report(self.device_name, True)
 
     def lost(self, error: BaseException) -> None:
@@ -152,7 +152,7 @@ class DocumentWorker(DeviceWorker):
         except DeviceError as err:
             self.lost(err)
             return
-        self.answered()
+        self.responded()
         if lines is None:
             return
         if not self._accepting():
@@ -290,7 +290,7 @@ class CaptureWorker(DeviceWorker):
         try:
             image = self.device.capture(command.timeout_s)
         except BiometricError as err:
-            self.answered()
+            self.responded()
             logger.info("%s capture %s: no sample (%s)", self.modality, tx, err)
             self._emit(CaptureFailed(tx, command.modality, "no_sample"))
             return
@@ -298,7 +298,7 @@ class CaptureWorker(DeviceWorker):
             self.lost(err)
             self._emit(CaptureFailed(tx, command.modality, "device_lost"))
             return
-        self.answered()
+        self.responded()
         captured = self._clock()
         self._emit(SampleCaptured(tx, command.modality))
         self._score(request, image, started, captured)

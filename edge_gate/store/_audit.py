@@ -8,7 +8,7 @@ daemon. Invariants:
   returned for survives a process kill and a power cut.
 - Each row stores ``prev_hash`` (the previous row's hash) and ``row_hash`` =
   SHA-256 over ``prev_hash`` and the row's canonical JSON. The ``chain`` table
-  holds the anchor (the hash before the oldest kept row) and the head (the
+  contains the anchor (the hash before the oldest kept row) and the head (the
   newest row's sequence number and hash), updated in the same transaction as
   the rows, so :meth:`AuditLog.verify` finds a changed, inserted or deleted
   row, the last one included.
@@ -92,7 +92,7 @@ class AuditRecord:
 
     ``time_utc`` must be timezone-aware. ``scores``, ``thresholds`` and
     ``durations_ms`` map a name (``fingerprint``, ``iris``, ``document``
-    ...) to a finite number; ``durations_ms`` holds each step's duration in
+    ...) to a finite number; ``durations_ms`` contains each step's duration in
     milliseconds and ``latency_ms`` the time from the last capture to the
     barrier command.
     """
@@ -148,7 +148,7 @@ class VerifyResult:
     """Outcome of :meth:`AuditLog.verify`.
 
     ``first_bad_seq`` is the sequence number where the chain first breaks,
-    or None when it is intact; ``problem`` says what is wrong there.
+    or None when it is intact; ``problem`` describes the break.
     """
 
     is_intact: bool
