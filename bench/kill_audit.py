@@ -27,6 +27,7 @@ Usage: ``nice .venv/bin/python bench/kill_audit.py [--kills 200]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import random
@@ -116,7 +117,7 @@ def check(path: Path, acknowledged: dict[int, str]) -> list[str]:
     from edge_gate.store import AuditLog
 
     problems = []
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
         if integrity != "ok":
             problems.append(f"integrity_check: {integrity}")
@@ -141,7 +142,7 @@ def campaign(mode: str, kills: int, seed: int) -> dict[str, float]:
         acknowledged_total += len(acknowledged)
         rates.append(rate)
         problems += check(path, acknowledged)
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         rows = db.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
     for problem in problems[:20]:
         print(f"{mode}: {problem}")

@@ -66,6 +66,7 @@ from edge_gate.gate import (
     LaneSettings,
     LaneState,
     LookUpEnrolment,
+    ManualOpen,
     RecordAlarm,
     RecordTransaction,
     RunWatchlistSearch,
@@ -73,6 +74,7 @@ from edge_gate.gate import (
     StartCapture,
     Tick,
 )
+from edge_gate.store import AuditRecord
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,10 @@ WallClock = Callable[[], datetime.datetime]
 
 # Device names used by the lane core's DeviceLost and DeviceBack events.
 LANE_DEVICES = ("document_reader", "fingerprint", "iris_camera", "turnstile")
+# States in which the lane core takes a ManualOpen.
+_MANUAL_OPEN_STATES = frozenset(
+    {LaneState.IDLE, LaneState.DOCUMENT, LaneState.OUT_OF_SERVICE}
+)
 
 
 def _utc_now() -> datetime.datetime:
@@ -466,8 +472,6 @@ class LaneRunner:
         self._publish({"type": "alarm", **record.to_json_dict()})
         if record.transaction_id is not None:
             return  # part of the transaction's own record
-        from edge_gate.store import AuditRecord
-
         self._append_audit(
             AuditRecord(
                 time_utc=self._wall_clock(),
@@ -698,32 +702,55 @@ class LaneRunner:
 
     # Used by the field commands
 
-    def manual_open(self, reason: str) -> dict[str, Any]:
-        """Unlock for one passage on an engineer's request, and record it.
+    def manual_open(self, reason: str, timeout_s: float = 2.0) -> dict[str, Any]:
+        """Let one person through on an engineer's request, and record it.
+
+        The audit row is written before the lane core gets the request, so
+        no opening goes unrecorded. The core opens only a lane without a
+        transaction or fire release. When it does not open within
+        ``timeout_s``, a second row records that.
 
         Raises:
-            ControlError: a transaction is in progress or the turnstile is
-                unavailable.
+            ControlError: the lane is not running, a transaction is in
+                progress, the reason is empty, or the lane did not open.
+            StoreError: the audit row could not be written; nothing opened.
         """
         lane = self._lane
-        if lane is None or self._turnstile is None:
+        if lane is None or not self._started:
             raise ControlError("the lane is not running")
-        if lane.transaction_id is not None:
+        if lane.state not in _MANUAL_OPEN_STATES:
             raise ControlError(
-                "a transaction is in progress; wait for it to end and retry"
+                f"the lane is {lane.state.value}; a manual opening needs an idle "
+                "or out-of-service lane, so wait for the transaction to end"
             )
+        now_utc = self._wall_clock()
+        lane_id = self.config.daemon.lane_id
         entry = self._audit.append(
-            manual_open_record(
-                reason, lane_id=self.config.daemon.lane_id, now_utc=self._wall_clock()
+            manual_open_record(reason, lane_id=lane_id, now_utc=now_utc)
+        )
+        # ManualOpen is missing from the gate.Event union; Lane.handle takes it.
+        self._queue.put(ManualOpen())  # type: ignore[arg-type]
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if lane.state is LaneState.MANUAL_PASSAGE:
+                self._publish({"type": "manual_open", "audit_seq": entry.seq})
+                logger.info("manual opening recorded as audit row %d", entry.seq)
+                return {"opened": True, "audit_seq": entry.seq}
+            time.sleep(0.01)
+
+        why = lane.last_rejection or f"the lane stayed {lane.state.value}"
+        self._append_audit(
+            AuditRecord(
+                time_utc=self._wall_clock(),
+                kind="manual_open",
+                lane_id=lane_id,
+                transaction_id="",
+                outcome="none",
+                reason=f"manual opening of row {entry.seq} did not happen: {why}"[:500],
             )
         )
-        # TODO: the lane core has no event for an authorised manual opening,
-        # so it may record the passage as a forced-passage alarm. The mark
-        # can go when edge_gate.gate accepts a manual-open event.
-        self._turnstile.unlock_for_passage()
-        self._publish({"type": "manual_open", "audit_seq": entry.seq})
-        logger.info("manual opening recorded as audit row %d", entry.seq)
-        return {"opened": True, "audit_seq": entry.seq}
+        raise ControlError(f"the lane did not open: {why}")
 
     @property
     def matchers(self) -> dict[str, Matcher]:

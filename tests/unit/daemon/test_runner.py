@@ -104,6 +104,27 @@ def test_manual_open_recorded(lane: Any) -> None:
     assert entry.record.outcome == "opened"
     unlock_pin = lane.pins.pin(lane.config.turnstile.unlock_pin)
     assert unlock_pin.state == 1
+    assert lane.status()["state"] == "manual_passage"
+
+    # One person walks through; the lane locks and returns to idle.
+    lane.walker.walk_through()
+    wait_until(lane.idle_in_service)
+    assert unlock_pin.state == 0
+    alarms = [e for e in lane.audit() if e.record.kind == "service"]
+    assert [a.record.alarms for a in alarms if "forced" in a.record.reason] == []
+
+
+def test_manual_open_during_transaction(lane_setup: Any, start_lane: Any) -> None:
+    from edge_gate.errors import ControlError
+
+    lane_setup.write_templates(enrolled=True)
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    lane_setup.reader.present(lane_setup.mrz_lines())
+    wait_until(lambda: running.status()["state"] == "fingerprint")
+    with pytest.raises(ControlError, match="wait for the transaction to end"):
+        running.runner.manual_open("let them through")
+    assert [e for e in running.audit() if e.record.kind == "manual_open"] == []
 
 
 def test_manual_open_needs_reason(lane: Any) -> None:
