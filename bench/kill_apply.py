@@ -1,12 +1,12 @@
 """Kill -9 the template writer during apply, over and over.
 
 Each iteration starts a child process that applies a full bundle to
-``templates.db`` (the same path as ``edge-gate sync``: ``read_bundle`` into
-one ``TemplateStoreWriter.update`` transaction), alternating between two
-bundles with different enrolments, and sends it SIGKILL after a random
-delay between 0 and 1.2 times the measured transaction time, counted from
-the moment the child reports that its transaction has begun. After every
-kill the parent checks:
+``templates.db`` along the same path as ``edge-gate sync`` (``read_bundle``
+into one ``TemplateStoreWriter.update`` transaction). The children alternate
+between two bundles with different enrolments. The parent sends SIGKILL
+after a random delay between 0 and 1.2 times the measured transaction time,
+counted from the moment the child reports that its transaction has begun.
+After every kill the parent checks:
 
 1. ``PRAGMA integrity_check`` returns ``ok``;
 2. the version is the previous one or the next one, never anything else;
