@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 _CROSSING_LIMIT_S = 120.0
 _FINGER_PROMPTS = frozenset({"present_finger", "retry_finger"})
 _IRIS_PROMPTS = frozenset({"look_at_camera", "retry_iris"})
+# Messages shown with the decision: accept, reject or alert, fire release.
+_DECISION_MESSAGES = frozenset({"proceed", "see_officer", "emergency_exit"})
 
 
 @dataclass
@@ -51,6 +53,10 @@ class CrossingTrace:
         simulated_s: realistic duration of the traveller's and sensors' part.
         document_at: monotonic time the document was presented.
         ended_at: monotonic time the transaction event arrived.
+        decided_at: monotonic time the lane showed its decision (the barrier
+            command goes out with it), or the transaction ended without one.
+        waited_s: wall time the rig slept between the document and the
+            decision, standing for the traveller's and sensors' part.
         messages: display messages in order.
         alarms: alarm names the lane published during the crossing.
         stuck_reason: why the lane stayed out of service afterwards, or "".
@@ -60,9 +66,23 @@ class CrossingTrace:
     simulated_s: float = 0.0
     document_at: float | None = None
     ended_at: float | None = None
+    decided_at: float | None = None
+    waited_s: float = 0.0
     messages: list[str] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)
     stuck_reason: str = ""
+
+
+def machine_ms(trace: CrossingTrace) -> float | None:
+    """Return the lane's own time from document to decision, in milliseconds.
+
+    This is the wall time from presenting the document to the decision
+    minus the time the rig slept for the traveller and the sensors. It
+    still includes the drivers' polling intervals (finger and camera).
+    """
+    if trace.document_at is None or trace.decided_at is None:
+        return None
+    return (trace.decided_at - trace.document_at - trace.waited_s) * 1000.0
 
 
 class TravellerActor:
@@ -90,7 +110,10 @@ class TravellerActor:
 
     def _pause(self, trace: CrossingTrace, realistic_s: float) -> None:
         trace.simulated_s += realistic_s
+        started = time.monotonic()
         self._rig.sleep(realistic_s)
+        if trace.document_at is not None and trace.decided_at is None:
+            trace.waited_s += time.monotonic() - started
 
     def run(self, planned: PlannedCrossing) -> CrossingTrace:
         """Play the crossing to its end and return what happened.
@@ -138,6 +161,8 @@ class TravellerActor:
         if kind == "transaction":
             trace.transaction = event
             trace.ended_at = time.monotonic()
+            if trace.decided_at is None:
+                trace.decided_at = trace.ended_at
             return
         if kind == "alarm":
             trace.alarms.append(str(event.get("alarm")))
@@ -146,6 +171,8 @@ class TravellerActor:
             return
         message = str(event.get("message"))
         trace.messages.append(message)
+        if message in _DECISION_MESSAGES and trace.decided_at is None:
+            trace.decided_at = time.monotonic()
         fault = planned.scenario.fault
         walk = planned.scenario.walk
 

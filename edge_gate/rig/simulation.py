@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_gate.errors import ModelError
-from edge_gate.rig._crossing import CrossingTrace, TravellerActor
+from edge_gate.rig._crossing import CrossingTrace, TravellerActor, machine_ms
 from edge_gate.rig._lane_rig import ComponentMissingError, LaneRig, today_utc
 from edge_gate.rig._plan import (
     EXTRA_PEOPLE,
@@ -184,6 +184,7 @@ def _result(
         latency_ms=None if latency_ms is None else float(latency_ms),
         lane_ms=lane_ms,
         simulated_s=trace.simulated_s,
+        machine_ms=machine_ms(trace),
         scores=scores,
     )
 

@@ -62,6 +62,7 @@ def test_not_run_counts_nowhere() -> None:
     assert data["scenarios"]["fire_release"]["observed"] == "not run (walker missing)"
     assert data["scenarios"]["fire_release"]["ok"] is False
     assert data["latency_ms"] == {"p50": None, "p95": None, "max": None}
+    assert data["machine_ms"] == {"p50": None, "p95": None, "max": None}
     assert "walker missing" in report.format_table()
 
 
