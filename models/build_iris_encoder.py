@@ -38,7 +38,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 STRIP_ROWS = 32
 STRIP_COLUMNS = 256
-STRIDE = 2
+ROW_STRIDE = 2
+COLUMN_STRIDE = 2
 OPSET = 17
 
 
@@ -55,7 +56,7 @@ class GaborSpec:
 
 # Chosen on CASIA-IrisV1 eyes 001-040 (the calibration split) by the
 # equal error rate; see models/iris_encoder.md.
-FILTERS = (GaborSpec(wavelength=16.0, sigma_columns=5.0, sigma_rows=2.5),)
+FILTERS = (GaborSpec(wavelength=12.0, sigma_columns=4.0, sigma_rows=2.0),)
 
 
 def gabor_kernels(spec: GaborSpec) -> tuple[npt.NDArray[np.float32], ...]:
@@ -93,7 +94,9 @@ def filter_bank(filters: tuple[GaborSpec, ...]) -> npt.NDArray[np.float32]:
     return bank
 
 
-def build_model(filters: tuple[GaborSpec, ...] = FILTERS) -> onnx.ModelProto:
+def build_model(
+    filters: tuple[GaborSpec, ...] = FILTERS, row_stride: int = ROW_STRIDE
+) -> onnx.ModelProto:
     """Return the encoder graph for ``filters``."""
     weights = filter_bank(filters)
     channels, _, kernel_rows, kernel_columns = weights.shape
@@ -131,7 +134,7 @@ def build_model(filters: tuple[GaborSpec, ...] = FILTERS) -> onnx.ModelProto:
             ["wrapped", "gabor_bank"],
             ["response"],
             pads=[pad_rows, 0, pad_rows, 0],
-            strides=[STRIDE, STRIDE],
+            strides=[row_stride, COLUMN_STRIDE],
         ),
     ]
     graph = helper.make_graph(
@@ -146,7 +149,7 @@ def build_model(filters: tuple[GaborSpec, ...] = FILTERS) -> onnx.ModelProto:
             helper.make_tensor_value_info(
                 "response",
                 TensorProto.FLOAT,
-                [1, channels, STRIP_ROWS // STRIDE, STRIP_COLUMNS // STRIDE],
+                [1, channels, STRIP_ROWS // row_stride, STRIP_COLUMNS // COLUMN_STRIDE],
             )
         ],
         initializer=initializers,
