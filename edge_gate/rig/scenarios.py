@@ -139,6 +139,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         expected_outcome="aborted",
     ),
     Scenario(
+        "fire_release",
+        "fire alarm releases the barrier mid-transaction",
+        document="own",
+        biometrics="own",
+        walk="none",
+        fault="fire_release",
+        expected_outcome="emergency",
+    ),
+    Scenario(
         "fingerprint_unplug",
         "fingerprint sensor unplugged mid-transaction, then replugged",
         document="own",
@@ -155,15 +164,6 @@ SCENARIOS: tuple[Scenario, ...] = (
         walk="normal",
         fault="none",
         expected_outcome="accepted",
-    ),
-    Scenario(
-        "fire_release",
-        "fire alarm releases the barrier mid-transaction",
-        document="own",
-        biometrics="own",
-        walk="none",
-        fault="fire_release",
-        expected_outcome="emergency",
     ),
 )
 
