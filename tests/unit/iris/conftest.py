@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -40,7 +42,10 @@ def draw_eye(
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
+EyeDrawer = Callable[..., npt.NDArray[np.uint8]]
+
+
 @pytest.fixture
-def synthetic_eye() -> npt.NDArray[np.uint8]:
-    """Return a plain synthetic eye image (see ``draw_eye``)."""
-    return draw_eye()
+def eye_drawer() -> EyeDrawer:
+    """Return ``draw_eye``, since test modules cannot import this file."""
+    return draw_eye

@@ -1,0 +1,106 @@
+"""Tests of pupil and iris segmentation, highlights in the pupil included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from edge_gate.errors import CaptureError, ImageError
+from edge_gate.iris import load_iris_image
+from edge_gate.iris._segment import Circle, segment_eye
+
+
+def assert_close(found: Circle, expected: Circle, tolerance_px: float) -> None:
+    assert abs(found.x - expected.x) <= tolerance_px, (found, expected)
+    assert abs(found.y - expected.y) <= tolerance_px, (found, expected)
+    assert abs(found.radius - expected.radius) <= tolerance_px, (found, expected)
+
+
+def paint_spots(
+    image: npt.NDArray[np.uint8], spots: list[tuple[float, float, float]]
+) -> npt.NDArray[np.uint8]:
+    painted = image.copy()
+    ys, xs = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+    for x, y, radius in spots:
+        painted[np.hypot(xs - x, ys - y) < radius] = 255
+    return painted
+
+
+def test_synthetic_eye_circles_found(eye_drawer: Any) -> None:
+    segmentation = segment_eye(eye_drawer())
+    assert_close(segmentation.pupil, Circle(160, 140, 40), 2.0)
+    assert_close(segmentation.iris, Circle(162, 141, 100), 3.0)
+
+
+def test_synthetic_eye_with_pupil_highlights(eye_drawer: Any) -> None:
+    spots = ((150.0, 130.0, 5.0), (172.0, 135.0, 4.0), (160.0, 170.0, 4.0))
+    segmentation = segment_eye(eye_drawer(highlights=spots))
+    assert_close(segmentation.pupil, Circle(160, 140, 40), 2.0)
+    assert_close(segmentation.iris, Circle(162, 141, 100), 3.0)
+    assert segmentation.reflections[130, 150]
+    # Filled highlights take the pupil's grey level, not the spot's.
+    assert segmentation.filled[130, 150] < 80
+
+
+def test_large_frame_segmented(eye_drawer: Any) -> None:
+    image = eye_drawer(
+        width=640, height=480, pupil=(330, 240, 50), iris=(328, 238, 120), seed=3
+    )
+    segmentation = segment_eye(image)
+    assert_close(segmentation.pupil, Circle(330, 240, 50), 3.0)
+    iris = segmentation.iris
+    assert abs(iris.x - 328) <= 4.0
+    assert abs(iris.radius - 120) <= 4.0
+    # NOTE: the boundary search uses the side arcs only (eyelids cover the
+    # top and bottom), so the centre's height is fixed to about 6 % of
+    # the iris radius, not to a few pixels.
+    assert abs(iris.y - 238) <= 0.06 * 120
+
+
+@pytest.mark.parametrize(
+    "name", ["001/001_1_1.jpg", "012/012_2_4.jpg", "027/027_1_2.jpg", "038/038_2_1.jpg"]
+)
+def test_painted_highlights_leave_circles(data_dir: Path, name: str) -> None:
+    image = load_iris_image(data_dir / "iris" / "casia-iris-v1" / name)
+    clean = segment_eye(image)
+    pupil = clean.pupil
+    spots = [
+        (pupil.x - 0.4 * pupil.radius, pupil.y - 0.3 * pupil.radius, 6.0),
+        (pupil.x + 0.3 * pupil.radius, pupil.y - 0.35 * pupil.radius, 5.0),
+        (pupil.x + 0.1 * pupil.radius, pupil.y + 0.5 * pupil.radius, 4.0),
+        # One across the pupil boundary, as an off-axis illuminator makes.
+        (pupil.x + 0.95 * pupil.radius, pupil.y, 4.0),
+    ]
+    painted = segment_eye(paint_spots(image, spots))
+    assert_close(painted.pupil, clean.pupil, 2.0)
+    assert_close(painted.iris, clean.iris, 4.0)
+
+
+def test_open_iris_image_with_real_highlight(data_dir: Path) -> None:
+    # A 640 x 480 NIR frame whose pupil shows the illuminator's reflection.
+    image = load_iris_image(
+        data_dir / "iris" / "open-iris-testvector" / "anonymized.png"
+    )
+    segmentation = segment_eye(image)
+    pupil, iris = segmentation.pupil, segmentation.iris
+    assert 50 < pupil.radius < 75
+    assert 100 < iris.radius < 140
+    assert np.hypot(pupil.x - iris.x, pupil.y - iris.y) < 0.1 * iris.radius
+    # The highlight near the pupil centre is detected.
+    assert segmentation.reflections[
+        int(pupil.y) - 15 : int(pupil.y) + 15, int(pupil.x) - 25 : int(pupil.x) + 5
+    ].any()
+
+
+def test_blank_frame_rejected() -> None:
+    with pytest.raises(CaptureError):
+        segment_eye(np.full((280, 320), 128, dtype=np.uint8))
+
+
+def test_tiny_frame_rejected() -> None:
+    with pytest.raises(ImageError, match="64 x 64"):
+        segment_eye(np.zeros((32, 32), dtype=np.uint8))
