@@ -64,6 +64,14 @@ def register(subparsers: Any) -> None:
         help="iris set under DIR/iris to use (repeatable; default: all)",
     )
     parser.add_argument(
+        "--iris-skip",
+        type=int,
+        default=0,
+        metavar="N",
+        help="leave out the first N eyes of the iris sets, to use only an "
+        "evaluation split (40 for CASIA-IrisV1 eyes 041-080; default: 0)",
+    )
+    parser.add_argument(
         "--seed", type=int, default=1, metavar="S", help="seed of the synthetic run"
     )
     parser.add_argument(
@@ -111,6 +119,9 @@ def _simulate(args: argparse.Namespace) -> int:
     from edge_gate.rig.simulation import SimulationOptions, run_simulation
     from edge_gate.rig.travellers import DatasetError
 
+    if args.iris_skip < 0:
+        print("edge-gate simulate: --iris-skip must be 0 or more", file=sys.stderr)
+        return EXIT_USAGE
     if args.travellers < 2:
         print("edge-gate simulate: --travellers must be at least 2", file=sys.stderr)
         return EXIT_USAGE
@@ -120,9 +131,12 @@ def _simulate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    if (args.fingerprint_set or args.iris_set) and args.dataset is None:
+    if (
+        args.fingerprint_set or args.iris_set or args.iris_skip
+    ) and args.dataset is None:
         print(
-            "edge-gate simulate: --fingerprint-set and --iris-set need --dataset DIR",
+            "edge-gate simulate: --fingerprint-set, --iris-set and --iris-skip "
+            "need --dataset DIR",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -144,6 +158,7 @@ def _simulate(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         fingerprint_sets=tuple(args.fingerprint_set),
         iris_sets=tuple(args.iris_set),
+        iris_skip=args.iris_skip,
         time_scale=args.time_scale,
         genuine_per_traveller=args.genuine_per_traveller,
         scenarios=tuple(args.scenario),

@@ -201,6 +201,10 @@ class LaneRig:
             },
             "turnstile": {
                 "pin_factory": "mock",
+                # gpiozero's mock pins start at their pull level (high) until
+                # the walker drives them; an active-low tamper loop reads
+                # "closed" then, so the rig's start raises no tamper alarm.
+                "tamper_active_high": False,
                 "passage_timeout_s": _scaled(10.0, scale, 2.0),
             },
             "policy": {"referral_display_s": _scaled(5.0, scale, 1.0)},

@@ -52,6 +52,7 @@ class SimulationOptions:
         fingerprint_sets: fingerprint set names under ``dataset``; empty
             takes every set laid out as identities.
         iris_sets: iris set names under ``dataset``; empty takes all.
+        iris_skip: eyes left out at the start of the data set's sorted list.
         time_scale: factor applied to simulated delays and lane timeouts.
         genuine_per_traveller: genuine crossings per traveller; None means
             one for synthetic travellers and every remaining capture for a
@@ -68,6 +69,7 @@ class SimulationOptions:
     dataset: Path | None = None
     fingerprint_sets: tuple[str, ...] = ()
     iris_sets: tuple[str, ...] = ()
+    iris_skip: int = 0
     time_scale: float = 0.1
     genuine_per_traveller: int | None = None
     scenarios: tuple[str, ...] = ()
@@ -79,7 +81,12 @@ class SimulationOptions:
 def _source(options: SimulationOptions) -> BiometricSource:
     if options.dataset is None:
         return SyntheticSource(options.seed)
-    return DatasetSource(options.dataset, options.fingerprint_sets, options.iris_sets)
+    return DatasetSource(
+        options.dataset,
+        options.fingerprint_sets,
+        options.iris_sets,
+        iris_skip=options.iris_skip,
+    )
 
 
 def _enrolment_record(
@@ -225,6 +232,15 @@ def run_simulation(options: SimulationOptions) -> SimulationReport:
     # 1. Source and people.
     source = _source(options)
     count, notes = _traveller_count(options, source)
+    if isinstance(source, DatasetSource):
+        everyone_count = count + EXTRA_PEOPLE
+        notes.append(
+            "pairs (finger + eye): "
+            + ", ".join(
+                f"{index}={'+'.join(source.pair_names(index))}"
+                for index in range(everyone_count)
+            )
+        )
     today = today_utc()
     population = make_population(count, options.seed, today)
     everyone = [
@@ -249,6 +265,7 @@ def run_simulation(options: SimulationOptions) -> SimulationReport:
     temporary = work_dir is None
     if work_dir is None:
         work_dir = Path(tempfile.mkdtemp(prefix="edge-gate-simulate-"))
+    work_dir.mkdir(parents=True, exist_ok=True)
     try:
         crossings = _run_plan(
             options,

@@ -195,6 +195,9 @@ class DatasetSource:
         fingerprint_sets: set folder names to use; empty uses every set laid
             out as identities.
         iris_sets: the same for iris sets.
+        iris_skip: eyes to leave out at the start of the sorted list, so that
+            a run can use only an evaluation split (CASIA-IrisV1 eyes 041 to
+            080 with 40).
 
     Raises:
         DatasetError: a folder is missing or no set is laid out as
@@ -206,6 +209,7 @@ class DatasetSource:
         directory: Path,
         fingerprint_sets: tuple[str, ...] = (),
         iris_sets: tuple[str, ...] = (),
+        iris_skip: int = 0,
     ) -> None:
         self._directory = directory
         self._fingers: list[_Identity] = []
@@ -214,6 +218,7 @@ class DatasetSource:
         self._eyes: list[_Identity] = []
         for set_dir in _list_sets(directory / "iris", iris_sets):
             self._eyes.extend(iris_identities(set_dir))
+        self._eyes = self._eyes[iris_skip:]
         if not self._fingers:
             raise DatasetError(
                 f"no fingerprint set under {directory / 'fingerprints'} has files "
@@ -222,7 +227,7 @@ class DatasetSource:
         if not self._eyes:
             raise DatasetError(
                 f"no iris set under {directory / 'iris'} has one folder per eye "
-                "with two or more images"
+                f"with two or more images after skipping {iris_skip}"
             )
 
     finger = "right_index"

@@ -66,6 +66,7 @@ def test_real_images_run(tmp_path: Path, data_dir: Path) -> None:
             dataset=data_dir,
             fingerprint_sets=("FVC2002_DB1_B",),
             iris_sets=("casia-iris-v1",),
+            iris_skip=40,
             genuine_per_traveller=2,
             time_scale=0.05,
             work_dir=tmp_path,

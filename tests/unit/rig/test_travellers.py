@@ -83,6 +83,15 @@ def test_dataset_missing_set_named(tmp_path: Path) -> None:
         DatasetSource(tmp_path, fingerprint_sets=("absent",))
 
 
+def test_dataset_iris_skip(tmp_path: Path) -> None:
+    _make_dataset(tmp_path)
+    source = DatasetSource(tmp_path, iris_skip=1)
+    assert source.identity_count() == 1
+    assert source.pair_names(0) == ("setA/101", "eyes/002")
+    with pytest.raises(DatasetError, match="after skipping 2"):
+        DatasetSource(tmp_path, iris_skip=2)
+
+
 def test_dataset_without_identities(tmp_path: Path) -> None:
     _make_dataset(tmp_path)
     with pytest.raises(DatasetError, match="one folder per eye"):
