@@ -14,11 +14,14 @@ channels at input resolution, decoded as in pyfing's ``Leader._get_minutiae``:
 Steps of :meth:`FingerprintExtractor.extract`:
 
 1. Check the image, resample it to 500 dpi.
-2. Find the ridge area (block contrast), crop to it and pad with white to
-   multiples of 32: less area means less inference time.
-3. Run LEADER, keep the non-maximum-suppressed peaks above the threshold
-   inside the ridge area, strongest first, at most MAX_MINUTIAE.
-4. Turn directions into image coordinates (y down) and score quality.
+2. Find the ridge area (block contrast) and crop to it with a margin of
+   context: less area means less inference time.
+3. Shrink a ridge area larger than the inference budget (at most to 0.6 of
+   500 dpi), pad with white to multiples of 32, run LEADER.
+4. Keep the non-maximum-suppressed peaks above the confidence threshold,
+   strongest first, at most MAX_MINUTIAE, mapped back to 500 dpi image
+   coordinates; turn directions into image coordinates (y down).
+5. Score quality from the minutiae count, their confidence and ridge area.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ FILTER_BY_MASK = False
 # Pixels the network sees at most; a larger ridge area is shrunk to fit,
 # but never below MIN_SHRINK of 500 dpi. Inference time grows with area
 # (about 1.9 us per pixel on one x86 core here).
-MAX_INFERENCE_PX = 90_000
+MAX_INFERENCE_PX = 70_000
 MIN_SHRINK = 0.6
 
 

@@ -183,6 +183,8 @@ def compute_cylinders(minutiae: FloatArray) -> Cylinders:
         The valid cylinders; possibly none.
     """
     n = len(minutiae)
+    if n <= MIN_NEIGHBOURS:
+        return _no_cylinders()
     xy = minutiae[:, :2].astype(np.float32)
     theta = minutiae[:, 2].astype(np.float32)
     cos_t, sin_t = np.cos(theta), np.sin(theta)
@@ -225,13 +227,24 @@ def compute_cylinders(minutiae: FloatArray) -> Cylinders:
     index = np.nonzero(keep)[0]
     cell_mask = cell_valid[index].astype(np.float32)
     value_mask = np.repeat(cell_mask, ND, axis=1)
-    flat = values[index].reshape(len(index), -1) * value_mask
+    flat = values[index].reshape(len(index), _NCELLS * ND) * value_mask
     return Cylinders(
         index=index,
         values=flat.astype(np.float32),
         cell_mask=cell_mask,
         value_mask=value_mask.astype(np.float32),
         squares=(flat * flat).astype(np.float32),
+    )
+
+
+def _no_cylinders() -> Cylinders:
+    width = _NCELLS * ND
+    return Cylinders(
+        index=np.zeros(0, dtype=np.intp),
+        values=np.zeros((0, width), dtype=np.float32),
+        cell_mask=np.zeros((0, _NCELLS), dtype=np.float32),
+        value_mask=np.zeros((0, width), dtype=np.float32),
+        squares=np.zeros((0, width), dtype=np.float32),
     )
 
 
