@@ -1,9 +1,9 @@
 """``edge-gate simulate``: run the real lane against the test rig.
 
-Exit status: 0 when every crossing ran and ended as its scenario expects,
-false rejects aside (they are a rate to report, most of all on real
-images); 1 on any false accept, any other unexpected result or a crossing
-that could not run; 2 for invalid options.
+Exit status 0 means every crossing ran and ended as its scenario expects.
+False rejects do not change it, because they are a rate to report (most of
+all on real images). Status 1 means a false accept, another unexpected
+result or a crossing that could not run, and 2 means invalid options.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Play one traveller through the lane, reacting to what the display asks.
+"""Play one traveller through the lane, following the display's prompts.
 
 The traveller follows the lane's display messages as a person would:
 
@@ -46,7 +46,7 @@ _DECISION_MESSAGES = frozenset({"proceed", "see_officer", "emergency_exit"})
 
 @dataclass
 class CrossingTrace:
-    """What the rig saw during one crossing.
+    """Observations of the rig during one crossing.
 
     Attributes:
         transaction: the lane's ``transaction`` event, or None if none came.
@@ -119,7 +119,7 @@ class TravellerActor:
         """Play the crossing to its end and return what happened.
 
         When the lane does not come back into service afterwards, the trace's
-        ``stuck_reason`` says why; the next crossing cannot run.
+        ``stuck_reason`` gives the reason, and the next crossing cannot run.
         """
         rig = self._rig
         trace = CrossingTrace()
@@ -232,8 +232,8 @@ class TravellerActor:
         del planned
 
     def _write_eye(self, image: npt.NDArray[np.uint8]) -> None:
-        # Write under a name the camera ignores, then rename: the camera
-        # never sees a half-written file.
+        # Write under a name the camera ignores, then rename, so that the
+        # camera never reads a half-written file.
         self._eye_count += 1
         final = self._rig.camera_dir / f"eye-{self._eye_count:06d}.png"
         partial = final.with_suffix(".part")

@@ -202,8 +202,8 @@ class LaneRig:
             "turnstile": {
                 "pin_factory": "mock",
                 # gpiozero's mock pins start at their pull level (high) until
-                # the walker drives them; an active-low tamper loop reads
-                # "closed" then, so the rig's start raises no tamper alarm.
+                # the walker drives them. An active-low tamper loop reads
+                # "closed" at that level, so the rig's start raises no alarm.
                 "tamper_active_high": False,
                 "passage_timeout_s": _scaled(10.0, scale, 2.0),
             },

@@ -1,4 +1,4 @@
-"""Who crosses in a simulate run, with which document and which sample.
+"""The crossings of a simulate run: who, with which document and sample.
 
 The run's people are the travellers (indices 0 to N-1) plus two watchlisted
 people: one enrolled with a document and the watchlist flag, and one known
@@ -25,8 +25,8 @@ from edge_gate.rig.synthetic import (
 
 # Extra people beyond the travellers: the flagged one and the gallery-only one.
 EXTRA_PEOPLE = 2
-# Which traveller plays each single-traveller scenario; the unplug and the
-# retry after the replug must be the same person.
+# Traveller index per single-traveller scenario. The unplug and the retry
+# after the replug must be the same person.
 _FIXED_TRAVELLER = {
     "tailgating": 0,
     "walk_away": 1,
@@ -135,7 +135,7 @@ def plan_crossings(
     Returns:
         The crossings, genuine ones first.
     """
-    wanted = set(scenario_names) if scenario_names else {s.name for s in SCENARIOS}
+    requested = set(scenario_names) if scenario_names else {s.name for s in SCENARIOS}
     travellers = population.travellers
     captures = _CaptureCounter(capture_limits)
     rng = np.random.default_rng(len(travellers))
@@ -160,7 +160,7 @@ def plan_crossings(
         )
 
     for scenario in SCENARIOS:
-        if scenario.name not in wanted:
+        if scenario.name not in requested:
             continue
         first = travellers[0]
         second = travellers[1]

@@ -24,7 +24,7 @@ from edge_gate.rig.scenarios import SCENARIOS_BY_NAME, describe_result
 
 @dataclass(frozen=True)
 class CrossingResult:
-    """What one crossing did and how it compares with its scenario.
+    """Result of one crossing, compared with its scenario.
 
     Attributes:
         number: position in the run, from 1.

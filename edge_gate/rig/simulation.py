@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SimulationOptions:
-    """What one simulate run does.
+    """Settings of one simulate run.
 
     Attributes:
         travellers: enrolled travellers (two watchlisted people are added).

@@ -1,4 +1,4 @@
-"""Where the rig's travellers get their fingers and eyes: synthetic or real.
+"""Sources of the travellers' fingers and eyes for the rig: synthetic or real.
 
 A :class:`BiometricSource` numbers its identities 0, 1, ... and gives, for
 each, an enrolment image and further captures of one finger and one eye.
@@ -149,7 +149,7 @@ def fingerprint_identities(set_dir: Path) -> list[_Identity]:
 
     Returns:
         One identity per finger with at least two impressions, impressions
-        in numeric order; an empty list when the folder holds no such group.
+        in numeric order; an empty list when the folder contains no such group.
     """
     groups: dict[str, list[tuple[int, Path]]] = {}
     for path in _image_files(set_dir):

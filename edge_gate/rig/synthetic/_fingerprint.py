@@ -236,9 +236,9 @@ def _grow_ridges(
 def _roughen(rng: np.random.Generator, ridges: FloatImage) -> FloatImage:
     """Give the ridges the small irregularities of skin.
 
-    Real ridges wiggle and change width along their length; a pattern grown
-    by Gabor filtering alone is too regular, which makes the minutiae of
-    different fingers look alike to a matcher.
+    Real ridges wiggle and change width along their length. A pattern grown
+    by Gabor filtering alone is too regular, so the minutiae of different
+    fingers look alike to a matcher.
     """
     rows, cols = MASTER_SHAPE
     row_grid, col_grid = np.mgrid[0:rows, 0:cols].astype(np.float32)
@@ -276,7 +276,7 @@ def generate_master(seed: int, person: int, finger: int) -> MasterFingerprint:
 
 @dataclass(frozen=True)
 class ImpressionConditions:
-    """How one capture differs from the master; drawn per impression.
+    """Differences of one capture from the master, drawn per impression.
 
     Attributes:
         rotation_deg: rotation of the finger on the sensor.

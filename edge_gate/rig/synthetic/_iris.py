@@ -161,7 +161,7 @@ def generate_iris_pattern(seed: int, person: int, eye: int) -> IrisPattern:
 
 @dataclass(frozen=True)
 class EyeConditions:
-    """How one look into the camera differs from the last; drawn per capture.
+    """Differences of one look into the camera from the last, drawn per capture.
 
     Attributes:
         centre_px: (row, column) of the pupil centre in the image.
