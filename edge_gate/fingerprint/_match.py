@@ -256,17 +256,20 @@ def local_similarities(
     if not len(a.index) or not len(b.index):
         return np.zeros((len(a.index), len(b.index)), dtype=np.float32)
 
-    # Norms over the cells valid in both cylinders of each pair.
-    na2 = a.squares @ b.value_mask.T
-    nb2 = a.value_mask @ b.squares.T
-    dot = a.values @ b.values.T
+    # Norms over the cells valid in both cylinders of each pair. einsum
+    # rather than matmul: for these small matrices a multi-threaded BLAS
+    # spends far longer waking its threads than computing (measured 9 ms
+    # instead of 0.3 ms per comparison on a loaded 2-core machine).
+    na2 = np.einsum("ik,jk->ij", a.squares, b.value_mask)
+    nb2 = np.einsum("ik,jk->ij", a.value_mask, b.squares)
+    dot = np.einsum("ik,jk->ij", a.values, b.values)
     dist = np.sqrt(np.maximum(na2 + nb2 - 2 * dot, 0.0))
     norm = np.sqrt(na2) + np.sqrt(nb2)
     with np.errstate(invalid="ignore", divide="ignore"):
         sim = np.where(norm > 0, 1.0 - dist / norm, 0.0)
 
     # Too few shared cells, or directions too far apart: no evidence.
-    shared = a.cell_mask @ b.cell_mask.T
+    shared = np.einsum("ik,jk->ij", a.cell_mask, b.cell_mask)
     theta_a = first.minutiae[a.index, 2]
     theta_b = second.minutiae[b.index, 2]
     turn = np.abs(_angle_diff(theta_a[:, None], theta_b[None, :]))
@@ -307,7 +310,8 @@ def compare_fingerprints(
     rho = _compatibility(a, b)
     lam = lam0.copy()
     for _ in range(RELAX_ROUNDS):
-        lam = RELAX_WEIGHT * lam + (1 - RELAX_WEIGHT) * (rho @ lam) / max(n_r - 1, 1)
+        support = np.einsum("tk,k->t", rho, lam)
+        lam = RELAX_WEIGHT * lam + (1 - RELAX_WEIGHT) * support / max(n_r - 1, 1)
 
     # Step 4: the pairs whose similarity held up best.
     n_p = MIN_NP + round(
