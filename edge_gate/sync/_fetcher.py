@@ -81,12 +81,17 @@ class HttpFetcher(FetcherInterface):
     ) -> Iterator[bytes]:
         deadline = time.monotonic() + self._download_timeout_s
         try:
-            for chunk in response.stream(_CHUNK_BYTES):
-                yield chunk
+            while True:
+                # read1 returns what has arrived instead of waiting for a
+                # full chunk, so the deadline is checked while bytes trickle.
+                chunk = response.read1(_CHUNK_BYTES)
                 if time.monotonic() > deadline:
                     raise exceptions.SlowRetrievalError(
                         f"{url}: download took longer than {self._download_timeout_s} s"
                     )
+                if not chunk:
+                    break
+                yield chunk
         except urllib3.exceptions.TimeoutError as err:
             raise exceptions.SlowRetrievalError(f"{url}: read timed out") from err
         except urllib3.exceptions.HTTPError as err:

@@ -63,10 +63,11 @@ class FaultyServer:
     """A ThreadingHTTPServer serving a folder, with one fault at a time.
 
     ``fault`` is None, ``"500"``, ``"hang"`` (no answer until the test
-    ends), ``"close"`` (sends half the body, then closes) or ``"oversize"``
-    (appends bytes to the body); it applies to paths containing
-    ``fault_path``. ``substitutions`` maps a served path suffix to other
-    bytes to send instead (an attacker between gate and server).
+    ends), ``"drip"`` (one byte every 0.2 s), ``"close"`` (sends half the
+    body, then closes) or ``"oversize"`` (appends bytes to the body). It
+    applies to paths containing ``fault_path``. ``substitutions`` maps a
+    served path suffix to other bytes to send instead (an attacker between
+    gate and server).
     """
 
     root: Path
@@ -101,6 +102,8 @@ def _handler_for(server_state: FaultyServer) -> type[SimpleHTTPRequestHandler]:
                 self._send(500, b"internal error")
             elif fault == "hang":
                 server_state.release.wait(30)
+            elif fault == "drip":
+                self._drip()
             elif fault in ("close", "oversize"):
                 body = self._file_bytes()
                 if body is None:
@@ -114,6 +117,21 @@ def _handler_for(server_state: FaultyServer) -> type[SimpleHTTPRequestHandler]:
                     self.close_connection = True
                 else:
                     self._send(200, body + b"\0" * 4096)
+
+        def _drip(self) -> None:
+            """Send the body one byte every 0.2 s (slow retrieval)."""
+            body = self._file_bytes() or b""
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for index in range(len(body)):
+                if server_state.release.wait(0.2):
+                    return
+                try:
+                    self.wfile.write(body[index : index + 1])
+                    self.wfile.flush()
+                except OSError:
+                    return
 
         def _file_bytes(self) -> bytes | None:
             path = Path(self.translate_path(self.path))

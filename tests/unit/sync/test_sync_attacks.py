@@ -331,3 +331,34 @@ def test_concurrent_sync_rejected(synced: Any) -> None:
             sync_once(config)
 
     assert sync_once(config).version == 2
+
+
+def test_slow_drip_download_times_out(
+    synced: Any, http_server: Any, configure: Any, records: Any
+) -> None:
+    config, _old = synced
+    # Each byte arrives well within timeout_s, but the file never finishes
+    # within download_timeout_s.
+    slow = configure(http_server.url, timeout_s=2.0, download_timeout_s=1.0)
+    http_server.fault = "drip"
+    http_server.fault_path = "timestamp.json"
+
+    with pytest.raises(UpdateTransportError, match="download took longer"):
+        sync_once(slow)
+    assert_unchanged(config, records)
+
+
+def test_clock_behind_server_blocks_sync(
+    publisher: Publisher, http_server: Any, configure: Any, records: Any
+) -> None:
+    publisher.publish([records(1)])
+    config = configure(http_server.url)
+    behind = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=3)
+
+    with pytest.raises(UpdateError, match="the clock is behind"):
+        sync_once(config, now=behind)
+    with open_store(config) as store:
+        assert store.version() == 0
+    # The server's publication time is now the trusted lower bound.
+    clock = TrustedClock(Path(config.store.state_dir))
+    assert not clock.clock_is_trustworthy(behind)
