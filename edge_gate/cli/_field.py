@@ -36,7 +36,12 @@ EXIT_USAGE = 2
 
 def register(subparsers: Any) -> None:
     """Add the field commands to the ``edge-gate`` subcommands."""
-    status = _add(subparsers, "status", "show the lane's state, devices and counts")
+    status = _add(
+        subparsers,
+        "status",
+        "show the lane's state, devices and counts (exit status 1 when the "
+        "lane is out of service)",
+    )
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(handler=cmd_status)
 
