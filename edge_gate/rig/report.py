@@ -37,8 +37,9 @@ class CrossingResult:
         lane_ms: document read to the transaction's end, as the rig saw it
             on the wall clock at the run's time scale.
         simulated_s: realistic duration of the traveller's and sensors' part.
-        machine_ms: document read to decision, less the rig's sleeps for the
-            traveller and the sensors: the lane's own processing time.
+        machine_ms: document read to decision less the capture calls
+            (traveller and sensor time), from the lane's audit durations: the
+            lane's own processing time.
         scores: 1:1 scores from the audit record, by modality.
         ran: False when the crossing could not be run at all.
     """
@@ -197,8 +198,9 @@ class SimulationReport:
             f"machine time (document read to decision, without traveller and "
             f"sensor time): p50 {_ms(machine['p50'])}, p95 {_ms(machine['p95'])}, "
             f"max {_ms(machine['max'])}",
-            "columns: latency = last capture to barrier command (audit log); "
-            "machine = document read to decision less the rig's sleeps; human = "
+            "columns: latency = last capture to barrier command; machine = "
+            "document read to decision less capture time (both from the audit "
+            "log); human = "
             f"realistic traveller and sensor time (slept x{self.time_scale:g})",
         ]
         failed = [n for n, s in data["scenarios"].items() if not s["ok"]]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,9 @@ def _result(
         alarms = tuple(sorted(set(record.alarms)))
         scores = dict(record.scores)
         latency_ms = record.latency_ms
+    machine = machine_ms(trace)
+    if record is not None and "to_decision" in record.durations_ms:
+        machine = machine_ms_from_durations(record.durations_ms)
     lane_ms = None
     if trace.document_at is not None and trace.ended_at is not None:
         lane_ms = (trace.ended_at - trace.document_at) * 1000.0
@@ -191,9 +195,26 @@ def _result(
         latency_ms=None if latency_ms is None else float(latency_ms),
         lane_ms=lane_ms,
         simulated_s=trace.simulated_s,
-        machine_ms=machine_ms(trace),
+        machine_ms=machine,
         scores=scores,
     )
+
+
+def machine_ms_from_durations(durations_ms: Mapping[str, float]) -> float:
+    """Return the lane's own time from document read to decision.
+
+    The lane's audit durations give document read to decision
+    (``to_decision``) and, per modality, the time the capture call took:
+    waiting for the traveller, the sensor's own work and the image transfer.
+    Subtracting the captures leaves the lane's processing: lookup, the part
+    of extraction not hidden behind the next capture, matching, the
+    watchlist search and the decision. Only the last attempt of a modality
+    is recorded, so a retried capture makes this an overestimate.
+    """
+    captures = sum(
+        value for key, value in durations_ms.items() if key.endswith("_capture")
+    )
+    return max(0.0, durations_ms["to_decision"] - captures)
 
 
 def _not_run(plan: list[PlannedCrossing], reason: str) -> tuple[CrossingResult, ...]:

@@ -83,3 +83,18 @@ def test_percentile_nearest_rank() -> None:
     assert percentile(values, 0.95) == 95.0
     assert percentile(values, 0.5) == 50.0
     assert percentile([], 0.5) is None
+
+
+def test_machine_time_leaves_out_captures() -> None:
+    from edge_gate.rig.simulation import machine_ms_from_durations
+
+    durations = {
+        "to_decision": 5000.0,
+        "fingerprint_capture": 2500.0,
+        "fingerprint_match": 400.0,
+        "iris_capture": 2300.0,
+        "iris_match": 30.0,
+        "transaction": 9000.0,
+    }
+    assert machine_ms_from_durations(durations) == 200.0
+    assert machine_ms_from_durations({"to_decision": 3.0}) == 3.0
