@@ -59,19 +59,18 @@ GOOD_MINUTIAE: Final = 30
 GOOD_AREA_PX: Final = 180 * 180
 WHITE: Final = 255.0
 # Context kept around the ridge area for the network's receptive field.
-CROP_MARGIN_PX = 32
-FILTER_BY_MASK = False
-# Pixels the network sees at most; a larger ridge area is shrunk to fit,
+CROP_MARGIN_PX: Final = 32
+# Maximum pixels per inference. A larger ridge area is shrunk to fit,
 # but never below MIN_SHRINK of 500 dpi. Inference time grows with area
 # (about 1.9 us per pixel on one x86 core here).
-MAX_INFERENCE_PX = 70_000
-MIN_SHRINK = 0.6
+MAX_INFERENCE_PX: Final = 70_000
+MIN_SHRINK: Final = 0.6
 
 
 class FingerprintExtractor:
-    """Turns fingerprint images into templates with the LEADER network.
+    """Template extractor for fingerprint images, using the LEADER network.
 
-    One extractor holds one ONNX Runtime session; ``extract`` may be called
+    Each extractor owns one ONNX Runtime session. ``extract`` may be called
     from one thread at a time per extractor (calls are serialised).
     """
 
@@ -132,7 +131,7 @@ class FingerprintExtractor:
             region = _resample(region, shrink, check=False)
         output = self._run(region)
 
-        # Step 4: peaks inside the ridge area, strongest first.
+        # Step 4: peaks in the cropped area, strongest first.
         peaks = np.argwhere(output[..., 3] >= CONFIDENCE_THRESHOLD)
         ys = np.minimum(
             np.rint(peaks[:, 0] / shrink).astype(np.int64) + top, bottom - 1
@@ -140,12 +139,6 @@ class FingerprintExtractor:
         xs = np.minimum(
             np.rint(peaks[:, 1] / shrink).astype(np.int64) + left, right - 1
         )
-        if FILTER_BY_MASK:
-            inside = mask[
-                np.minimum(ys // FOREGROUND_BLOCK_PX, mask.shape[0] - 1),
-                np.minimum(xs // FOREGROUND_BLOCK_PX, mask.shape[1] - 1),
-            ]
-            peaks, ys, xs = peaks[inside], ys[inside], xs[inside]
         values = output[peaks[:, 0], peaks[:, 1]]
         order = np.argsort(-values[:, 3], kind="stable")[:MAX_MINUTIAE]
         minutiae = np.empty((len(order), 5), dtype=np.float32)

@@ -63,17 +63,17 @@ AURA_OFF: Final = bytes([0x04, 0x80, 0x02, 0x00])
 
 
 class ModuleRejectedError(DeviceProtocolError):
-    """The module answered a command with a confirmation code other than OK.
+    """The module responded to a command with a confirmation code other than OK.
 
     Attributes:
         code: the confirmation code byte.
-        instruction: the instruction code it answered.
+        instruction: the instruction code it responded to.
     """
 
     def __init__(self, instruction: int, code: int) -> None:
         """Build the message from the code table."""
         super().__init__(
-            f"fingerprint module answered instruction 0x{instruction:02X} with "
+            f"fingerprint module responded to instruction 0x{instruction:02X} with "
             f"0x{code:02X}: {describe_code(code)}"
         )
         self.code = code
@@ -90,7 +90,7 @@ class FingerprintSensor(abc.ABC):
         Raises:
             CaptureError: no finger by the deadline.
             DeviceIOError: the link failed (unplugged).
-            DeviceTimeoutError: the module stopped answering.
+            DeviceTimeoutError: the module stopped responding.
             DeviceProtocolError: the module kept sending broken packets.
         """
 
@@ -150,7 +150,7 @@ class SerialFingerprintSensor(FingerprintSensor):
 
     @property
     def is_open(self) -> bool:
-        """Whether the port is open and the module answered its handshake."""
+        """Whether the port is open and the module responded to its handshake."""
         return self._serial is not None
 
     @property
@@ -199,17 +199,17 @@ class SerialFingerprintSensor(FingerprintSensor):
             try:
                 self._verify_password()
             except DeviceTimeoutError:
-                logger.debug("no answer at %d baud", rate)
+                logger.debug("no response at %d baud", rate)
                 self._close_port()
                 continue
             except BaseException:
                 self._close_port()
                 raise
-            logger.info("fingerprint module answered at %d baud", rate)
+            logger.info("fingerprint module responded at %d baud", rate)
             break
         else:
             raise DeviceInitError(
-                f"fingerprint module on {self._config.port} does not answer at "
+                f"fingerprint module on {self._config.port} does not respond at "
                 f"{', '.join(map(str, rates))} baud; check power and wiring (TX/RX)"
             )
         self._read_parameters()
@@ -321,7 +321,7 @@ class SerialFingerprintSensor(FingerprintSensor):
                 continue
             if time.monotonic() >= deadline:
                 raise DeviceTimeoutError(
-                    "fingerprint module did not answer in time; check the link"
+                    "fingerprint module response timed out; check the link"
                 )
             self._parser.feed(self._read_some())
 
@@ -332,11 +332,11 @@ class SerialFingerprintSensor(FingerprintSensor):
     ) -> Packet:
         """Send one command and return its acknowledge packet (code OK).
 
-        Bad checksums, a "command not received" answer or silence get one
+        Bad checksums, a "command not received" response or silence get one
         repeat when ``retry`` is set.
 
         Raises:
-            ModuleRejectedError: the module answered with an error code.
+            ModuleRejectedError: the module responded with an error code.
             DeviceTimeoutError: no acknowledge before the reply deadline.
             DeviceProtocolError: broken packets on the repeat too.
             DeviceIOError: the port failed.
@@ -356,7 +356,7 @@ class SerialFingerprintSensor(FingerprintSensor):
             except DeviceTimeoutError:
                 if is_last:
                     raise
-                # A late reply must not answer the repeated command: wait
+                # A late reply must not pass as the reply to the repeat, so wait
                 # another reply period and drop whatever arrives in it.
                 logger.warning("fingerprint module reply late or lost; repeating")
                 self._discard_for(self._config.reply_timeout_s)
@@ -404,7 +404,7 @@ class SerialFingerprintSensor(FingerprintSensor):
         Raises:
             CaptureError: no finger (or only poor images) by the deadline.
             DeviceIOError: the port failed.
-            DeviceTimeoutError: the module stopped answering.
+            DeviceTimeoutError: the module stopped responding.
             DeviceProtocolError: broken packets or an unexpected error code.
         """
         self._ensure_open()

@@ -60,7 +60,7 @@ class FingerprintTemplate:
         width: image width in pixels.
         height: image height in pixels.
         dpi: image resolution in dots per inch.
-        quality: overall quality in [0, 1]; the lane asks for a recapture
+        quality: overall quality in [0, 1]. The lane requests a recapture
             below its configured minimum.
     """
 

@@ -91,7 +91,7 @@ class FingerprintModuleEmulator:
         address: int = DEFAULT_ADDRESS,
         packet_size: int = 128,
     ) -> None:
-        """Create the pty pair and start answering.
+        """Create the pty pair and start serving the protocol.
 
         Args:
             profile: module profile name (``r307``, ``zfm20``, ``as608``, ``r503``).
@@ -157,7 +157,7 @@ class FingerprintModuleEmulator:
             self._send(bytes([READY_BYTE]))
 
     def unplug(self) -> None:
-        """Stop answering and close the pty, as pulling the cable does."""
+        """Stop serving and close the pty, as pulling the cable does."""
         thread, self._thread = self._thread, None
         if thread is None:
             return
@@ -201,9 +201,9 @@ class FingerprintModuleEmulator:
     def place_finger(self, image: npt.NDArray[np.uint8]) -> None:
         """Put a finger on the sensor: the image as the module would see it."""
         width, height = self.profile.width, self.profile.height
-        shown = emulate_sensor_image(image, width, height)
+        sensor_view = emulate_sensor_image(image, width, height)
         with self._lock:
-            self._finger = shown
+            self._finger = sensor_view
         self._record("finger_placed", f"{width}x{height}")
 
     def lift_finger(self) -> None:

@@ -184,7 +184,7 @@ def test_module_at_another_address_is_reported_silent(tmp_path: Path) -> None:
         config = FingerprintConfig(
             port=str(link), probe_baudrates=False, reply_timeout_s=0.2
         )
-        with pytest.raises(DeviceInitError, match="does not answer"):
+        with pytest.raises(DeviceInitError, match="does not respond"):
             SerialFingerprintSensor(config)
 
 
