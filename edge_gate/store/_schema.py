@@ -69,7 +69,7 @@ def connect(path: Path, *, writable: bool) -> sqlite3.Connection:
         path: the database file.
         writable: True for the sync job, which also creates the schema, and
             rebuilds an empty one over a file of another schema version
-            (the next sync then applies a full snapshot); False for readers,
+            (the sync then applies a full snapshot); False for readers,
             which get ``query_only``.
 
     Returns:
@@ -122,7 +122,7 @@ def _create_schema(connection: sqlite3.Connection, path: Path) -> None:
         if found is not None and found != str(SCHEMA_VERSION):
             logger.warning(
                 "template store %s has schema version %s; rebuilding it empty "
-                "as version %d, so the next sync applies a full snapshot",
+                "as version %d, so this sync applies a full snapshot",
                 path,
                 found,
                 SCHEMA_VERSION,
