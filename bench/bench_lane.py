@@ -8,11 +8,13 @@ Runs the simulation on the real data set (or synthetic travellers with
   traveller and the sensors (the 300 ms target applies to its 95th
   percentile).
 
-The peer, measured in the same run on the same core and the same images, is
-the bare pipeline without the lane: one fingerprint extraction, one iris
-encoding and both 1:1 comparisons called directly. The ratio of the lane's
-machine time to the bare pipeline shows what the lane adds (threads,
-queues, the serial protocol, SQLite, the decision and audit record).
+Real images are the evaluation splits: FVC2002 DB1_B fingers and
+CASIA-IrisV1 eyes 041 to 080. The peer, measured in the same run on the
+same core and the same images, is the bare pipeline without the lane: one
+fingerprint extraction, one iris encoding and both 1:1 comparisons called
+directly. The ratio of the lane's machine time to the bare pipeline shows
+what the lane adds (threads, queues, the serial protocol, SQLite, the
+decision and audit record).
 
 Usage::
 
@@ -29,6 +31,8 @@ import time
 from pathlib import Path
 
 TARGET_P95_MS = 300.0
+# CASIA-IrisV1 eyes 001-040 calibrated the iris threshold; report on 041-080.
+IRIS_SKIP = 40
 
 
 def _bare_pipeline_ms(
@@ -46,7 +50,9 @@ def _bare_pipeline_ms(
     source = (
         SyntheticSource(seed)
         if data is None
-        else DatasetSource(data, ("FVC2002_DB1_B",), ("casia-iris-v1",))
+        else DatasetSource(
+            data, ("FVC2002_DB1_B",), ("casia-iris-v1",), iris_skip=IRIS_SKIP
+        )
     )
     extractor = FingerprintExtractor(threads=1)
     encoder = IrisEncoder(threads=1)
@@ -110,6 +116,7 @@ def main() -> int:
         dataset=data,
         fingerprint_sets=("FVC2002_DB1_B",) if data else (),
         iris_sets=("casia-iris-v1",) if data else (),
+        iris_skip=IRIS_SKIP if data else 0,
         time_scale=args.time_scale,
         genuine_per_traveller=args.genuine_per_traveller,
     )
