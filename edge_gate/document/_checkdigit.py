@@ -8,7 +8,6 @@ import.
 
 from __future__ import annotations
 
-import re
 import string
 
 MRZ_CHARACTERS = string.ascii_uppercase + string.digits + "<"
@@ -47,11 +46,3 @@ def compute_check_digit(text: str) -> str | None:
 
 
 _DIGIT_TEXT = "0123456789"
-
-
-_match_mrz_text = re.compile("[A-Z0-9<]*").fullmatch
-
-
-def is_mrz_text(text: str) -> bool:
-    """Return whether every character of ``text`` is ``A-Z``, ``0-9`` or ``<``."""
-    return _match_mrz_text(text) is not None

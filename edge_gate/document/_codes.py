@@ -23,3 +23,9 @@ def known_state_codes() -> frozenset[str]:
         if not line.startswith("#"):
             codes.update(line.split())
     return frozenset(codes)
+
+
+@functools.cache
+def known_state_fields() -> frozenset[str]:
+    """Return the known state codes as printed: padded with ``<`` to 3 characters."""
+    return frozenset(code.ljust(3, "<") for code in known_state_codes())

@@ -10,7 +10,7 @@ import datetime
 import functools
 import re
 
-from ._codes import known_state_codes
+from ._codes import known_state_codes, known_state_fields
 
 _DIGITS = "0123456789"
 _LETTERS_AND_FILLER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
@@ -18,9 +18,17 @@ _find_digit = re.compile("[0-9]").search
 
 
 def strip_fillers(text: str) -> str:
-    """Remove leading and trailing ``<`` and read inner runs of ``<`` as a space."""
+    """Remove leading and trailing ``<`` and read inner runs of ``<`` as a space.
+
+    Whitespace in a field that contains ``<`` collapses to one space, as
+    ``str.split`` reads it.
+    """
     if "<" not in text:
         return text
+    stripped = text.strip("<")
+    # One padded word, the common case: no inner '<' and no whitespace.
+    if stripped.isalnum():
+        return stripped
     return " ".join(text.replace("<", " ").split())
 
 
@@ -55,6 +63,10 @@ def read_name(field: str, warnings: list[str]) -> tuple[str, str]:
 def read_state(name: str, field: str, warnings: list[str], errors: list[str]) -> str:
     """Read a three-character state code (issuing state or nationality)."""
     code = field.rstrip("<")
+    # A known code as printed is letters and fillers only, so it needs no
+    # further test; this is the common case.
+    if field in known_state_fields():
+        return code
     if not code:
         errors.append(f"{name}: the state code is empty")
         return code
@@ -79,64 +91,85 @@ def read_sex(field: str, warnings: list[str], errors: list[str]) -> str:
     return field
 
 
-def read_date(
-    name: str,
-    field: str,
-    today: datetime.date,
-    warnings: list[str],
-    errors: list[str],
+def read_birth_date(
+    field: str, today: datetime.date, warnings: list[str], errors: list[str]
 ) -> datetime.date | None:
-    """Read a YYMMDD date and resolve its century against ``today``.
-
-    Birth dates take the latest century that does not put them after
-    ``today``. Expiry dates take 20YY unless that is more than 50 years after
-    ``today``, then 19YY. A field of fillers is an absent date.
+    """Read a YYMMDD birth date, in the latest century not after ``today``.
 
     Returns:
         The date, or None when absent or impossible (the reason is added to
-        ``errors``).
+        ``errors``, and an absent date adds a warning).
     """
-    if field == "<<<<<<":
-        warnings.append(f"{name}: not given")
+    parts = _date_parts("birth_date", field, warnings, errors)
+    if parts is None:
         return None
-    if len(field) != 6 or field.strip(_DIGITS):
-        errors.append(f"{name}: {field!r} is not a YYMMDD date (digits only)")
-        return None
+    year, month, day = parts
+    century = today.year // 100 * 100
+    for full_year in (century + year, century - 100 + year, century - 200 + year):
+        try:
+            value = datetime.date(full_year, month, day)
+        except ValueError:
+            # 29 February outside a leap year, or no such month or day.
+            continue
+        if value <= today:
+            return value
+    errors.append(f"birth_date: {field!r} is not a calendar date")
+    return None
 
-    number = int(field)
-    year, month, day = number // 10000, number // 100 % 100, number % 100
-    century, latest_expiry = _date_context(today)
-    if name == "birth_date":
-        candidates: tuple[int, ...] = (
-            century + year,
-            century - 100 + year,
-            century - 200 + year,
-        )
-    else:
-        candidates = (2000 + year, 1900 + year)
-    for full_year in candidates:
+
+def read_expiry_date(
+    field: str, today: datetime.date, warnings: list[str], errors: list[str]
+) -> datetime.date | None:
+    """Read a YYMMDD expiry date: 20YY, or 19YY when 20YY is too far ahead.
+
+    20YY is too far ahead when it lies more than 50 years after ``today``.
+
+    Returns:
+        The date, or None when absent or impossible (the reason is added to
+        ``errors``, and an absent date adds a warning).
+    """
+    parts = _date_parts("expiry_date", field, warnings, errors)
+    if parts is None:
+        return None
+    year, month, day = parts
+    latest_expiry = _latest_expiry(today)
+    for full_year in (2000 + year, 1900 + year):
         try:
             value = datetime.date(full_year, month, day)
         except ValueError:
             continue
-        if name == "birth_date" and value > today:
-            continue
-        if name == "expiry_date" and value > latest_expiry:
-            continue
-        return value
-    errors.append(f"{name}: {field!r} is not a calendar date")
+        if value <= latest_expiry:
+            return value
+    errors.append(f"expiry_date: {field!r} is not a calendar date")
+    return None
+
+
+def _date_parts(
+    name: str, field: str, warnings: list[str], errors: list[str]
+) -> tuple[int, int, int] | None:
+    """Split a YYMMDD field into numbers; None for fillers or non-digits.
+
+    A field of fillers is an absent date (a warning); any other character
+    outside 0-9 is an error.
+    """
+    if len(field) == 6 and not field.strip(_DIGITS):
+        number = int(field)
+        return number // 10000, number // 100 % 100, number % 100
+    if field == "<<<<<<":
+        warnings.append(f"{name}: not given")
+    else:
+        errors.append(f"{name}: {field!r} is not a YYMMDD date (digits only)")
     return None
 
 
 @functools.lru_cache(maxsize=16)
-def _date_context(today: datetime.date) -> tuple[int, datetime.date]:
-    """Return the century of ``today`` and the latest expiry date it accepts."""
-    return today.year // 100 * 100, _years_later(today, 50)
+def _latest_expiry(today: datetime.date) -> datetime.date:
+    """Return the latest expiry date accepted on ``today``: 50 years later.
 
-
-def _years_later(day: datetime.date, years: int) -> datetime.date:
+    Cached because ``today`` is the same for every document of a day.
+    """
     try:
-        return day.replace(year=day.year + years)
+        return today.replace(year=today.year + 50)
     except ValueError:
         # 29 February in a year that is not a leap year.
-        return day.replace(year=day.year + years, day=28)
+        return today.replace(year=today.year + 50, day=28)
