@@ -34,7 +34,7 @@ from edge_gate.fingerprint import modality
 SETS = ("FVC2002_DB2_B", "FVC2004_DB2_B")
 TARGET_FMR = 1e-3
 MANIFEST = Path(__file__).resolve().parent / "manifest.json"
-CURVE_STEP = 0.005
+CURVE_STEP = 0.0005
 
 
 def set_scores(folder: Path, cache: Path | None) -> tuple[list[float], list[float]]:
