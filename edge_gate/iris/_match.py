@@ -63,15 +63,16 @@ def hamming_distances(
             f"cannot compare iris codes of grids {probe.shape} and "
             f"{reference.shape}; both must come from the same encoder"
         )
-    _, columns, bits = probe.shape
+    columns = probe.shape[1]
     index = shift_indices(columns, min(max_shift, columns // 2))
-    # shifted[:, s] is the reference rotated by shift s.
-    shifted_code = reference.code[:, index]
-    shifted_mask = reference.mask[:, index]
-    valid = probe.mask[:, None, :] & shifted_mask
-    disagree = (probe.code[:, None] ^ shifted_code) & valid[..., None]
-    counts = disagree.sum(axis=(0, 2, 3), dtype=np.float64)
-    valid_bits = valid.sum(axis=(0, 2), dtype=np.float64) * bits
+
+    # Rotating the reference is a gather of whole columns.
+    probe_code, probe_mask = probe.column_bytes
+    reference_code, reference_mask = reference.column_bytes
+    valid = reference_mask[index] & probe_mask
+    disagree = (reference_code[index] ^ probe_code) & valid
+    counts = np.bitwise_count(disagree).sum(axis=(1, 2), dtype=np.float64)
+    valid_bits = np.bitwise_count(valid).sum(axis=(1, 2), dtype=np.float64)
     distance = np.where(valid_bits > 0, counts / np.maximum(valid_bits, 1), 0.5)
     return distance, valid_bits
 

@@ -38,8 +38,8 @@ class NormalizationParams:
     rho_min: float = 0.04
     rho_max: float = 0.92
     # Outlier limits, in robust standard deviations of the side sectors.
-    bright_limit: float = 3.5
-    dark_limit: float = 3.5
+    bright_limit: float = 3.0
+    dark_limit: float = 3.0
     # An eyelid is an outlier run covering at least this share of a column's
     # outer part.
     eyelid_share: float = 0.6

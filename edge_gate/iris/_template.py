@@ -35,6 +35,7 @@ import struct
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,20 @@ class IrisTemplate:
         """Code grid as (rows, columns, bits per cell)."""
         rows, columns, bits = self.code.shape
         return rows, columns, bits
+
+    @cached_property
+    def column_bytes(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+        """Code and expanded mask packed per column, each uint8[columns, n].
+
+        Every code column (all rows and bits of one angle) becomes n bytes,
+        and the mask is repeated for every bit of its cell, so that a
+        rotation is a gather of columns and a comparison is XOR, AND and a
+        population count.
+        """
+        rows, columns, bits = self.shape
+        code = self.code.transpose(1, 0, 2).reshape(columns, rows * bits)
+        mask = np.repeat(self.mask.T, bits, axis=1)
+        return np.packbits(code, axis=1), np.packbits(mask, axis=1)
 
     @property
     def valid_fraction(self) -> float:
