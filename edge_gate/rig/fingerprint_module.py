@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_gate.errors import DeviceProtocolError
-from edge_gate.fingerprint._image import emulate_sensor_image
+from edge_gate.fingerprint._image import emulate_sensor_image, load_fingerprint_image
 from edge_gate.fingerprint._profiles import ModuleProfile, get_profile
 from edge_gate.fingerprint._protocol import (
     DEFAULT_ADDRESS,
@@ -205,6 +205,14 @@ class FingerprintModuleEmulator:
         with self._lock:
             self._finger = sensor_view
         self._record("finger_placed", f"{width}x{height}")
+
+    def place_finger_file(self, path: Path) -> None:
+        """Put the finger of an image file on the sensor (see ``place_finger``).
+
+        Raises:
+            ImageError: the file is missing or not a usable greyscale image.
+        """
+        self.place_finger(load_fingerprint_image(path))
 
     def lift_finger(self) -> None:
         """Take the finger off the sensor."""
