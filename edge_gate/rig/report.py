@@ -37,9 +37,9 @@ class CrossingResult:
         lane_ms: document read to the transaction's end, as the rig saw it
             on the wall clock at the run's time scale.
         simulated_s: realistic duration of the traveller's and sensors' part.
-        machine_ms: document read to decision less the capture calls
-            (traveller and sensor time), from the lane's audit durations: the
-            lane's own processing time.
+        machine_ms: the lane's processing from document read to decision as
+            if traveller and sensors took no time, from its audit durations
+            (see ``simulation.machine_ms_from_durations``).
         scores: 1:1 scores from the audit record, by modality.
         ran: False when the crossing could not be run at all.
     """
