@@ -219,7 +219,7 @@ def lane_setup(short_tmp: Path) -> Iterator[LaneSetup]:
         "document_reader": {"port": str(work / "doc")},
         "fingerprint": {"port": str(work / "fp"), "capture_timeout_s": 5.0},
         "iris": {"source": "directory", "directory": str(work / "camera")},
-        "turnstile": {"pin_factory": "mock"},
+        "turnstile": {"pin_factory": "mock", "passage_timeout_s": 2.0},
         "store": {"state_dir": str(state_dir), "key_file": str(key_file)},
         "daemon": {
             "control_socket": str(work / "run" / "control.sock"),

@@ -126,8 +126,10 @@ def test_listed_eye_on_own_document_alerts(lane_setup: Any, start_lane: Any) -> 
     lane.drain_events()
     record = cross(lane, person=0)
     assert record.outcome == "alert", record.reason
+    # The silent alarm output may follow the audit row within the same lane
+    # step, and it stays on for [turnstile] silent_alarm_s after the alert.
+    silent_alarm = lane.pins.pin(lane.config.turnstile.silent_alarm_pin)
+    wait_until(lambda: silent_alarm.state == 1, timeout_s=2)
     outputs = [e for e in lane.drain_events() if e["type"] == "output"]
-    assert {"command": "SetSilentAlarm", "on": True} in [
-        {k: e[k] for k in ("command", "on") if k in e} for e in outputs
-    ]
-    assert {"command": "Unlock"} not in [{"command": e["command"]} for e in outputs]
+    assert "Unlock" not in [e["command"] for e in outputs]
+    assert lane.status()["state"] != "passage"

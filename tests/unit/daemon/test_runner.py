@@ -174,10 +174,20 @@ def test_field_commands_over_socket(lane: Any) -> None:
         checks = {r["check"]: r for r in results}
         assert checks["audit_log"]["ok"]
         assert checks["fingerprint_model"]["ok"], checks["fingerprint_model"]
+        assert checks["iris_model"]["ok"], checks["iris_model"]
+        assert checks["gpio_inputs"]["ok"], checks["gpio_inputs"]
+        assert checks["templates"]["ok"], checks["templates"]
+        assert checks["clock"]["ok"], checks["clock"]
+        assert checks["document_reader"]["ok"], checks["document_reader"]
         assert "relay" not in checks
+        relay = {
+            r["check"]: r for r in request(path, {"command": "selftest", "relay": True})
+        }
+        assert relay["relay"]["ok"], relay["relay"]
+        wait_until(lane.idle_in_service, timeout_s=20)
         request(path, {"command": "open", "reason": "test"})
         rows = request(path, {"command": "log", "outcome": "opened"})
-        assert [r["reason"] for r in rows] == ["test"]
+        assert [r["reason"] for r in rows] == ["self-test: relay pulse", "test"]
         assert request(path, {"command": "log_verify"})["intact"]
     finally:
         control.stop()
