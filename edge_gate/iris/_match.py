@@ -28,9 +28,9 @@ from edge_gate.iris._template import IrisTemplate
 # Shifts tried in each direction, in code columns; 8 of 128 columns covers
 # +-22.5 degrees of head tilt.
 MAX_SHIFT_COLUMNS = 8
-# Valid-bit count at which a distance keeps its raw value; about half the
-# 4,096 bits of the lane's code, a typical count for an eye partly covered
-# by eyelids.
+# Valid-bit count at which a distance keeps its raw value. It is about half
+# the 4,096 bits of the lane's code, a typical count when eyelids cover part
+# of the iris.
 REFERENCE_BITS = 2048.0
 
 

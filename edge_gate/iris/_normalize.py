@@ -1,9 +1,8 @@
 """Rubber-sheet unwrapping of the iris and the mask of occluded samples.
 
-Daugman's rubber-sheet model maps each point of the iris to (rho, theta):
-theta is the angle around the pupil centre and rho runs from 0 on the
-pupil boundary to 1 on the iris boundary, each boundary being its own
-circle. The unwrapped strip has one row per rho step and one column per
+Daugman's rubber-sheet model maps each point of the iris to (rho, theta).
+Theta is the angle around the pupil centre. Rho runs from 0 on the pupil
+boundary to 1 on the iris boundary, and each boundary is its own circle. The unwrapped strip has one row per rho step and one column per
 theta step, so an eye rotated about the camera axis shifts the columns
 cyclically.
 

@@ -87,10 +87,11 @@ class IrisTemplate:
     def column_bytes(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
         """Code and expanded mask packed per column, each uint8[columns, n].
 
-        Every code column (all rows and bits of one angle) becomes n bytes,
-        and the mask is repeated for every bit of its cell, so that a
-        rotation is a gather of columns and a comparison is XOR, AND and a
-        population count.
+        Every code column (all rows and bits of one angle) becomes n bytes.
+        The mask is repeated for every bit of its cell. A rotation is then a
+        gather of columns, and a comparison is XOR, AND and a population
+        count. The arrays are cached, so the code and mask must not be
+        modified after the first comparison.
         """
         rows, columns, bits = self.shape
         code = self.code.transpose(1, 0, 2).reshape(columns, rows * bits)
