@@ -2,8 +2,9 @@
 
 Daugman's rubber-sheet model maps each point of the iris to (rho, theta).
 Theta is the angle around the pupil centre. Rho runs from 0 on the pupil
-boundary to 1 on the iris boundary, and each boundary is its own circle. The unwrapped strip has one row per rho step and one column per
-theta step, so an eye rotated about the camera axis shifts the columns
+boundary to 1 on the iris boundary, and each boundary is its own circle.
+The unwrapped strip has one row per rho step and one column per theta
+step, so an eye rotated about the camera axis shifts the columns
 cyclically.
 
 Column j holds angle 2 pi j / columns, measured from the +x axis towards +y
