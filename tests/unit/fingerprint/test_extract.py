@@ -107,9 +107,7 @@ def test_manifest_threshold_is_calibrated_for_the_target() -> None:
     assert entry["target_fmr"] == 1e-3
     assert "FVC2002_DB1_B" not in entry["calibration_set"]
     curve = entry["fmr_curve"]
-    assert all(
-        a[0] < b[0] and a[1] >= b[1] for a, b in itertools.pairwise(curve)
-    )
+    assert all(a[0] < b[0] and a[1] >= b[1] for a, b in itertools.pairwise(curve))
 
 
 def test_list_samples_groups_fvc_names_by_finger(tmp_path: Path) -> None:
