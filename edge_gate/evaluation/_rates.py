@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,31 +98,88 @@ def fnmr_at_zero_fmr(genuine: npt.ArrayLike, impostor: npt.ArrayLike) -> ErrorRa
     return fnmr_at_fmr(genuine, impostor, 0.0)
 
 
+def fmr_upper_bound(false_matches: int, pairs: int, confidence: float = 0.95) -> float:
+    """Return the one-sided Clopper-Pearson upper bound of a false-match rate.
+
+    Args:
+        false_matches: impostor pairs accepted.
+        pairs: impostor pairs compared.
+        confidence: one-sided confidence level, in (0, 1).
+
+    Returns:
+        The rate p with P(X <= false_matches | pairs, p) = 1 - confidence.
+
+    Raises:
+        ValueError: counts out of range or confidence outside (0, 1).
+    """
+    if pairs <= 0 or not 0 <= false_matches <= pairs:
+        raise ValueError(f"need 0 <= false_matches={false_matches} <= pairs={pairs}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence={confidence} must lie in (0, 1)")
+    if false_matches == pairs:
+        return 1.0
+    # Bisection on p: the binomial CDF falls monotonically as p grows.
+    low, high = 0.0, 1.0
+    for _ in range(100):
+        middle = (low + high) / 2.0
+        if _binomial_cdf(false_matches, pairs, middle) > 1.0 - confidence:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def _binomial_cdf(k: int, n: int, p: float) -> float:
+    if p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0 if k < n else 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    total = 0.0
+    for i in range(k + 1):
+        log_term = (
+            math.lgamma(n + 1)
+            - math.lgamma(i + 1)
+            - math.lgamma(n - i + 1)
+            + i * log_p
+            + (n - i) * log_q
+        )
+        total += math.exp(log_term)
+    return min(total, 1.0)
+
+
 def calibrate_threshold(
-    impostor: npt.ArrayLike, target_fmr: float, genuine: npt.ArrayLike | None = None
+    impostor: npt.ArrayLike,
+    target_fmr: float,
+    genuine: npt.ArrayLike | None = None,
+    confidence: float | None = None,
 ) -> float:
     """Return the threshold for a target false-match rate.
 
     Steps:
         1. Sort the calibration impostor scores.
-        2. Take the lowest threshold that accepts at most
-           ``floor(target_fmr * n)`` of them.
-        3. When the calibration set has fewer than ``1 / target_fmr``
-           impostor pairs, that is the threshold just above the highest
-           impostor score: the rate itself cannot be observed, so the
-           threshold sits at the zero-false-match point of the evidence.
+        2. Choose how many of them may be accepted: ``floor(target_fmr * n)``
+           when ``confidence`` is None (the observed rate meets the target),
+           otherwise the largest count whose one-sided Clopper-Pearson upper
+           bound is still at most the target (the rate meets the target with
+           that confidence, so a calibration set that scores a little low
+           does not carry the threshold below the target on other data).
+        3. Take the lowest threshold that accepts no more than that count.
+           When the set is too small for even zero accepted pairs to show the
+           target, the threshold sits just above the highest impostor score.
 
     Args:
         impostor: impostor scores of the calibration set.
         target_fmr: false-match rate per comparison, in (0, 1).
         genuine: unused except for validation; kept so that callers can pass
             the full calibration set.
+        confidence: one-sided confidence for the bound, or None.
 
     Returns:
         A score threshold in [0, 1].
 
     Raises:
-        ValueError: empty scores or a target outside (0, 1).
+        ValueError: empty scores or a target or confidence outside (0, 1).
     """
     if not 0.0 < target_fmr < 1.0:
         raise ValueError(f"target_fmr={target_fmr} must lie in (0, 1)")
@@ -129,6 +187,13 @@ def calibrate_threshold(
     if genuine is not None:
         _as_scores(genuine, "genuine")
     allowed = int(np.floor(target_fmr * imp.size))
+    if confidence is not None:
+        allowed = 0
+        while (
+            allowed + 1 < imp.size
+            and fmr_upper_bound(allowed + 1, imp.size, confidence) <= target_fmr
+        ):
+            allowed += 1
     # The (allowed + 1)-th highest impostor score must be rejected.
     boundary = imp[imp.size - allowed - 1]
     threshold = float(np.nextafter(boundary, np.inf))

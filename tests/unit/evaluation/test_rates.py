@@ -11,6 +11,7 @@ from edge_gate.evaluation import (
     calibrate_threshold,
     equal_error_rate,
     error_rates,
+    fmr_upper_bound,
     fnmr_at_fmr,
     fnmr_at_zero_fmr,
     rule_of_three,
@@ -80,3 +81,23 @@ def test_det_png_written(tmp_path: Path) -> None:
     data = out.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     assert b"IEND" in data[-12:]
+
+
+def test_upper_bound_zero_errors_near_rule_of_three() -> None:
+    # Clopper-Pearson with no errors: 1 - 0.05 ** (1 / n), close to 3 / n.
+    bound = fmr_upper_bound(0, 5760)
+    assert bound == pytest.approx(1 - 0.05 ** (1 / 5760), rel=1e-6)
+
+
+def test_upper_bound_grows_with_errors() -> None:
+    assert fmr_upper_bound(1, 5760) > fmr_upper_bound(0, 5760)
+    assert fmr_upper_bound(1, 5760) == pytest.approx(8.23e-4, rel=1e-2)
+
+
+def test_calibrate_with_confidence_is_stricter() -> None:
+    impostor = np.random.default_rng(2).uniform(0.0, 1.0, 5760)
+    plain = calibrate_threshold(impostor, 1e-3)
+    bounded = calibrate_threshold(impostor, 1e-3, confidence=0.95)
+    # Plain allows floor(5.76) = 5 accepted pairs, the bound allows 1.
+    assert error_rates([1.0], impostor, plain).fmr == pytest.approx(5 / 5760)
+    assert error_rates([1.0], impostor, bounded).fmr == pytest.approx(1 / 5760)
