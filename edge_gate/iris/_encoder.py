@@ -34,7 +34,7 @@ class EncodingParams:
 
     # A grid cell is valid when this share of the strip samples under the
     # filter's core (rows +-2, columns +-6) is valid.
-    min_support: float = 0.75
+    min_support: float = 0.9
     # Share of valid cells with the weakest responses masked as fragile
     # bits (their sign flips between captures of the same eye).
     fragile_share: float = 0.1

@@ -43,6 +43,10 @@ class NormalizationParams:
     # An eyelid is an outlier run covering at least this share of a column's
     # outer part.
     eyelid_share: float = 0.6
+    # Columns whose angle points further up than this sine are never used
+    # (-1 keeps them all): the upper eyelid and its lashes cover them in
+    # most captures.
+    top_sine_cut: float = -1.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ def unwrap_iris(
     outlier = bright | dark | ~valid
     eyelid = _eyelid_mask(outlier, np.abs(sin) >= 0.5, params.eyelid_share)
     valid &= ~eyelid & ~dark & ~bright
+    valid &= (sin >= params.top_sine_cut)[None, :]
     return IrisStrip(values=values.astype(np.float32), valid=valid)
 
 
