@@ -21,6 +21,8 @@ def audit_record(
     lane_id: str,
     now_utc: datetime.datetime,
     extra_durations_ms: Mapping[str, float] | None = None,
+    watchlist_scores: Mapping[str, float] | None = None,
+    watchlist_thresholds: Mapping[str, float] | None = None,
 ) -> AuditRecord:
     """Build the audit row of one finished transaction.
 
@@ -31,6 +33,10 @@ def audit_record(
             is derived from it with the lane clock's durations.
         extra_durations_ms: per-step durations measured by the workers
             (capture and match times per modality).
+        watchlist_scores: the best 1:N watchlist score per modality searched,
+            stored as ``watchlist_<modality>``.
+        watchlist_thresholds: the threshold each watchlist score was
+            compared with, stored under the same names.
 
     Returns:
         The row for :meth:`edge_gate.store.AuditLog.append`.
@@ -47,6 +53,11 @@ def audit_record(
         for name, threshold in [*decision.thresholds.items(), *fused]:
             if threshold is not None and math.isfinite(threshold):
                 thresholds[name] = float(threshold)
+
+    for name, score in (watchlist_scores or {}).items():
+        scores[f"watchlist_{name}"] = float(score)
+    for name, threshold in (watchlist_thresholds or {}).items():
+        thresholds[f"watchlist_{name}"] = float(threshold)
 
     durations = {"transaction": (record.ended_s - record.started_s) * 1000.0}
     if record.decided_s is not None:

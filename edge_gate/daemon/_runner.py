@@ -208,7 +208,7 @@ class LaneRunner:
             self._queue.put(event)
         assert self._device_monitor is not None  # built above
         for name in self._device_monitor.missing():
-            self._report_device(name, False, source="path")
+            self._on_path_change(name, False)
         self._check_holds()
         for worker in self._workers:
             worker.start()
@@ -271,7 +271,7 @@ class LaneRunner:
         self._workers.append(self._watchlist)
         self._device_monitor = DeviceMonitor(
             device_paths(config),
-            lambda name, present: self._report_device(name, present, source="path"),
+            self._on_path_change,
             self.monitor,
             check_interval_s=config.daemon.device_check_interval_s,
             use_udev=self._use_udev,
@@ -341,6 +341,13 @@ class LaneRunner:
 
     def _on_presence(self, device: str, is_present: bool) -> None:
         self._report_device(device, is_present, source="driver")
+
+    def _on_path_change(self, device: str, is_present: bool) -> None:
+        if not is_present:
+            for worker in self._workers:
+                if isinstance(worker, DeviceWorker) and worker.device_name == device:
+                    worker.request_reopen()
+        self._report_device(device, is_present, source="path")
 
     def _report_device(self, device: str, is_present: bool, *, source: str) -> None:
         """Track a device's presence per source (path check, driver error).
@@ -489,11 +496,18 @@ class LaneRunner:
         durations: dict[str, float] = {}
         for worker in self._captures.values():
             durations.update(worker.durations_ms.pop(tx, {}))
+        assert self._watchlist is not None  # built in start()
+        watchlist_scores = self._watchlist.pop_scores(tx)
         record = audit_record(
             command.record,
             lane_id=self.config.daemon.lane_id,
             now_utc=self._wall_clock(),
             extra_durations_ms=durations,
+            watchlist_scores=watchlist_scores,
+            watchlist_thresholds={
+                name: float(self._matchers[name].threshold.threshold)
+                for name in watchlist_scores
+            },
         )
         self._append_audit(record)
         self._probes.discard(tx)

@@ -71,11 +71,27 @@ class DeviceWorker(Worker):
         self._report = report
         self.device: Any = None
         self.last_response_s: float | None = None
+        self._reopen = threading.Event()
         self._backoff_s = REOPEN_MIN_S
         self._is_reported_lost = False
 
+    def request_reopen(self) -> None:
+        """Ask the worker to close its device and open it again (thread-safe).
+
+        The device monitor calls this when the device's path disappears, so
+        the worker drops a handle to a device that is gone.
+        """
+        self._reopen.set()
+
     def ensure_open(self) -> bool:
-        """Open the device if needed; return whether it is open."""
+        """Open the device if needed; return whether it is open.
+
+        Opening includes the driver's handshake, so a device that opens has
+        responded and is reported back if it was lost.
+        """
+        if self._reopen.is_set():
+            self._reopen.clear()
+            self.close()
         if self.device is not None:
             return True
         try:
@@ -86,6 +102,7 @@ class DeviceWorker(Worker):
             self._backoff_s = min(self._backoff_s * 2, REOPEN_MAX_S)
             return False
         self._backoff_s = REOPEN_MIN_S
+        self.responded()
         return True
 
     def responded(self) -> None:
@@ -361,6 +378,13 @@ class WatchlistWorker(Worker):
         self._probes = probes
         self._emit = emit
         self._requests: queue.Queue[_SearchRequest] = queue.Queue()
+        self._lock = threading.Lock()
+        self._scores: dict[str, dict[str, float]] = {}
+
+    def pop_scores(self, transaction_id: str) -> dict[str, float]:
+        """Return and forget a transaction's best watchlist score per modality."""
+        with self._lock:
+            return self._scores.pop(transaction_id, {})
 
     def submit(self, transaction_id: str, modalities: frozenset[str]) -> None:
         """Queue a search for the lane's RunWatchlistSearch command."""
@@ -385,7 +409,12 @@ class WatchlistWorker(Worker):
             if probe is None or search is None:
                 continue
             searched.add(name)
-            if search(probe) >= matchers[name].threshold.threshold:
+            score = search(probe)
+            with self._lock:
+                self._scores.setdefault(request.transaction_id, {})[name] = score
+            # The 1:1 threshold applies: a false alert sends a traveller to an
+            # officer, a miss lets a listed person through.
+            if score >= matchers[name].threshold.threshold:
                 hit = True
         self._emit(
             WatchlistResult(

@@ -113,6 +113,8 @@ def test_enrolled_traveller_accepted(lane_setup: Any, start_lane: Any) -> None:
     assert record.scores["fingerprint"] >= record.thresholds["fingerprint"]
     assert record.scores["iris"] >= record.thresholds["iris"]
     assert record.latency_ms is not None
+    # An empty watchlist gallery is not searched, so it leaves no score.
+    assert "watchlist_iris" not in record.scores
     assert record.durations_ms["fingerprint_match"] > 0
     assert lane.runner.audit.verify().is_intact
 
@@ -126,6 +128,7 @@ def test_listed_eye_on_own_document_alerts(lane_setup: Any, start_lane: Any) -> 
     lane.drain_events()
     record = cross(lane, person=0)
     assert record.outcome == "alert", record.reason
+    assert record.scores["watchlist_iris"] >= record.thresholds["watchlist_iris"]
     # The silent alarm output may follow the audit row within the same lane
     # step, and it stays on for [turnstile] silent_alarm_s after the alert.
     silent_alarm = lane.pins.pin(lane.config.turnstile.silent_alarm_pin)

@@ -227,3 +227,23 @@ def test_template_update_reloads_watchlist(lane: Any) -> None:
     assert templates["version"] == 2
     assert templates["watchlist_version"] == 2
     assert templates["watchlist_sizes"] == {"fingerprint": 0, "iris": 0}
+
+
+def test_sensor_unplug_during_capture(lane_setup: Any, start_lane: Any) -> None:
+    lane_setup.write_templates(enrolled=True)
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    lane_setup.reader.present(lane_setup.mrz_lines())
+    wait_until(lambda: running.status()["state"] == "fingerprint")
+    lane_setup.fingerprint_module.unplug()
+    wait_until(lambda: "fingerprint" in running.status()["devices_lost"])
+    wait_until(lambda: bool(running.audit()))
+
+    # The driver reported the loss; reopening must clear it with no capture.
+    lane_setup.fingerprint_module.replug()
+    wait_until(running.idle_in_service, timeout_s=15)
+    rows = [e for e in running.audit() if e.record.kind == "transaction"]
+    assert [e.record.outcome for e in rows] == ["aborted"]
+    devices = running.runner.devices()
+    assert devices["fingerprint"]["present"]
+    assert devices["fingerprint"]["lost_by"] == []
