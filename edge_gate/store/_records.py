@@ -47,9 +47,11 @@ MAX_DOCUMENTS = 16
 
 # ICAO Doc 9303: issuing state is three letters or fillers; document numbers
 # use A-Z, 0-9 and the filler '<'. Longer numbers exist (TD1 continues the
-# number in the optional data), so up to 30 characters are accepted.
-_STATE_PATTERN = re.compile(r"[A-Z<]{1,3}")
-_DOCUMENT_NUMBER_PATTERN = re.compile(r"[A-Z0-9<]{1,30}")
+# number in the optional data), so up to 30 characters are accepted. Both
+# start with a letter or digit, and trailing fillers are dropped, as the
+# store's document index does.
+_STATE_PATTERN = re.compile(r"[A-Z][A-Z<]{0,2}")
+_DOCUMENT_NUMBER_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9<]{0,29}")
 _ID_PATTERN = re.compile(r"[A-Za-z0-9._:@-]+")
 
 
@@ -239,8 +241,8 @@ def _documents(value: Any) -> tuple[DocumentRecord, ...]:
         state = item.get("issuing_state")
         if not isinstance(state, str) or not _STATE_PATTERN.fullmatch(state):
             raise EnrolmentRecordError(
-                f"{where}.issuing_state must be 1 to 3 letters A-Z or '<', "
-                f"got {state!r}"
+                f"{where}.issuing_state must be 1 to 3 characters A-Z or '<', "
+                f"starting with a letter, got {state!r}"
             )
         number = item.get("document_number")
         if not isinstance(number, str) or not _DOCUMENT_NUMBER_PATTERN.fullmatch(
@@ -250,7 +252,7 @@ def _documents(value: Any) -> tuple[DocumentRecord, ...]:
                 f"{where}.document_number must be 1 to 30 characters A-Z, 0-9 or '<'"
             )
         expiry = _date(item.get("expiry"), f"{where}.expiry")
-        documents.append(DocumentRecord(state, number, expiry))
+        documents.append(DocumentRecord(state.rstrip("<"), number.rstrip("<"), expiry))
     keys = [(d.issuing_state, d.document_number) for d in documents]
     if len(set(keys)) != len(keys):
         raise EnrolmentRecordError("documents lists the same document twice")

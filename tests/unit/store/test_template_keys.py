@@ -260,6 +260,27 @@ def test_invalid_record_rejected(change: dict[str, Any], message: str) -> None:
         record_from_json(value)
 
 
+def test_document_fillers_are_dropped() -> None:
+    document = {
+        "issuing_state": "D<<",
+        "document_number": "C01X00T47<<",
+        "expiry": "2031-01-01",
+    }
+
+    record = record_from_json({**valid_record(), "documents": [document]})
+
+    assert record.documents[0].issuing_state == "D"
+    assert record.documents[0].document_number == "C01X00T47"
+
+
+def test_same_document_with_fillers_rejected() -> None:
+    first = {"issuing_state": "D", "document_number": "C01", "expiry": "2031-01-01"}
+    second = {**first, "issuing_state": "D<<", "document_number": "C01<"}
+
+    with pytest.raises(EnrolmentRecordError, match="same document twice"):
+        record_from_json({**valid_record(), "documents": [first, second]})
+
+
 def test_watchlist_record_without_document() -> None:
     record = record_from_json({**valid_record(), "documents": [], "watchlisted": True})
 

@@ -6,12 +6,23 @@ import datetime
 import io
 import os
 import struct
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_gate.errors import UpdateVerificationError
+from edge_gate.store import (
+    EYES,
+    FINGERS,
+    DocumentRecord,
+    EnrolmentRecord,
+    record_from_json,
+    record_to_json,
+)
 from edge_gate.sync import (
     BundleHeader,
     BundleIndex,
@@ -248,3 +259,76 @@ def test_delta_chain(current: int, expected: list[tuple[int, int]] | None) -> No
 def test_invalid_index_rejected(text: bytes, message: str) -> None:
     with pytest.raises(UpdateVerificationError, match=message):
         parse_index(text)
+
+
+# Property: any valid record survives the bundle and the JSON layout.
+
+IDENTIFIERS = st.text(
+    alphabet=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabc0123456789._:@-"),
+    min_size=1,
+    max_size=20,
+)
+DATES = st.dates(
+    min_value=datetime.date(2000, 1, 1), max_value=datetime.date(2099, 12, 31)
+)
+TEMPLATES = st.binary(min_size=1, max_size=300)
+DOCUMENTS = st.builds(
+    DocumentRecord,
+    # Stored documents carry no trailing fillers (the validator drops them).
+    issuing_state=st.from_regex(r"[A-Z]([A-Z<]?[A-Z])?", fullmatch=True),
+    document_number=st.from_regex(
+        r"[A-Z0-9]([A-Z0-9<]{0,28}[A-Z0-9])?", fullmatch=True
+    ),
+    expiry=DATES,
+)
+
+
+@st.composite
+def enrolment_records(draw: st.DrawFn) -> EnrolmentRecord:
+    documents = draw(
+        st.lists(
+            DOCUMENTS,
+            max_size=3,
+            unique_by=lambda d: (d.issuing_state, d.document_number),
+        )
+    )
+    fingerprints = draw(
+        st.dictionaries(st.sampled_from(FINGERS), TEMPLATES, max_size=3)
+    )
+    irises = draw(
+        st.dictionaries(
+            st.sampled_from(EYES), TEMPLATES, min_size=0 if fingerprints else 1
+        )
+    )
+    return EnrolmentRecord(
+        enrolment_id=draw(IDENTIFIERS),
+        person_id=draw(IDENTIFIERS),
+        documents=tuple(documents),
+        enrolment_expiry=draw(DATES),
+        watchlisted=draw(st.booleans()) if documents else True,
+        revoked=draw(st.booleans()),
+        fingerprints=fingerprints,
+        irises=irises,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(enrolment_records(), max_size=8), st.lists(IDENTIFIERS, max_size=4))
+def test_bundle_round_trip_property(
+    puts: list[EnrolmentRecord], deletes: list[str]
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "b.egtb"
+        with BundleWriter(path, FLEET_KEY, HEADER) as writer:
+            for enrolment_id in deletes:
+                writer.delete(enrolment_id)
+            for record in puts:
+                writer.put(record)
+        data = path.read_bytes()
+
+    read_puts, read_deletes = read_all(data)
+
+    assert read_puts == puts
+    assert read_deletes == deletes
+    for record in puts:
+        assert record_from_json(record_to_json(record)) == record
