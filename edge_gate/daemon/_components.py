@@ -71,6 +71,8 @@ class Matcher:
         search: probe against the watchlist, best score and how many
             templates were searched; None when the gallery is empty.
         gallery_size: templates in the watchlist gallery.
+        watchlist_threshold: the score a 1:N watchlist hit needs (see
+            :func:`watchlist_threshold`).
     """
 
     modality: str
@@ -79,6 +81,7 @@ class Matcher:
     threshold: Any
     search: Callable[[Any], float] | None
     gallery_size: int
+    watchlist_threshold: float = 1.0
 
 
 class _SensorAdapter:
@@ -154,6 +157,57 @@ def device_paths(config: GateConfig) -> dict[str, str]:
     }
 
 
+def watchlist_threshold(threshold: Any, gallery_size: int, modality: str) -> float:
+    """Return the score a 1:N watchlist hit needs against ``gallery_size`` templates.
+
+    One search makes ``gallery_size`` comparisons, so at the 1:1 threshold
+    the chance of a false alert grows with the gallery (at a false-match rate
+    of 1e-3 and 100,000 templates, nearly every traveller would be sent to an
+    officer). The search therefore needs the score at which the calibrated
+    false-match rate is at most ``target_fmr / gallery_size``, so that the
+    false-alert rate per search stays at the modality's target. A listed
+    person enrolled under another name scores in the genuine range, far above
+    either threshold.
+
+    Steps:
+        1. Start from the 1:1 threshold; the result is never below it.
+        2. Take the lowest score of the calibration curve whose false-match
+           rate is at most ``target_fmr / gallery_size``.
+        3. When the curve cannot resolve that rate (its lowest nonzero rate
+           is higher), take the lowest score at which no calibration impostor
+           pair matched, and log that the bound is not shown by calibration.
+
+    Args:
+        threshold: the modality's manifest threshold (``threshold``,
+            ``target_fmr``, ``fmr_curve`` as (score, rate) pairs).
+        gallery_size: templates in the watchlist gallery.
+        modality: for the log message.
+
+    Returns:
+        The watchlist threshold, in [0, 1].
+    """
+    base = float(threshold.threshold)
+    if gallery_size <= 1 or not threshold.fmr_curve:
+        return base
+    target = float(threshold.target_fmr) / gallery_size
+    curve = sorted((float(s), float(f)) for s, f in threshold.fmr_curve)
+    for score, rate in curve:
+        if rate <= target and (rate > 0 or target == 0):
+            return max(base, score)
+    zero = [score for score, rate in curve if rate == 0]
+    chosen = max(base, zero[0] if zero else curve[-1][0])
+    logger.warning(
+        "%s watchlist of %d templates needs a false-match rate of %.1e per "
+        "comparison, below what the calibration resolves; using score %.4f, "
+        "where no calibration impostor matched",
+        modality,
+        gallery_size,
+        target,
+        chosen,
+    )
+    return chosen
+
+
 def build_matchers(
     config: GateConfig,
     models_dir: Path,
@@ -217,6 +271,9 @@ def build_matchers(
             threshold=fingerprint_threshold,
             search=search_fingerprints if fingerprint_gallery else None,
             gallery_size=len(fingerprint_gallery),
+            watchlist_threshold=watchlist_threshold(
+                fingerprint_threshold, len(fingerprint_gallery), "fingerprint"
+            ),
         ),
         "iris": Matcher(
             modality="iris",
@@ -227,5 +284,8 @@ def build_matchers(
             threshold=iris_threshold,
             search=search_irises if iris_gallery is not None else None,
             gallery_size=len(watchlist_irises),
+            watchlist_threshold=watchlist_threshold(
+                iris_threshold, len(watchlist_irises), "iris"
+            ),
         ),
     }

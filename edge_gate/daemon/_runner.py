@@ -505,7 +505,7 @@ class LaneRunner:
             extra_durations_ms=durations,
             watchlist_scores=watchlist_scores,
             watchlist_thresholds={
-                name: float(self._matchers[name].threshold.threshold)
+                name: self._matchers[name].watchlist_threshold
                 for name in watchlist_scores
             },
         )
@@ -668,6 +668,9 @@ class LaneRunner:
                 "watchlist_version": self._template_version,
                 "watchlist_sizes": {
                     name: m.gallery_size for name, m in self._matchers.items()
+                },
+                "watchlist_thresholds": {
+                    name: m.watchlist_threshold for name, m in self._matchers.items()
                 },
             }
         return snapshot

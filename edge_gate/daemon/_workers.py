@@ -412,9 +412,7 @@ class WatchlistWorker(Worker):
             score = search(probe)
             with self._lock:
                 self._scores.setdefault(request.transaction_id, {})[name] = score
-            # The 1:1 threshold applies: a false alert sends a traveller to an
-            # officer, a miss lets a listed person through.
-            if score >= matchers[name].threshold.threshold:
+            if score >= matchers[name].watchlist_threshold:
                 hit = True
         self._emit(
             WatchlistResult(
