@@ -248,22 +248,86 @@ def _centre_grid(
     return np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype(np.float32)
 
 
+# Darkest windows tried as pupil seeds: eyebrows, lashes or dark print can
+# be darker than a pupil that shows highlights.
+_PUPIL_SEEDS = 4
+
+
 def _find_pupil(
     coarse: FloatImage, short_side: int, params: SegmentationParams
 ) -> Circle:
-    """Return the pupil circle on the coarse image."""
+    """Return the pupil circle on the coarse image.
+
+    Each of the darkest windows of pupil size seeds a search; the circle
+    with the steepest dark-to-bright boundary wins.
+
+    Raises:
+        CaptureError: no seed gave a dark, round region.
+    """
     radius_min = max(2.0, params.pupil_radius_min * short_side)
     radius_max = params.pupil_radius_max * short_side
     height, width = coarse.shape
 
-    # Seed: darkest window of the smallest pupil's size, away from the edge.
+    # Seeds: darkest windows of the smallest pupil's size, away from the
+    # edge and from each other.
     means = box_mean(coarse, max(1, int(radius_min * 0.8)))
     margin = int(radius_min)
-    inner = means[margin : height - margin, margin : width - margin]
-    darkest = np.unravel_index(int(np.argmin(inner)), inner.shape)
-    seed_y = int(darkest[0]) + margin
-    seed_x = int(darkest[1]) + margin
+    inner = means[margin : height - margin, margin : width - margin].copy()
+    best: tuple[Circle, float] | None = None
+    last_error: CaptureError | None = None
+    for _ in range(_PUPIL_SEEDS):
+        darkest = np.unravel_index(int(np.argmin(inner)), inner.shape)
+        row, col = int(darkest[0]), int(darkest[1])
+        if not np.isfinite(inner[row, col]):
+            break
+        exclusion = int(1.5 * radius_max)
+        inner[
+            max(0, row - exclusion) : row + exclusion + 1,
+            max(0, col - exclusion) : col + exclusion + 1,
+        ] = np.inf
+        try:
+            candidate = _pupil_from_seed(
+                coarse,
+                means,
+                row + margin,
+                col + margin,
+                radius_min=radius_min,
+                radius_max=radius_max,
+            )
+        except CaptureError as err:
+            last_error = err
+            continue
+        # A pupil lies inside the frame; a circle cut by the border is a
+        # dark edge region (hair, a shadow) seen as a pupil.
+        circle = candidate[0]
+        if (
+            min(circle.x, circle.y) < circle.radius
+            or circle.x + circle.radius > width - 1
+            or circle.y + circle.radius > height - 1
+        ):
+            last_error = CaptureError(
+                "the pupil is cut by the image border; centre the eye"
+            )
+            continue
+        if best is None or candidate[1] > best[1]:
+            best = candidate
+    if best is None:
+        raise last_error or CaptureError(
+            "no dark pupil region found; recapture the eye"
+        )
+    return best[0]
 
+
+def _pupil_from_seed(
+    coarse: FloatImage,
+    means: FloatImage,
+    seed_y: int,
+    seed_x: int,
+    *,
+    radius_min: float,
+    radius_max: float,
+) -> tuple[Circle, float]:
+    """Return the pupil circle grown from one seed, with its boundary rise."""
     # Grow the dark region connected to the seed inside a pupil-sized box.
     half = int(radius_max * 1.2) + 1
     top, left = max(0, seed_y - half), max(0, seed_x - half)
@@ -300,7 +364,7 @@ def _find_pupil(
     low = max(radius_min, 0.75 * estimate)
     high = min(radius_max, 1.3 * estimate + 2)
     radii = np.arange(low - 1, high + 2, 1.0, dtype=np.float32)
-    circle, _ = _best_circle(coarse, centres, radii, _FULL_CIRCLE, sample=nearest)
+    circle, rise = _best_circle(coarse, centres, radii, _FULL_CIRCLE, sample=nearest)
 
     # Re-centre while the best circle sits on the edge of the centre grid.
     for _ in range(3):
@@ -309,8 +373,10 @@ def _find_pupil(
             break
         centre_x, centre_y = circle.x, circle.y
         centres = _centre_grid(centre_x, centre_y, centre_half, 1.0)
-        circle, _ = _best_circle(coarse, centres, radii, _FULL_CIRCLE, sample=nearest)
-    return circle
+        circle, rise = _best_circle(
+            coarse, centres, radii, _FULL_CIRCLE, sample=nearest
+        )
+    return circle, rise
 
 
 def _grow_region(dark: BoolImage, seed_row: int, seed_col: int) -> BoolImage:

@@ -46,6 +46,14 @@ def test_synthetic_eye_with_pupil_highlights(eye_drawer: Any) -> None:
     assert segmentation.filled[130, 150] < 80
 
 
+def test_darker_bar_not_taken_for_pupil(eye_drawer: Any) -> None:
+    image = eye_drawer(highlights=((155.0, 135.0, 6.0),))
+    # An eyebrow-like bar, darker than the pupil and wider than it.
+    image[5:30, 40:280] = 8
+    segmentation = segment_eye(image)
+    assert_close(segmentation.pupil, Circle(160, 140, 40), 2.0)
+
+
 def test_large_frame_segmented(eye_drawer: Any) -> None:
     image = eye_drawer(
         width=640, height=480, pupil=(330, 240, 50), iris=(328, 238, 120), seed=3
