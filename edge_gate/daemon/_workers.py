@@ -3,9 +3,9 @@
 Each worker is a :class:`~edge_gate.daemon._health.Worker`: a named thread
 whose every blocking call has a timeout below its progress deadline. Results
 go back to the lane thread as gate events through ``emit``. A device error
-closes the driver and reports the device lost; the worker then reopens it
-with a growing back-off (50 ms to 2 s) and reports it back once it opens and
-responds, so an unplugged reader or sensor comes back without a restart.
+closes the driver and reports the device lost. The worker then reopens it
+with a growing back-off (50 ms to 2 s) and reports it back once it opens,
+so an unplugged reader or sensor comes back without a restart.
 
 Nothing here logs personal data: documents, templates and scores stay in
 events and in the audit log.
@@ -96,7 +96,8 @@ class DeviceWorker(Worker):
             return True
         try:
             self.device = self._opener()
-        except (EdgeGateError, OSError) as err:
+        except (EdgeGateError, OSError, ImportError) as err:
+            # A missing driver library disables only this device.
             self.lost(err)
             self.stop_event.wait(self._backoff_s)
             self._backoff_s = min(self._backoff_s * 2, REOPEN_MAX_S)
