@@ -179,9 +179,13 @@ def _result(
         alarms = tuple(sorted(set(record.alarms)))
         scores = dict(record.scores)
         latency_ms = record.latency_ms
+    # Without an audit record only the rig's own estimate is left; a record
+    # without a decision (walk-away, fault, fire release) has no machine time.
     machine = machine_ms(trace)
-    if record is not None and "to_decision" in record.durations_ms:
-        machine = machine_ms_from_durations(record.durations_ms)
+    if record is not None:
+        machine = None
+        if "to_decision" in record.durations_ms:
+            machine = machine_ms_from_durations(record.durations_ms)
     lane_ms = None
     if trace.document_at is not None and trace.ended_at is not None:
         lane_ms = (trace.ended_at - trace.document_at) * 1000.0
