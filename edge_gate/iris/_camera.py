@@ -180,7 +180,12 @@ class DirectoryIrisCamera:
 
 
 class V4L2IrisCamera:
-    """A near-infrared V4L2 camera read through OpenCV's V4L2 backend."""
+    """A near-infrared V4L2 camera read through OpenCV's V4L2 backend.
+
+    NOTE: not yet run against a real camera. The contract suite in
+    ``tests/hil/iris_camera`` drives it when ``EDGE_GATE_HIL_IRIS_DEVICE``
+    names a device.
+    """
 
     def __init__(
         self,

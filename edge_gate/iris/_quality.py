@@ -38,8 +38,10 @@ class IrisQuality:
         margin: smallest distance from the iris circle to the image edge,
             in iris radii (negative when the iris is cut off).
         sharpness: mean squared Laplacian over the iris box.
-        gaze_offset: estimate of off-axis gaze, from the centre offset and
-            the iris circle's position in the frame; 0 looks straight in.
+        gaze_offset: estimate of off-axis gaze; 0 looks straight in.
+            NOTE: this is the pupil-iris centre offset only (the same value
+            as ``concentricity``), because circles, unlike ellipses, show no
+            foreshortening.
         score: overall quality in [0, 1], the lowest of the measure scores.
         limiting: name of the measure that set the score.
     """
