@@ -223,7 +223,7 @@ UDEV_RULES_DIR = Path("/etc/udev/rules.d")
 @pytest.mark.skipif(shutil.which("udevadm") is None, reason="udevadm is not installed")
 @pytest.mark.skipif(
     not UDEV_RULES_DIR.is_dir() or not os.access(UDEV_RULES_DIR, os.W_OK),
-    reason="needs write access to /etc/udev/rules.d (root)",
+    reason="/etc/udev/rules.d is missing or not writable (needs udev and root)",
 )
 def test_rules_parse_with_udevadm() -> None:
     # udev 252 has no "udevadm verify"; "udevadm test" parses every rules
