@@ -108,7 +108,7 @@ def run_lane(config: GateConfig, notifier: Notifier, stop: StopRequest) -> int:
     runner = LaneRunner(config)
     try:
         runner.start()
-    except EdgeGateError as err:
+    except (EdgeGateError, OSError) as err:
         logger.error("start-up failed: %s", err)
         notifier.status(f"start-up failed: {err}")
         runner.stop()

@@ -321,17 +321,27 @@ class LaneRunner:
             logger.error("cannot lock the barrier at stop: %s", err)
 
     def _abort_transaction(self) -> None:
-        """Record a transaction cut short by the stop as aborted."""
+        """Record a transaction that the stop cut short.
+
+        Before the decision, a lost turnstile makes the core abort the
+        transaction and emit its record. During an accepted passage, the
+        core is moved to the passage deadline, so it ends the passage and
+        records the accepted transaction with the passages counted so far.
+        The lock commands it adds have been carried out already.
+        """
         lane = self._lane
         if lane is None or lane.transaction_id is None or self._audit is None:
             return
-
-        # A lost turnstile makes the core abort what is running and emit its
-        # record; the lock command it adds has been carried out already.
-        commands = lane.handle(DeviceLost("turnstile"), self._clock())
+        now_s = self._clock()
+        if lane.state is LaneState.PASSAGE and lane.deadline_s is not None:
+            commands = lane.handle(Tick(), max(now_s, lane.deadline_s))
+        else:
+            commands = lane.handle(DeviceLost("turnstile"), now_s)
         for command in commands:
             if isinstance(command, RecordTransaction):
                 self._record_transaction(command)
+            elif isinstance(command, RecordAlarm):
+                self._record_alarm(command)
 
     # Events from other threads
 

@@ -136,3 +136,32 @@ def test_listed_eye_on_own_document_alerts(lane_setup: Any, start_lane: Any) -> 
     outputs = [e for e in lane.drain_events() if e["type"] == "output"]
     assert "Unlock" not in [e["command"] for e in outputs]
     assert lane.status()["state"] != "passage"
+
+
+def test_stop_during_passage_recorded(lane_setup: Any, start_lane: Any) -> None:
+    from edge_gate.rig.synthetic import SyntheticFingerprints, SyntheticIrises
+    from edge_gate.store import AuditLog
+
+    enrol(lane_setup)
+    lane = start_lane(lane_setup)
+    wait_until(lane.idle_in_service)
+    lane_setup.reader.present(lane_setup.mrz_lines())
+    wait_until(lambda: lane.status()["state"] == "fingerprint")
+    lane_setup.fingerprint_module.place_finger(
+        SyntheticFingerprints(SEED).impression(0, 2, 1)
+    )
+    wait_until(lambda: lane.status()["state"] == "iris")
+    show_eye(lane_setup.work / "camera", SyntheticIrises(SEED).capture(0, 0, 1))
+    wait_until(lambda: lane.status()["state"] == "passage")
+
+    # SIGTERM while the barrier is unlocked and nobody has passed yet.
+    lane.close()
+    unlock_pin = lane.pins.pin(lane.config.turnstile.unlock_pin)
+    with AuditLog(lane_setup.state_dir / "audit.db", read_only=True) as audit:
+        rows = [e for e in audit.query() if e.record.kind == "transaction"]
+    # Nobody passed, so the lane core records the accept as aborted with
+    # the decision's scores kept.
+    assert [e.record.outcome for e in rows] == ["aborted"]
+    assert rows[0].record.reason.startswith("no_passage")
+    assert rows[0].record.scores["iris"] >= rows[0].record.thresholds["iris"]
+    assert unlock_pin.state == 0
