@@ -337,8 +337,8 @@ def _run_plan(
             rig.enrol(enrolment_records(population, source, work_dir))
             rig.start_lane()
         except (ComponentMissingError, ModelError) as err:
-            # TODO: drop this path once every lane component is installed
-            # with the package; until then simulate names what is missing.
+            # An installation without a lane component or model reports
+            # every crossing as not run, with the reason, instead of failing.
             notes.append(f"not run: {err}")
             return _not_run(plan, str(err))
 
