@@ -83,6 +83,8 @@ WallClock = Callable[[], datetime.datetime]
 
 # Device names used by the lane core's DeviceLost and DeviceBack events.
 LANE_DEVICES = ("document_reader", "fingerprint", "iris_camera", "turnstile")
+# Seconds between attempts to load a watchlist that failed to load.
+RELOAD_RETRY_S = 60.0
 # States in which the lane core takes a ManualOpen.
 _MANUAL_OPEN_STATES = frozenset(
     {LaneState.IDLE, LaneState.DOCUMENT, LaneState.OUT_OF_SERVICE}
@@ -138,6 +140,10 @@ class LaneRunner:
         self._models_dir = Path()
         self._template_version = 0
         self._pending_audit: list[Any] = []
+        self._reload_thread: threading.Thread | None = None
+        self._reloading_version: int | None = None
+        self._reload_error = ""
+        self._reload_retry_s = 0.0
         self._audit_flush_lock = threading.Lock()
         self._probes = ProbeStore()
         self._enrolled: dict[str, dict[str, dict[str, bytes]]] = {}
@@ -232,6 +238,38 @@ class LaneRunner:
         sizes = {name: m.gallery_size for name, m in self._matchers.items()}
         logger.info("template version %d: watchlist gallery sizes %s", version, sizes)
 
+    def _start_watchlist_reload(self, version: int) -> None:
+        """Load the new watchlist in a thread while the lane holds service.
+
+        The lane takes no traveller until the new galleries are in use, so a
+        person listed by the update cannot pass on the old watchlist. The
+        supervisor keeps pinging the watchdog meanwhile, because a large
+        gallery can take longer to load than the watchdog interval.
+        """
+        with self._state_lock:
+            busy = self._reload_thread is not None and self._reload_thread.is_alive()
+            if busy or self._clock() < self._reload_retry_s:
+                return
+            self._reloading_version = version
+            self._reload_thread = threading.Thread(
+                target=self._reload_watchlist, name="watchlist-reload", daemon=True
+            )
+        self._check_holds()
+        self._reload_thread.start()
+
+    def _reload_watchlist(self) -> None:
+        error = ""
+        try:
+            self._load_matchers()
+        except Exception as err:  # supervision point: keep holding, retry later
+            logger.exception("cannot load the watchlist of the new templates")
+            error = str(err)
+        with self._state_lock:
+            self._reloading_version = None
+            self._reload_error = error
+            self._reload_retry_s = self._clock() + (RELOAD_RETRY_S if error else 0.0)
+        self._check_holds()
+
     def _build_workers(self) -> None:
         config = self.config
         self._workers.append(_LaneWorker(self))
@@ -288,6 +326,9 @@ class LaneRunner:
                 return
             self._stopped = True
         lane_worker = self._workers[0] if self._workers else None
+
+        if self._reload_thread is not None:
+            self._reload_thread.join(30.0)
 
         # Stop the lane thread first, so nothing else drives the outputs.
         if lane_worker is not None and lane_worker.is_alive():
@@ -596,6 +637,16 @@ class LaneRunner:
                     else "templates are past their offline limit; run edge-gate sync"
                 )
         with self._state_lock:
+            if self._reloading_version is not None:
+                holds["watchlist"] = (
+                    f"loading the watchlist of template version "
+                    f"{self._reloading_version}"
+                )
+            elif self._reload_error:
+                holds["watchlist"] = (
+                    f"cannot load the watchlist of the new templates "
+                    f"({self._reload_error}); retrying every {RELOAD_RETRY_S:.0f} s"
+                )
             if self._pending_audit:
                 holds["audit"] = (
                     f"{len(self._pending_audit)} audit records not yet written; "
@@ -622,10 +673,11 @@ class LaneRunner:
         # A template update applied by edge-gate sync changes the watchlist.
         try:
             version = self._templates.version()
-            if version != self._template_version:
-                self._load_matchers()
         except EdgeGateError as err:
-            logger.error("cannot load the watchlist of the new templates: %s", err)
+            logger.error("cannot read the template version: %s", err)
+        else:
+            if version != self._template_version:
+                self._start_watchlist_reload(version)
         interval_s = self.config.audit.prune_interval_h * 3600.0
         now_s = self._clock()
         if self._last_prune_s is None or now_s - self._last_prune_s >= interval_s:

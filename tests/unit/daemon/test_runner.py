@@ -223,6 +223,8 @@ def test_template_update_reloads_watchlist(lane: Any) -> None:
     assert lane.status()["templates"]["version"] == 1
     lane.setup.write_templates()
     lane.runner.housekeeping()
+    wait_until(lambda: lane.status()["templates"]["watchlist_version"] == 2)
+    wait_until(lambda: "watchlist" not in lane.status()["holds"])
     templates = lane.status()["templates"]
     assert templates["version"] == 2
     assert templates["watchlist_version"] == 2
@@ -247,3 +249,20 @@ def test_sensor_unplug_during_capture(lane_setup: Any, start_lane: Any) -> None:
     devices = running.runner.devices()
     assert devices["fingerprint"]["present"]
     assert devices["fingerprint"]["lost_by"] == []
+
+
+def test_watchlist_reload_failure_holds(lane: Any, monkeypatch: Any) -> None:
+    from edge_gate.daemon import _runner
+    from edge_gate.errors import TemplateError
+
+    wait_until(lane.idle_in_service)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise TemplateError("watchlist template 7 is corrupt")
+
+    monkeypatch.setattr(_runner, "build_matchers", broken)
+    lane.setup.write_templates()
+    lane.runner.housekeeping()
+    wait_until(lambda: "corrupt" in lane.status()["holds"].get("watchlist", ""))
+    assert not lane.status()["in_service"]
+    assert lane.status()["templates"]["watchlist_version"] == 1
