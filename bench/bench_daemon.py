@@ -6,7 +6,7 @@ GPIO pins, a template store with one applied version, the shipped models)
 and then, ``--repeats`` times:
 
 1. ``edge-gate run`` starts pinned to one core (``taskset -c 0``) under a
-   bound ``NOTIFY_SOCKET``; the time from ``exec`` to ``READY=1`` includes
+   bound ``NOTIFY_SOCKET``. The time from ``exec`` to ``READY=1`` includes
    Python start-up, the SHA-256 check and loading of both ONNX models, and
    opening the stores and devices.
 2. The daemon idles for ``--idle-s`` seconds with no traveller; its CPU time

@@ -38,7 +38,7 @@ class NotifyListener:
         return text
 
     def wait_for(self, key: str, timeout_s: float) -> str:
-        """Receive until a message holds ``key`` (a line like READY=1)."""
+        """Receive until a message contains the line ``key`` (like READY=1)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             message = self.receive(max(0.01, deadline - time.monotonic()))

@@ -96,7 +96,7 @@ def test_watch_receives_events(server: tuple[ControlServer, EventHub]) -> None:
 
     consumer = threading.Thread(target=consume, name="watch-consumer")
     consumer.start()
-    # The subscription exists once the server answered "watching".
+    # The subscription exists once the server replied "watching".
     deadline = 50
     while not hub._subscribers and deadline:
         threading.Event().wait(0.02)
@@ -134,7 +134,7 @@ SYSTEM_PYTHON = Path("/usr/bin/python3")
 @pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="needs /usr/bin/python3")
 def test_peer_outside_group_refused(server: tuple[ControlServer, EventHub]) -> None:
     control, _ = server
-    # Open the file mode wide, so only the SO_PEERCRED check stands.
+    # Open the file mode wide, so only the SO_PEERCRED check remains.
     os.chmod(control.path.parent, 0o755)
     os.chmod(control.path, 0o666)
     client = (

@@ -1,7 +1,7 @@
 """Whole crossings through the lane runner with synthetic biometrics.
 
 Templates come from the real extractors on synthetic fingers and eyes from
-the rig; the traveller's captures are other impressions of the same finger
+the rig. The traveller's captures are other impressions of the same finger
 and eye. Each crossing runs both ONNX models, so these tests are slow.
 """
 
@@ -120,8 +120,8 @@ def test_enrolled_traveller_accepted(lane_setup: Any, start_lane: Any) -> None:
 
 
 def test_listed_eye_on_own_document_alerts(lane_setup: Any, start_lane: Any) -> None:
-    # The watchlist holds person 0's own eye under another enrolment: the
-    # 1:N search must catch it although the 1:1 checks pass.
+    # The watchlist contains person 0's own eye under another enrolment, so
+    # the 1:N search must catch it although the 1:1 checks pass.
     enrol(lane_setup, watchlist_person=0)
     lane = start_lane(lane_setup)
     assert lane.status()["templates"]["watchlist_sizes"]["iris"] == 1
@@ -154,12 +154,12 @@ def test_stop_during_passage_recorded(lane_setup: Any, start_lane: Any) -> None:
     show_eye(lane_setup.work / "camera", SyntheticIrises(SEED).capture(0, 0, 1))
     wait_until(lambda: lane.status()["state"] == "passage")
 
-    # SIGTERM while the barrier is unlocked and nobody has passed yet.
+    # SIGTERM while the barrier is unlocked and no one has passed yet.
     lane.close()
     unlock_pin = lane.pins.pin(lane.config.turnstile.unlock_pin)
     with AuditLog(lane_setup.state_dir / "audit.db", read_only=True) as audit:
         rows = [e for e in audit.query() if e.record.kind == "transaction"]
-    # Nobody passed, so the lane core records the accept as aborted with
+    # No one passed, so the lane core records the accept as aborted with
     # the decision's scores kept.
     assert [e.record.outcome for e in rows] == ["aborted"]
     assert rows[0].record.reason.startswith("no_passage")

@@ -2,7 +2,7 @@
 
 ``systemd-analyze verify`` exits 0 after ignoring an unknown key or a bad
 value, so these tests fail on any output at all. Verification runs against a
-staging root that holds the units, the system's own units (for the targets
+staging root that contains the units, the system's own units (for the targets
 they depend on) and a stub for every executable they start, because the
 programs exist on the board, not necessarily here.
 """
