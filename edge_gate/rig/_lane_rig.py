@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import json
 import logging
 import queue
@@ -56,6 +57,21 @@ def _require(module: str, *names: str) -> list[Any]:
         raise ComponentMissingError(
             f"{module}.{'/'.join(names)} is not available: {err}"
         ) from err
+
+
+def _run_quietly(cli_main: Any, argv: list[str]) -> int:
+    """Run an ``edge-gate`` command in-process with its stdout in the log.
+
+    Simulate's own stdout is its report (one JSON object with ``--json``),
+    so the publisher's and sync's progress lines go to the debug log.
+    Their errors still go to stderr.
+    """
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        status: int = cli_main(argv)
+    for line in captured.getvalue().splitlines():
+        logger.debug("edge-gate %s: %s", argv[0], line)
+    return status
 
 
 def _scaled(default_s: float, scale: float, low_s: float) -> float:
@@ -145,14 +161,16 @@ class LaneRig:
             "".join(json.dumps(r) + "\n" for r in records), encoding="utf-8"
         )
 
-        status = cli_main(["publish", "init", "--dir", str(publisher_dir)])
+        status = _run_quietly(
+            cli_main, ["publish", "init", "--dir", str(publisher_dir)]
+        )
         if status != 0:
             raise SimulationError(f"edge-gate publish init failed with status {status}")
         publish_args = ["publish", "records", "--dir", str(publisher_dir)]
         publish_args += ["--input", str(records_path)]
         if self.models_dir is not None:
             publish_args += ["--models-dir", str(self.models_dir)]
-        status = cli_main(publish_args)
+        status = _run_quietly(cli_main, publish_args)
         if status != 0:
             raise SimulationError(f"edge-gate publish failed with status {status}")
 
@@ -169,7 +187,7 @@ class LaneRig:
             trusted_root=publisher_dir / "repository" / "metadata" / "1.root.json",
             key_path=key_path,
         )
-        status = cli_main(["sync", "--config", str(self.config_path)])
+        status = _run_quietly(cli_main, ["sync", "--config", str(self.config_path)])
         if status != 0:
             raise SimulationError(f"edge-gate sync failed with status {status}")
 

@@ -80,3 +80,42 @@ def test_real_images_run(tmp_path: Path, data_dir: Path) -> None:
     for name, scenario in summary["scenarios"].items():
         if name not in ("genuine", "after_replug", "tailgating"):
             assert scenario["ok"], f"{name}: {scenario}\n{report.format_table()}"
+
+
+def test_cli_json_is_one_object(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from edge_gate.cli import main
+
+    status = main(
+        [
+            "simulate",
+            "--travellers",
+            "2",
+            "--scenario",
+            "genuine",
+            "--time-scale",
+            "0.05",
+            "--json",
+        ]
+    )
+    summary = json.loads(capsys.readouterr().out)
+
+    assert status == 0
+    assert set(summary) >= {
+        "crossings",
+        "accepted",
+        "rejected",
+        "alerts",
+        "false_accepts",
+        "false_rejects",
+        "scenarios",
+        "latency_ms",
+    }
+    assert summary["crossings"] == 2
+    assert summary["scenarios"]["genuine"] == {
+        "expected": "accepted",
+        "observed": "accepted",
+        "ok": True,
+    }
+    assert set(summary["latency_ms"]) == {"p50", "p95", "max"}
