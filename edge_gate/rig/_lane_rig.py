@@ -27,7 +27,7 @@ import json
 import logging
 import queue
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -356,15 +356,6 @@ class LaneRig:
         finally:
             audit.close()
         return entries
-
-
-def iter_unlock(rig: LaneRig) -> Iterator[bool]:
-    """Yield whether the barrier's unlock output is active, once per call."""
-    assert rig.config is not None
-    turnstile = rig.config.turnstile
-    pin = rig.pin_factory.pin(turnstile.unlock_pin)
-    while True:
-        yield bool(pin.state) == turnstile.unlock_active_high
 
 
 def today_utc() -> datetime.date:

@@ -183,7 +183,6 @@ class HumanDelays:
         finger_hold_s: keeping the finger on the glass.
         look_s: looking into the iris camera after the prompt.
         walk_s: walking from the barrier through the exit beam.
-        tailgate_gap_s: how closely a tailgater follows.
         unplug_s: how long the unplugged sensor stays away.
     """
 
@@ -192,5 +191,4 @@ class HumanDelays:
     finger_hold_s: float = 1.5
     look_s: float = 2.5
     walk_s: float = 3.0
-    tailgate_gap_s: float = 0.8
     unplug_s: float = 2.0
