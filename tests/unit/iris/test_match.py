@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from edge_gate.errors import TemplateError
-from edge_gate.iris import IrisGallery, IrisTemplate, compare_irises
+from edge_gate.iris import (
+    IrisEncoder,
+    IrisGallery,
+    IrisTemplate,
+    compare_irises,
+    load_iris_image,
+)
 from edge_gate.iris._match import REFERENCE_BITS, hamming_distances
 
 
@@ -109,3 +117,37 @@ def test_gallery_rejects_mixed_grids() -> None:
     )
     with pytest.raises(TemplateError, match="mixes"):
         IrisGallery.from_templates(["a", "b"], [random_template(1), other])
+
+
+def test_search_keeps_mates_of_real_codes(data_dir: Path) -> None:
+    # Session-1 template of every eye enrolled among 20,000 templates
+    # recombined from real code rows; session-2 probes must find the same
+    # best entry as the exhaustive search.
+    folder = data_dir / "iris" / "casia-iris-v1"
+    encoder = IrisEncoder(min_quality=0.0)
+    enrolled, probes = [], []
+    for eye in sorted(p for p in folder.iterdir() if p.is_dir())[::2]:
+        enrolled.append(encoder.encode(load_iris_image(eye / f"{eye.name}_1_1.jpg")))
+        probes.append(encoder.encode(load_iris_image(eye / f"{eye.name}_2_1.jpg")))
+    rng = np.random.default_rng(3)
+    background = []
+    for _ in range(20_000):
+        source = rng.integers(0, len(enrolled), size=16)
+        shift = int(rng.integers(0, 128))
+        code = np.stack([enrolled[s].code[r] for r, s in enumerate(source)])
+        mask = np.stack([enrolled[s].mask[r] for r, s in enumerate(source)])
+        background.append(
+            IrisTemplate(
+                code=np.roll(code, shift, axis=1),
+                mask=np.roll(mask, shift, axis=1),
+                quality=1.0,
+            )
+        )
+    ids = [f"eye-{i}" for i in range(len(enrolled))]
+    ids += [f"background-{i}" for i in range(len(background))]
+    gallery = IrisGallery.from_templates(ids, enrolled + background)
+    for index, probe in enumerate(probes):
+        exhaustive = gallery.exhaustive_scores(probe)
+        best_id, best_score = gallery.search(probe, top_k=1)[0]
+        assert best_score == pytest.approx(float(exhaustive.max()))
+        assert best_id == f"eye-{index}"
