@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from edge_gate.rig._lane_rig import LaneRig, SimulationError
+from edge_gate.rig._lane_rig import WALK_STEP_S, LaneRig, SimulationError
 from edge_gate.rig._plan import PlannedCrossing
 from edge_gate.rig.scenarios import HumanDelays
 from edge_gate.rig.synthetic import mrz_lines
@@ -129,7 +129,7 @@ class TravellerActor:
         # Walk in (the walker pauses its own steps), then place the document.
         walker_before = len(rig.walker.events)
         rig.walker.enter()
-        trace.simulated_s += 0.5 * (len(rig.walker.events) - walker_before - 1)
+        trace.simulated_s += WALK_STEP_S * (len(rig.walker.events) - walker_before - 1)
         self._pause(trace, self._delays.document_s)
         person = planned.document_holder.with_document(planned.document)
         rig.document_reader.present(mrz_lines(person))
@@ -213,7 +213,8 @@ class TravellerActor:
                 self._rig.walker.tailgate()
             else:
                 self._rig.walker.walk_through()
-            trace.simulated_s += 0.5 * (len(self._rig.walker.events) - steps_before - 1)
+            steps = len(self._rig.walker.events) - steps_before
+            trace.simulated_s += WALK_STEP_S * (steps - 1)
             state.left = True
 
     def _leave(

@@ -38,6 +38,9 @@ from edge_gate.rig.template_server import TemplateServer
 logger = logging.getLogger(__name__)
 
 _READY_TIMEOUT_S = 30.0
+# Realistic time between two beam or barrier changes of the walking person
+# (an estimate: half a stride).
+WALK_STEP_S = 0.5
 
 
 class SimulationError(EdgeGateError):
@@ -293,7 +296,7 @@ class LaneRig:
         self.walker = walker_cls(
             self.pin_factory,
             config.turnstile,
-            step_s=0.5,
+            step_s=WALK_STEP_S,
             pause=self.sleep,
         )
         self.wait_in_service(_READY_TIMEOUT_S)
