@@ -74,11 +74,12 @@ class CrossingTrace:
 
 
 def machine_ms(trace: CrossingTrace) -> float | None:
-    """Return the lane's own time from document to decision, in milliseconds.
+    """Estimate the lane's own time from document to decision, in milliseconds.
 
-    This is the wall time from presenting the document to the decision
-    minus the time the rig slept for the traveller and the sensors. It
-    still includes the drivers' polling intervals (finger and camera).
+    The estimate is the wall time from presenting the document to the
+    decision minus the time the rig slept for the traveller and the sensors.
+    It still includes the drivers' polling intervals (finger and camera), so
+    the report uses it only when the audit record is missing.
     """
     if trace.document_at is None or trace.decided_at is None:
         return None

@@ -168,14 +168,20 @@ class LaneRig:
             cli_main, ["publish", "init", "--dir", str(publisher_dir)]
         )
         if status != 0:
-            raise SimulationError(f"edge-gate publish init failed with status {status}")
+            raise SimulationError(
+                f"edge-gate publish init failed with status {status}; "
+                "its error is printed above"
+            )
         publish_args = ["publish", "records", "--dir", str(publisher_dir)]
         publish_args += ["--input", str(records_path)]
         if self.models_dir is not None:
             publish_args += ["--models-dir", str(self.models_dir)]
         status = _run_quietly(cli_main, publish_args)
         if status != 0:
-            raise SimulationError(f"edge-gate publish failed with status {status}")
+            raise SimulationError(
+                f"edge-gate publish failed with status {status}; "
+                "its error is printed above"
+            )
 
         self.server = self._stack.enter_context(
             TemplateServer(publisher_dir / "repository")
@@ -192,7 +198,10 @@ class LaneRig:
         )
         status = _run_quietly(cli_main, ["sync", "--config", str(self.config_path)])
         if status != 0:
-            raise SimulationError(f"edge-gate sync failed with status {status}")
+            raise SimulationError(
+                f"edge-gate sync failed with status {status}; "
+                "its error is printed above"
+            )
 
     def _write_config(
         self,
