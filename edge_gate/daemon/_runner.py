@@ -808,7 +808,7 @@ class LaneRunner:
             manual_open_record(reason, lane_id=lane_id, now_utc=now_utc)
         )
         # ManualOpen is missing from the gate.Event union; Lane.handle takes it.
-        self._queue.put(ManualOpen())  # type: ignore[arg-type]
+        self._queue.put(ManualOpen())
 
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

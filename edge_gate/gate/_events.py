@@ -204,4 +204,12 @@ TransactionEvent = (
 InputEvent = (
     BeamChanged | BarrierChanged | FireReleaseChanged | KeySwitchChanged | TamperChanged
 )
-Event = DocumentRead | TransactionEvent | InputEvent | DeviceLost | DeviceBack | Tick
+Event = (
+    DocumentRead
+    | TransactionEvent
+    | InputEvent
+    | DeviceLost
+    | DeviceBack
+    | ManualOpen
+    | Tick
+)

@@ -71,7 +71,9 @@ def test_section_must_be_table() -> None:
 
 
 def test_list_field_becomes_tuple() -> None:
-    config = config_from_mapping({"document_reader": {"tolerances": ["long_number_includes_filler"]}})
+    config = config_from_mapping(
+        {"document_reader": {"tolerances": ["long_number_includes_filler"]}}
+    )
     assert config.document_reader.tolerances == ("long_number_includes_filler",)
 
 
