@@ -64,9 +64,31 @@ def test_large_frame_segmented(eye_drawer: Any) -> None:
     assert abs(iris.x - 328) <= 4.0
     assert abs(iris.radius - 120) <= 4.0
     # NOTE: the boundary search uses the side arcs only (eyelids cover the
-    # top and bottom), so the centre's height is fixed to about 6 % of
-    # the iris radius, not to a few pixels.
-    assert abs(iris.y - 238) <= 0.06 * 120
+    # top and bottom), which cannot fix the centre's height. The iris takes
+    # the pupil's height, 2 px off the drawn one here.
+    assert iris.y == segmentation.pupil.y
+    assert abs(iris.y - 238) <= 3.0
+
+
+def test_iris_centre_takes_pupil_height(eye_drawer: Any) -> None:
+    segmentation = segment_eye(eye_drawer(pupil=(160, 140, 40), iris=(166, 141, 100)))
+    assert segmentation.iris.y == segmentation.pupil.y
+    # The horizontal offset is still searched.
+    assert abs(segmentation.iris.x - 166) <= 2.0
+
+
+def test_eyelid_corners_over_side_arcs(eye_drawer: Any) -> None:
+    # Bright lower-lid skin over 24 degrees of each 50-degree side arc,
+    # from 80 px out: a plain mean over the angles takes the lid's edge
+    # for the iris boundary (radius about 81 instead of 100).
+    image = eye_drawer()
+    ys, xs = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+    angle = np.degrees(np.arctan2(ys - 141, xs - 162))
+    corners = ((angle > 8) & (angle < 32)) | ((angle > 148) & (angle < 172))
+    image[corners & (np.hypot(xs - 162, ys - 141) > 80)] = 235
+    segmentation = segment_eye(image)
+    assert abs(segmentation.iris.radius - 100) <= 3.0
+    assert abs(segmentation.iris.x - 162) <= 3.0
 
 
 @pytest.mark.parametrize(
