@@ -1,16 +1,25 @@
-"""``edge-gate run``: the lane daemon (edge-gate.service runs this)."""
+"""``edge-gate run`` (edge-gate.service) and ``edge-gate lane-closed``
+(edge-gate-lane-closed.service, run when the lane daemon failed for good)."""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
+from types import FrameType
 from typing import Any
 
 from edge_gate.cli._common import add_config_argument
-from edge_gate.config import resolve_config_path
+from edge_gate.config import load_config, resolve_config_path
+from edge_gate.errors import ConfigError
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
 
 
 def register(subparsers: Any) -> None:
-    """Add ``run`` to the ``edge-gate`` subcommands."""
+    """Add ``run`` and ``lane-closed`` to the ``edge-gate`` subcommands."""
     parser = subparsers.add_parser(
         "run",
         help="run the lane daemon (systemd starts this)",
@@ -25,9 +34,50 @@ def register(subparsers: Any) -> None:
     add_config_argument(parser)
     parser.set_defaults(handler=run)
 
+    closed = subparsers.add_parser(
+        "lane-closed",
+        help="hold the barrier locked and the red lamp on (systemd starts this "
+        "after the lane daemon failed)",
+        description=(
+            "Drive the [turnstile] outputs of the configuration to the closed "
+            "lane's levels: the barrier locked as the configured lock type and "
+            "polarity require, the red lamp on. The lines are held until "
+            "SIGTERM or SIGINT; the fire release still frees the barrier. Do "
+            "not run it while edge-gate run holds the GPIO lines. Exit status: "
+            "0 stopped, 1 failed, 2 invalid configuration."
+        ),
+    )
+    add_config_argument(closed)
+    closed.set_defaults(handler=lane_closed)
+
 
 def run(args: argparse.Namespace) -> int:
     """Run the lane daemon in the foreground."""
     from edge_gate.daemon import run_daemon
 
     return run_daemon(resolve_config_path(args.config), verbosity=args.verbose)
+
+
+def lane_closed(args: argparse.Namespace) -> int:
+    """Hold the closed lane's output levels until SIGTERM or SIGINT."""
+    from edge_gate.daemon._lane_closed import hold_lane_closed
+    from edge_gate.daemon._main import configure_daemon_logging
+
+    configure_daemon_logging("DEBUG" if args.verbose else "INFO")
+    path = resolve_config_path(args.config)
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        print(f"edge-gate lane-closed: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    hold_lane_closed(config.turnstile, stop)
+    return EXIT_OK
