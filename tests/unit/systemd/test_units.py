@@ -242,3 +242,27 @@ def test_rules_parse_with_udevadm() -> None:
         installed.unlink()
     problems = [line for line in result.stderr.splitlines() if installed.name in line]
     assert problems == []
+
+
+def test_lane_closed_unit_reads_configuration() -> None:
+    settings = unit_settings("edge-gate-lane-closed.service")
+    command = settings["ExecStart"][0].split()
+    assert command[-3:] == ["lane-closed", "--config", "/etc/edge_gate/edge-gate.toml"]
+    # Fixed gpioset levels ignore the configured lock type and polarity.
+    assert "gpioset" not in settings["ExecStart"][0]
+    assert settings["Conflicts"] == ["edge-gate.service"]
+    assert "ProcSubset" not in settings
+    assert settings["WorkingDirectory"] == ["%t/edge_gate-lane-closed"]
+
+
+def test_sync_unit_pulls_in_time_sync() -> None:
+    settings = unit_settings("edge-gate-sync.service")
+    assert "time-sync.target" in " ".join(settings["After"]).split()
+    assert "time-sync.target" in " ".join(settings["Wants"]).split()
+
+
+def test_serial_rules_match_adapter_serial() -> None:
+    # Two adapters with the same bridge chip differ only by serial number.
+    serial_rules = [line for line in rule_lines() if 'SUBSYSTEM=="tty"' in line]
+    for line in serial_rules:
+        assert 'ATTRS{serial}=="' in line
