@@ -96,6 +96,10 @@ def read_birth_date(
 ) -> datetime.date | None:
     """Read a YYMMDD birth date, in the latest century not after ``today``.
 
+    Three centuries are tried: the one of ``today`` and the two before it.
+    A century before year 1 is outside ``datetime``'s range and gives no
+    date.
+
     Returns:
         The date, or None when absent or impossible (the reason is added to
         ``errors``, and an absent date adds a warning).
@@ -106,14 +110,17 @@ def read_birth_date(
     year, month, day = parts
     century = today.year // 100 * 100
     for full_year in (century + year, century - 100 + year, century - 200 + year):
-        try:
-            value = datetime.date(full_year, month, day)
-        except ValueError:
-            # 29 February outside a leap year, or no such month or day.
-            continue
-        if value <= today:
+        value = _calendar_date(full_year, month, day)
+        if value is not None and value <= today:
             return value
-    errors.append(f"birth_date: {field!r} is not a calendar date")
+    if not _is_month_day(month, day):
+        errors.append(f"birth_date: {field!r} is not a calendar date")
+    else:
+        errors.append(
+            f"birth_date: {field!r} gives no valid date on or before the "
+            f"reference date {today.isoformat()} in its century or the two "
+            "before it, and a birth date cannot lie after the reference date"
+        )
     return None
 
 
@@ -123,6 +130,9 @@ def read_expiry_date(
     """Read a YYMMDD expiry date: 20YY, or 19YY when 20YY is too far ahead.
 
     20YY is too far ahead when it lies more than 50 years after ``today``.
+    After 9949-12-31 that limit passes ``datetime.date.max``, so the limit
+    becomes 9999-12-31 and a warning is added. 19YY and 20YY themselves
+    always lie within ``datetime``'s range.
 
     Returns:
         The date, or None when absent or impossible (the reason is added to
@@ -132,16 +142,43 @@ def read_expiry_date(
     if parts is None:
         return None
     year, month, day = parts
-    latest_expiry = _latest_expiry(today)
+    latest_expiry, is_clamped = _latest_expiry(today)
+    if is_clamped:
+        warnings.append(
+            f"expiry_date: 50 years after the reference date {today.isoformat()} "
+            f"is past {latest_expiry.isoformat()}, the last date this parser "
+            f"handles, so expiry dates are accepted up to "
+            f"{latest_expiry.isoformat()}"
+        )
     for full_year in (2000 + year, 1900 + year):
-        try:
-            value = datetime.date(full_year, month, day)
-        except ValueError:
-            continue
-        if value <= latest_expiry:
+        value = _calendar_date(full_year, month, day)
+        if value is not None and value <= latest_expiry:
             return value
-    errors.append(f"expiry_date: {field!r} is not a calendar date")
+    if not _is_month_day(month, day):
+        errors.append(f"expiry_date: {field!r} is not a calendar date")
+    else:
+        errors.append(
+            f"expiry_date: {field!r} gives no valid date in 19YY or 20YY up to "
+            f"{latest_expiry.isoformat()}, 50 years after the reference date "
+            f"{today.isoformat()}"
+        )
     return None
+
+
+def _calendar_date(year: int, month: int, day: int) -> datetime.date | None:
+    """Return the date, or None where it does not exist or is out of range."""
+    try:
+        return datetime.date(year, month, day)
+    except ValueError:
+        # 29 February outside a leap year, no such month or day, or a year
+        # outside 1..9999.
+        return None
+
+
+def _is_month_day(month: int, day: int) -> bool:
+    """Return whether ``month`` and ``day`` form a date in some year."""
+    # 2000 is a leap year, so 29 February counts.
+    return _calendar_date(2000, month, day) is not None
 
 
 def _date_parts(
@@ -163,13 +200,20 @@ def _date_parts(
 
 
 @functools.lru_cache(maxsize=16)
-def _latest_expiry(today: datetime.date) -> datetime.date:
+def _latest_expiry(today: datetime.date) -> tuple[datetime.date, bool]:
     """Return the latest expiry date accepted on ``today``: 50 years later.
 
     Cached because ``today`` is the same for every document of a day.
+
+    Returns:
+        ``(latest date, is_clamped)``: ``is_clamped`` is True when 50 years
+        later lies past ``datetime.date.max``, which is then the date.
     """
+    year = today.year + 50
+    if year > datetime.MAXYEAR:
+        return datetime.date.max, True
     try:
-        return today.replace(year=today.year + 50)
+        return today.replace(year=year), False
     except ValueError:
         # 29 February in a year that is not a leap year.
-        return today.replace(year=today.year + 50, day=28)
+        return today.replace(year=year, day=28), False
