@@ -16,7 +16,9 @@ import argparse
 import datetime
 import json
 import logging
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,16 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
+# Accepted metadata lifetimes (low, high). Below the low bound the metadata
+# expires before a gate can fetch it, and past the high bound a frozen or
+# stolen version would stay valid for years.
+# NOTE: the bounds are operational estimates, not from a standard.
+TIMESTAMP_EXPIRY_H = (0.25, 24.0 * 31)
+METADATA_EXPIRY_DAYS = (1.0 / 24, 366.0)
+ROOT_EXPIRY_DAYS = (1.0, 3660.0)
+# Percentage shown in the help of --allow-delete.
+MAX_DELETE_PERCENT = 10
+
 
 def register(subparsers: Any) -> None:
     """Add ``sync``, ``templates`` and ``publish`` to the subcommands."""
@@ -55,7 +67,9 @@ def register(subparsers: Any) -> None:
         "templates",
         help="show the template version, counts and age",
         description="Show the applied template version, enrolment and template "
-        "counts, when they were last verified, and until when they are usable.",
+        "counts, when they were last verified, and until when they are usable. "
+        "Exit status 0 when the templates are usable, 1 when they are not (none "
+        "applied yet, or past their expiry or maximum offline age).",
     )
     add_config_argument(templates)
     templates.add_argument("--json", action="store_true", help="print one JSON object")
@@ -162,14 +176,14 @@ def _templates(args: argparse.Namespace) -> int:
     }
     if args.json:
         print(json.dumps(report, indent=1))
-        return EXIT_OK
+        return EXIT_OK if report["usable"] else EXIT_FAILED
     width = max(len(name) for name in report)
     for name, value in report.items():
         shown = "never" if value is None else value
         if isinstance(value, bool):
             shown = "yes" if value else "no"
         print(f"{name.replace('_', ' '):<{width}}  {shown}")
-    return EXIT_OK
+    return EXIT_OK if report["usable"] else EXIT_FAILED
 
 
 def _iso(value: datetime.datetime | None) -> str | None:
@@ -212,6 +226,16 @@ def _register_publish(subparsers: Any) -> None:
         metavar="DIR",
         help="models for records given as images (default: the shipped models)",
     )
+    records.add_argument(
+        "--allow-delete",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="allow up to N removals (published records missing from the input, "
+        "watchlist entries no longer watchlisted); without it at most "
+        f"{MAX_DELETE_PERCENT}%% of the published records may be deleted and no "
+        "watchlist entry removed",
+    )
     records.set_defaults(handler=_publish_records)
 
     refresh = actions.add_parser(
@@ -239,15 +263,40 @@ def _register_publish(subparsers: Any) -> None:
     gate_key.set_defaults(handler=_publish_gate_key)
 
 
-def _positive_float(text: str) -> float:
-    """Parse a positive number for argparse (exit status 2 otherwise)."""
+def _non_negative_int(text: str) -> int:
+    """Parse a count of 0 or more for argparse (exit status 2 otherwise)."""
     try:
-        value = float(text)
+        value = int(text)
     except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
     return value
+
+
+def _bounded_float(low: float, high: float) -> Callable[[str], float]:
+    """Build an argparse type that accepts a finite number in [low, high]."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be a number from {low:g} to {high:g}, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def _range_help(
+    what: str, unit: str, bounds: tuple[float, float], default: float
+) -> str:
+    low, high = bounds
+    # argparse expands %-sequences in help texts, so none may appear here.
+    return f"{what}, {low:g} to {high:g} {unit} (default: {default:g})"
 
 
 def _add_dir_and_expiries(parser: argparse.ArgumentParser) -> None:
@@ -260,24 +309,31 @@ def _add_dir_and_expiries(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timestamp-expiry-h",
-        type=_positive_float,
+        type=_bounded_float(*TIMESTAMP_EXPIRY_H),
         default=24.0,
         metavar="HOURS",
-        help="timestamp metadata lifetime, the freeze window (default: 24)",
+        help=_range_help(
+            "timestamp metadata lifetime, the freeze window",
+            "hours",
+            TIMESTAMP_EXPIRY_H,
+            24,
+        ),
     )
     parser.add_argument(
         "--metadata-expiry-days",
-        type=_positive_float,
+        type=_bounded_float(*METADATA_EXPIRY_DAYS),
         default=7.0,
         metavar="DAYS",
-        help="targets and snapshot metadata lifetime (default: 7)",
+        help=_range_help(
+            "targets and snapshot metadata lifetime", "days", METADATA_EXPIRY_DAYS, 7
+        ),
     )
     parser.add_argument(
         "--root-expiry-days",
-        type=_positive_float,
+        type=_bounded_float(*ROOT_EXPIRY_DAYS),
         default=365.0,
         metavar="DAYS",
-        help="root metadata lifetime (default: 365)",
+        help=_range_help("root metadata lifetime", "days", ROOT_EXPIRY_DAYS, 365),
     )
 
 
@@ -317,9 +373,15 @@ def _publish_records(args: argparse.Namespace) -> int:
     loader = ImageTemplateLoader(args.input.parent, args.models_dir)
     try:
         records = read_records(args.input, load_template=loader)
-        result = publisher.publish(records)
-    except EnrolmentRecordError as err:
+        result = publisher.publish(records, allow_delete=args.allow_delete)
+    except (EnrolmentRecordError, UpdateError) as err:
         print(f"edge-gate publish: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as err:
+        print(
+            f"edge-gate publish: cannot read {args.input}: {err.strerror or err}",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     if result.changed == 0 and result.deleted == 0:
         print(f"no change: version {result.version} stays, metadata re-signed")

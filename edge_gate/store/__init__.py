@@ -28,6 +28,7 @@ from edge_gate.store._records import (
     FINGERS,
     DocumentRecord,
     EnrolmentRecord,
+    check_record,
     record_from_json,
     record_to_json,
 )
@@ -51,6 +52,7 @@ __all__ += [
     "TemplateStoreWriter",
     "TemplateUpdate",
     "TrustedClock",
+    "check_record",
     "clock_is_trustworthy",
     "generate_key_file",
     "load_key",

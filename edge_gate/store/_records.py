@@ -16,9 +16,9 @@ import base64
 import binascii
 import datetime
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from edge_gate.errors import EnrolmentRecordError
 
@@ -36,6 +36,8 @@ FINGERS: tuple[str, ...] = (
     "left_little",
 )
 EYES: tuple[str, ...] = ("left", "right")
+
+_T = TypeVar("_T")
 
 TemplateKind = Literal["fingerprint", "iris"]
 
@@ -138,12 +140,36 @@ def record_from_json(
 
     Raises:
         EnrolmentRecordError: a field is missing, of the wrong type or out of
-            range; the message names the field and the value's problem.
+            range; the message lists every problem of the record, each naming
+            the field and the value's problem.
+    """
+    record, problems = check_record(value, load_template=load_template)
+    if record is None:
+        raise EnrolmentRecordError("; ".join(problems))
+    return record
+
+
+def check_record(
+    value: Any,
+    *,
+    load_template: Any = None,
+) -> tuple[EnrolmentRecord | None, list[str]]:
+    """Validate one JSON object and list every problem it has.
+
+    Args:
+        value: the parsed JSON object.
+        load_template: as for :func:`record_from_json`; an
+            :class:`EnrolmentRecordError` it raises becomes one problem.
+
+    Returns:
+        The record and an empty list when the object is valid, otherwise
+        None and one message per problem (all fields are checked).
     """
     if not isinstance(value, dict):
-        raise EnrolmentRecordError(
+        return None, [
             f"an enrolment record must be a JSON object, got {type(value).__name__}"
-        )
+        ]
+    problems: list[str] = []
     known = {
         "enrolment_id",
         "person_id",
@@ -156,32 +182,52 @@ def record_from_json(
     }
     unknown = sorted(set(value) - known)
     if unknown:
-        raise EnrolmentRecordError(
+        problems.append(
             f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
 
-    person_id = _identifier(value.get("person_id"), "person_id")
-    enrolment_id = _identifier(value.get("enrolment_id", person_id), "enrolment_id")
-    documents = _documents(value.get("documents", []))
-    enrolment_expiry = _date(value.get("enrolment_expiry"), "enrolment_expiry")
-    watchlisted = _flag(value.get("watchlisted", False), "watchlisted")
-    revoked = _flag(value.get("revoked", False), "revoked")
-    fingerprints = _templates(
-        value.get("fingerprints", {}), "fingerprint", FINGERS, load_template
+    person_id = _checked(problems, _identifier, value.get("person_id"), "person_id")
+    enrolment_id = (
+        _checked(problems, _identifier, value["enrolment_id"], "enrolment_id")
+        if "enrolment_id" in value
+        else person_id
     )
-    irises = _templates(value.get("irises", {}), "iris", EYES, load_template)
+    documents = _documents(value.get("documents", []), problems)
+    enrolment_expiry = _checked(
+        problems, _date, value.get("enrolment_expiry"), "enrolment_expiry"
+    )
+    watchlisted = _checked(
+        problems, _flag, value.get("watchlisted", False), "watchlisted"
+    )
+    revoked = _checked(problems, _flag, value.get("revoked", False), "revoked")
+    fingerprints = _templates(
+        value.get("fingerprints", {}), "fingerprint", FINGERS, load_template, problems
+    )
+    irises = _templates(value.get("irises", {}), "iris", EYES, load_template, problems)
 
     # A record without a document can only be found by the watchlist search.
-    if not documents and not watchlisted:
-        raise EnrolmentRecordError(
+    if documents == () and watchlisted is False:
+        problems.append(
             "documents is empty and watchlisted is false: such a record can never "
             "be found; add a document or set watchlisted"
         )
-    if not fingerprints and not irises:
-        raise EnrolmentRecordError(
+    if fingerprints == {} and irises == {}:
+        problems.append(
             "the record has no fingerprint and no iris template; add at least one"
         )
-    return EnrolmentRecord(
+    if (
+        problems
+        or enrolment_id is None
+        or person_id is None
+        or documents is None
+        or enrolment_expiry is None
+        or watchlisted is None
+        or revoked is None
+        or fingerprints is None
+        or irises is None
+    ):
+        return None, problems
+    record = EnrolmentRecord(
         enrolment_id=enrolment_id,
         person_id=person_id,
         documents=documents,
@@ -191,6 +237,18 @@ def record_from_json(
         fingerprints=fingerprints,
         irises=irises,
     )
+    return record, []
+
+
+def _checked(
+    problems: list[str], check: Callable[[Any, str], _T], value: Any, name: str
+) -> _T | None:
+    """Run one field check; on failure note its message and return None."""
+    try:
+        return check(value, name)
+    except EnrolmentRecordError as err:
+        problems.append(str(err))
+        return None
 
 
 def _identifier(value: Any, name: str) -> str:
@@ -223,39 +281,51 @@ def _flag(value: Any, name: str) -> bool:
     return value
 
 
-def _documents(value: Any) -> tuple[DocumentRecord, ...]:
+def _documents(value: Any, problems: list[str]) -> tuple[DocumentRecord, ...] | None:
+    """Check the documents list; note every problem, None when any."""
     if not isinstance(value, list):
-        raise EnrolmentRecordError(f"documents must be a list, got {value!r}")
+        problems.append(f"documents must be a list, got {value!r}")
+        return None
     if len(value) > MAX_DOCUMENTS:
-        raise EnrolmentRecordError(
+        problems.append(
             f"documents has {len(value)} entries; the maximum is {MAX_DOCUMENTS}"
         )
+        return None
+    found = len(problems)
     documents: list[DocumentRecord] = []
     for index, item in enumerate(value):
         where = f"documents[{index}]"
         if not isinstance(item, dict):
-            raise EnrolmentRecordError(f"{where} must be an object, got {item!r}")
+            problems.append(f"{where} must be an object, got {item!r}")
+            continue
         extra = sorted(set(item) - {"issuing_state", "document_number", "expiry"})
         if extra:
-            raise EnrolmentRecordError(f"{where}: unknown field(s) {', '.join(extra)}")
+            problems.append(f"{where}: unknown field(s) {', '.join(extra)}")
         state = item.get("issuing_state")
         if not isinstance(state, str) or not _STATE_PATTERN.fullmatch(state):
-            raise EnrolmentRecordError(
+            problems.append(
                 f"{where}.issuing_state must be 1 to 3 characters A-Z or '<', "
                 f"starting with a letter, got {state!r}"
             )
+            state = None
         number = item.get("document_number")
         if not isinstance(number, str) or not _DOCUMENT_NUMBER_PATTERN.fullmatch(
             number
         ):
-            raise EnrolmentRecordError(
+            problems.append(
                 f"{where}.document_number must be 1 to 30 characters A-Z, 0-9 or '<'"
             )
-        expiry = _date(item.get("expiry"), f"{where}.expiry")
-        documents.append(DocumentRecord(state.rstrip("<"), number.rstrip("<"), expiry))
+            number = None
+        expiry = _checked(problems, _date, item.get("expiry"), f"{where}.expiry")
+        if state is not None and number is not None and expiry is not None:
+            documents.append(
+                DocumentRecord(state.rstrip("<"), number.rstrip("<"), expiry)
+            )
     keys = [(d.issuing_state, d.document_number) for d in documents]
     if len(set(keys)) != len(keys):
-        raise EnrolmentRecordError("documents lists the same document twice")
+        problems.append("documents lists the same document twice")
+    if len(problems) > found:
+        return None
     return tuple(documents)
 
 
@@ -264,31 +334,43 @@ def _templates(
     kind: TemplateKind,
     positions: tuple[str, ...],
     load_template: Any,
-) -> dict[str, bytes]:
+    problems: list[str],
+) -> dict[str, bytes] | None:
+    """Check and load one kind's templates; note every problem, None when any."""
     name = "fingerprints" if kind == "fingerprint" else "irises"
     if not isinstance(value, dict):
-        raise EnrolmentRecordError(f"{name} must be an object, got {value!r}")
+        problems.append(f"{name} must be an object, got {value!r}")
+        return None
+    found = len(problems)
     templates: dict[str, bytes] = {}
     for position, item in value.items():
         if position not in positions:
-            raise EnrolmentRecordError(
+            problems.append(
                 f"{name}: unknown position {position!r}; known: {', '.join(positions)}"
             )
+            continue
         where = f"{name}.{position}"
-        if isinstance(item, dict) and set(item) == {"template_b64"}:
-            data = _decode_base64(item["template_b64"], where)
-        elif load_template is not None:
-            data = load_template(kind, position, item)
-        else:
-            raise EnrolmentRecordError(
-                f'{where} must be {{"template_b64": "..."}}, got {item!r}'
-            )
+        try:
+            if isinstance(item, dict) and set(item) == {"template_b64"}:
+                data = _decode_base64(item["template_b64"], where)
+            elif load_template is not None:
+                data = load_template(kind, position, item)
+            else:
+                raise EnrolmentRecordError(
+                    f'{where} must be {{"template_b64": "..."}}, got {item!r}'
+                )
+        except EnrolmentRecordError as err:
+            problems.append(str(err))
+            continue
         if not data or len(data) > MAX_TEMPLATE_BYTES:
-            raise EnrolmentRecordError(
+            problems.append(
                 f"{where}: a template must have 1 to {MAX_TEMPLATE_BYTES} bytes, "
                 f"got {len(data)}"
             )
+            continue
         templates[position] = data
+    if len(problems) > found:
+        return None
     return templates
 
 

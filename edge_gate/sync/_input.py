@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_gate.errors import BiometricError, EnrolmentRecordError
-from edge_gate.store import EnrolmentRecord, record_from_json
+from edge_gate.store import EnrolmentRecord, check_record
 
 logger = logging.getLogger(__name__)
 
@@ -109,36 +109,59 @@ def read_records(
         The records in file order.
 
     Raises:
-        EnrolmentRecordError: one or more lines are invalid; the message
-            lists each by line number (all of them are checked first).
+        EnrolmentRecordError: one or more lines are invalid (every problem
+            of every line is listed with its line number), or the file contains
+            no record at all.
         OSError: the file cannot be read.
     """
     loader = load_template or ImageTemplateLoader(path.parent)
     records: list[EnrolmentRecord] = []
-    problems: list[str] = []
-    for line_number, value in _json_lines(path, problems):
-        try:
-            records.append(record_from_json(value, load_template=loader))
-        except EnrolmentRecordError as err:
-            problems.append(f"{path}:{line_number}: {err}")
+    # (line number, message), in file order.
+    found: list[tuple[int, str]] = []
+    for line_number, value in _json_lines(path, found):
+        record, problems = check_record(value, load_template=loader)
+        found.extend((line_number, problem) for problem in problems)
+        if record is not None:
+            records.append(record)
+    problems = [f"{path}:{line}: {problem}" for line, problem in found]
+    bad_lines = len({line for line, _problem in found})
+    if not records and not problems:
+        raise EnrolmentRecordError(
+            f"{path} contains no enrolment record; nothing was published. A publish "
+            "lists every enrolment that gates should hold, so an empty file "
+            "would delete them all: check the export that wrote it"
+        )
     if problems:
         shown = "\n  ".join(problems[:MAX_REPORTED_PROBLEMS])
         more = len(problems) - MAX_REPORTED_PROBLEMS
         tail = f"\n  ... and {more} more" if more > 0 else ""
         raise EnrolmentRecordError(
-            f"{len(problems)} invalid enrolment record(s); nothing was published:"
+            f"{bad_lines} invalid enrolment record(s); nothing was published; "
+            f"{len(problems)} problem(s):"
             f"\n  {shown}{tail}"
         )
     return records
 
 
-def _json_lines(path: Path, problems: list[str]) -> Iterator[tuple[int, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            text = line.strip()
+def _json_lines(
+    path: Path, problems: list[tuple[int, str]]
+) -> Iterator[tuple[int, Any]]:
+    with path.open("rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as err:
+                problems.append(
+                    (
+                        line_number,
+                        f"not UTF-8 text (byte 0x{raw[err.start]:02x} at column "
+                        f"{err.start + 1}); save the file as UTF-8",
+                    )
+                )
+                continue
             if not text or text.startswith("#"):
                 continue
             try:
                 yield line_number, json.loads(text)
             except ValueError as err:
-                problems.append(f"{path}:{line_number}: not valid JSON: {err}")
+                problems.append((line_number, f"not valid JSON: {err}"))

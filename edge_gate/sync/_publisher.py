@@ -11,8 +11,13 @@
   ``bundles/*.egtb`` under hash-prefixed names (TUF consistent snapshots),
   so a gate that fetches while a new version is written still gets one
   consistent set.
-- ``state/``: the published version and one hash per published record,
-  from which the next delta is computed.
+- ``state/``: the published version, one hash per published record, from
+  which the next delta is computed, and the enrolment ids on the watchlist.
+
+A publish that removes more than :data:`MAX_DELETE_SHARE` of the published
+records, or removes any watchlist entry, is rejected unless the caller allows
+that many removals (``allow_delete``): an empty or truncated input file must
+not wipe the fleet.
 
 A publish writes the bundles and the index first, then targets, snapshot and
 timestamp metadata, the timestamp last: until its atomic rename, gates see
@@ -57,6 +62,9 @@ logger = logging.getLogger(__name__)
 ROLES = ("root", "targets", "snapshot", "timestamp")
 # Deltas kept in the index; a gate further behind applies the full snapshot.
 MAX_DELTAS = 30
+# Share of the published records that one publish may delete without an
+# explicit allowance. Watchlist removals always need one.
+MAX_DELETE_SHARE = 0.10
 _STATE_FORMAT = 1
 
 
@@ -134,6 +142,7 @@ class Publisher:
         self.targets_dir = self.repository_dir / "targets"
         self._state_path = self.workdir / "state" / "publisher.json"
         self._hashes_path = self.workdir / "state" / "records.json"
+        self._watchlist_path = self.workdir / "state" / "watchlist.json"
         if not self._state_path.exists():
             raise UpdateError(
                 f"{self.workdir} is not a publisher folder: run edge-gate publish "
@@ -251,6 +260,7 @@ class Publisher:
         records: Iterable[EnrolmentRecord],
         *,
         now: datetime.datetime | None = None,
+        allow_delete: int = 0,
     ) -> PublishResult:
         """Publish the complete current set of enrolments as a new version.
 
@@ -261,10 +271,17 @@ class Publisher:
         Args:
             records: every enrolment that gates should hold.
             now: the publication time.
+            allow_delete: how many removals the caller allows on purpose: a
+                removal is a published record missing from ``records`` or a
+                watchlist entry no longer watchlisted. Without it, up to
+                :data:`MAX_DELETE_SHARE` of the published records may go and
+                no watchlist entry.
 
         Raises:
             EnrolmentRecordError: two records share an enrolment id or a
                 document.
+            UpdateError: the set removes more records or watchlist entries
+                than allowed; nothing was published.
         """
         now = now or _utc_now()
         current = list(records)
@@ -279,8 +296,11 @@ class Publisher:
             r for r in current if previous.get(r.enrolment_id) != hashes[r.enrolment_id]
         ]
         deleted = sorted(set(previous) - set(hashes))
+        watchlist = sorted(r.enrolment_id for r in current if r.watchlisted)
+        self._check_removals(previous, deleted, set(watchlist), allow_delete)
         base = self.version
         if base > 0 and not changed and not deleted:
+            _write_atomic(self._watchlist_path, json.dumps(watchlist).encode())
             self.refresh(now=now)
             return PublishResult(base, len(current), 0, 0, ())
 
@@ -307,6 +327,7 @@ class Publisher:
         self._sign_top_level(targets, now)
 
         _write_atomic(self._hashes_path, json.dumps(hashes).encode())
+        _write_atomic(self._watchlist_path, json.dumps(watchlist).encode())
         self._state["template_version"] = version
         self._state["index"] = {
             "deltas": [
@@ -330,6 +351,43 @@ class Publisher:
         )
         return PublishResult(
             version, len(current), len(changed), len(deleted), tuple(targets)
+        )
+
+    def _check_removals(
+        self,
+        previous: dict[str, str],
+        deleted: list[str],
+        watchlist: set[str],
+        allow_delete: int,
+    ) -> None:
+        """Reject a publish that removes more than allowed.
+
+        Raises:
+            UpdateError: too many records deleted, or a watchlist entry
+                removed, beyond ``allow_delete``.
+        """
+        if self._watchlist_path.exists():
+            watched: set[str] | None = set(json.loads(self._watchlist_path.read_text()))
+        else:
+            # A folder from before the watchlist was recorded: any deleted
+            # record may have been on it.
+            watched = None if previous else set()
+        unwatched = len(deleted) if watched is None else len(watched - watchlist)
+        removals = len(deleted) + len((watched or set()) - watchlist - set(deleted))
+        bound = int(len(previous) * MAX_DELETE_SHARE)
+        if removals <= allow_delete:
+            return
+        if unwatched == 0 and len(deleted) <= bound:
+            return
+        raise UpdateError(
+            f"rejected: this publish deletes {len(deleted)} of {len(previous)} "
+            f"published records and removes {unwatched} watchlist entr"
+            f"{'y' if unwatched == 1 else 'ies'} ({removals} removal(s) in all); "
+            f"without --allow-delete at most {bound} record(s) "
+            f"({MAX_DELETE_SHARE:.0%}) may be deleted and no watchlist entry "
+            f"removed. Check that the input contains every enrolment. If the "
+            f"removals are intended, pass --allow-delete {removals}. Nothing "
+            "was published"
         )
 
     def refresh(self, *, now: datetime.datetime | None = None) -> None:

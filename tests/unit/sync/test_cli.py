@@ -218,14 +218,189 @@ def test_publish_gate_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "never overwritten" in capsys.readouterr().err
 
 
-def test_publish_nonpositive_expiry_is_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--timestamp-expiry-h", "0"),
+        ("--timestamp-expiry-h", "inf"),
+        ("--timestamp-expiry-h", "nan"),
+        ("--timestamp-expiry-h", "0.01"),
+        ("--metadata-expiry-days", "1e12"),
+        ("--metadata-expiry-days", "-3"),
+        ("--root-expiry-days", "0.00001"),
+        ("--root-expiry-days", "1e12"),
+        ("--root-expiry-days", "soon"),
+    ],
+)
+def test_publish_expiry_out_of_range_is_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str
 ) -> None:
     folder = tmp_path / "pub"
 
     with pytest.raises(SystemExit) as stopped:
-        main(["publish", "init", "--dir", str(folder), "--timestamp-expiry-h", "0"])
+        main(["publish", "init", "--dir", str(folder), option, value])
 
     assert stopped.value.code == 2
-    assert "must be a positive number" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert f"argument {option}: must be a number from" in error
+    assert repr(value) in error
     assert not folder.exists()
+
+
+def test_publish_refresh_expiry_out_of_range_is_usage_error(
+    publisher: Publisher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(publisher.workdir)
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["publish", "refresh", "--dir", folder, "--timestamp-expiry-h", "inf"])
+
+    assert stopped.value.code == 2
+    assert "--timestamp-expiry-h: must be a number from" in capsys.readouterr().err
+
+
+def test_publish_expiry_help_states_the_bounds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["publish", "refresh", "--help"])
+
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "0.25 to 744 hours" in shown
+    assert "0.0416667 to 366 days" in shown
+    assert "1 to 3660 days" in shown
+
+
+def test_publish_empty_input_refused(
+    tmp_path: Path, publisher: Publisher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(publisher.workdir)
+    full = tmp_path / "full.jsonl"
+    full.write_text("\n".join(input_line(n) for n in range(1, 6)) + "\n")
+    assert main(["publish", "records", "--dir", folder, "--input", str(full)]) == 0
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("# header only\n\n")
+    capsys.readouterr()
+
+    status = main(["publish", "records", "--dir", folder, "--input", str(empty)])
+
+    assert status == 1
+    error = capsys.readouterr().err
+    assert "empty.jsonl contains no enrolment record; nothing was published" in error
+    assert Publisher(publisher.workdir).version == 1
+
+
+def test_publish_partial_input_refused_without_allow_delete(
+    tmp_path: Path,
+    publisher: Publisher,
+    http_server: Any,
+    configure: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = str(publisher.workdir)
+    full = tmp_path / "full.jsonl"
+    lines = [input_line(n) for n in range(1, 5)] + [input_line(5, watchlisted=True)]
+    full.write_text("\n".join(lines) + "\n")
+    assert main(["publish", "records", "--dir", folder, "--input", str(full)]) == 0
+    toml = write_toml(tmp_path / "gate.toml", configure(http_server.url))
+    assert main(["sync", "--config", str(toml)]) == 0
+    partial = tmp_path / "partial.jsonl"
+    partial.write_text(lines[0] + "\n")
+    capsys.readouterr()
+
+    status = main(["publish", "records", "--dir", folder, "--input", str(partial)])
+
+    assert status == 1
+    error = capsys.readouterr().err
+    assert "deletes 4 of 5 published records" in error
+    assert "removes 1 watchlist entry" in error
+    assert "--allow-delete 4" in error
+    assert main(["sync", "--config", str(toml)]) == 0
+    assert "current at version 1" in capsys.readouterr().out
+
+    status = main(
+        [
+            "publish",
+            "records",
+            "--dir",
+            folder,
+            "--input",
+            str(partial),
+            "--allow-delete",
+            "4",
+        ]
+    )
+
+    assert status == 0
+    assert "published version 2: 1 records, 0 new or changed, 4 deleted" in (
+        capsys.readouterr().out
+    )
+
+
+def test_publish_non_utf8_input_names_file_and_line(
+    tmp_path: Path, publisher: Publisher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = tmp_path / "records.jsonl"
+    records.write_bytes(input_line(1).encode() + b"\n\xff\xfe\n")
+
+    status = main(
+        ["publish", "records", "--dir", str(publisher.workdir), "--input", str(records)]
+    )
+
+    assert status == 1
+    error = capsys.readouterr().err
+    assert "records.jsonl:2: not UTF-8 text (byte 0xff at column 1)" in error
+    assert "Traceback" not in error
+    assert publisher.version == 0
+
+
+def test_publish_missing_input_names_file(
+    tmp_path: Path, publisher: Publisher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.jsonl"
+
+    status = main(
+        ["publish", "records", "--dir", str(publisher.workdir), "--input", str(missing)]
+    )
+
+    assert status == 1
+    assert f"cannot read {missing}" in capsys.readouterr().err
+
+
+def test_publish_lists_every_problem_of_a_record(
+    tmp_path: Path, publisher: Publisher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = tmp_path / "records.jsonl"
+    bad = input_line(1, person_id="", enrolment_expiry="2033-02-30")
+    records.write_text(bad + "\n" + input_line(2, revoked="no") + "\n")
+
+    status = main(
+        ["publish", "records", "--dir", str(publisher.workdir), "--input", str(records)]
+    )
+
+    assert status == 1
+    error = capsys.readouterr().err
+    assert "2 invalid enrolment record(s); nothing was published; 3 problem(s)" in error
+    assert "records.jsonl:1: person_id must be a non-empty string" in error
+    assert "records.jsonl:1: enrolment_expiry must be a date YYYY-MM-DD" in error
+    assert "records.jsonl:2: revoked must be true or false" in error
+
+
+def test_templates_exit_status_follows_usability(
+    tmp_path: Path,
+    publisher: Publisher,
+    http_server: Any,
+    configure: Any,
+    records: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    toml = write_toml(tmp_path / "gate.toml", configure(http_server.url))
+
+    assert main(["templates", "--config", str(toml)]) == 1
+    assert "usable" in capsys.readouterr().out
+    assert main(["templates", "--config", str(toml), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["usable"] is False
+
+    publisher.publish([records(1)])
+    assert main(["sync", "--config", str(toml)]) == 0
+    assert main(["templates", "--config", str(toml)]) == 0

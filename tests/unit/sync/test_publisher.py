@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 from tuf.api.metadata import Metadata
 
-from edge_gate.errors import EnrolmentRecordError, UpdateVerificationError
+from edge_gate.cli import _templates as templates_cli
+from edge_gate.errors import (
+    EnrolmentRecordError,
+    UpdateError,
+    UpdateVerificationError,
+)
 from edge_gate.sync import Publisher, sync_once
 from edge_gate.sync import _publisher as publisher_module
 
@@ -51,7 +56,9 @@ def test_unchanged_set_only_refreshes(publisher: Publisher, records: Any) -> Non
 def test_delta_counts_changes(publisher: Publisher, records: Any) -> None:
     publisher.publish([records(1), records(2), records(3)])
 
-    result = publisher.publish([records(1), records(2, watchlisted=True), records(4)])
+    result = publisher.publish(
+        [records(1), records(2, watchlisted=True), records(4)], allow_delete=1
+    )
 
     assert result.version == 2
     assert result.changed == 2
@@ -137,3 +144,55 @@ def test_gate_of_other_repository_rejects(
 
     with pytest.raises(UpdateVerificationError, match="UnsignedMetadataError"):
         sync_once(config)
+
+
+def test_deleting_more_than_the_share_is_refused(
+    publisher: Publisher, records: Any
+) -> None:
+    publisher.publish([records(n) for n in range(1, 21)])
+
+    with pytest.raises(UpdateError, match="deletes 3 of 20 published records") as err:
+        publisher.publish([records(n) for n in range(4, 21)])
+
+    assert "at most 2 record(s) (10%)" in str(err.value)
+    assert "--allow-delete 3" in str(err.value)
+    assert Publisher(publisher.workdir).version == 1
+    assert publisher.publish([records(n) for n in range(3, 21)]).deleted == 2
+    assert publisher.publish([], allow_delete=18).record_count == 0
+
+
+@pytest.mark.parametrize("how", ["deleted", "flag cleared"])
+def test_removing_a_watchlist_entry_needs_allow_delete(
+    publisher: Publisher, records: Any, how: str
+) -> None:
+    others = [records(n) for n in range(1, 20)]
+    publisher.publish([*others, records(20, watchlisted=True)])
+    after = others if how == "deleted" else [*others, records(20)]
+
+    with pytest.raises(UpdateError, match="removes 1 watchlist entry"):
+        publisher.publish(after)
+
+    assert Publisher(publisher.workdir).version == 1
+    assert publisher.publish(after, allow_delete=1).version == 2
+
+
+def test_folder_without_watchlist_state_guards_every_deletion(
+    publisher: Publisher, records: Any
+) -> None:
+    publisher.publish([records(n) for n in range(1, 21)])
+    (publisher.workdir / "state" / "watchlist.json").unlink()
+
+    with pytest.raises(UpdateError, match="removes 1 watchlist entry"):
+        publisher.publish([records(n) for n in range(2, 21)])
+
+    assert (
+        publisher.publish([records(n) for n in range(2, 21)], allow_delete=1).deleted
+        == 1
+    )
+
+
+def test_cli_help_states_the_delete_share() -> None:
+    assert (
+        round(publisher_module.MAX_DELETE_SHARE * 100)
+        == templates_cli.MAX_DELETE_PERCENT
+    )

@@ -42,7 +42,7 @@ def synced(publisher: Publisher, http_server: Any, configure: Any, records: Any)
     config = configure(http_server.url)
     sync_once(config)
     old_timestamp = (publisher.metadata_dir / "timestamp.json").read_bytes()
-    publisher.publish([records(1), records(2), records(4)])
+    publisher.publish([records(1), records(2), records(4)], allow_delete=1)
     return config, old_timestamp
 
 
@@ -136,7 +136,7 @@ def test_frozen_metadata_rejected(
     short = Publisher(
         publisher.workdir, Expiries(timestamp=datetime.timedelta(hours=1))
     )
-    short.publish([records(1), records(2), records(5)], now=past)
+    short.publish([records(1), records(2), records(5)], now=past, allow_delete=1)
 
     with pytest.raises(UpdateVerificationError, match="ExpiredMetadataError"):
         sync_once(config)
@@ -190,7 +190,7 @@ def test_target_above_download_limit_rejected(
 ) -> None:
     config, _old = synced
     big = dataclasses.replace(records(6), irises={"left": os.urandom(4000)})
-    publisher.publish([records(1), records(2), big])
+    publisher.publish([records(1), records(2), big], allow_delete=1)
     limited = config.__class__(
         store=config.store,
         sync=config.sync.__class__(
@@ -289,7 +289,7 @@ def test_key_rotation_keeps_gates_in_sync(
 ) -> None:
     config, _old = synced
     publisher.rotate(role)
-    publisher.publish([records(1), records(5)])
+    publisher.publish([records(1), records(5)], allow_delete=2)
 
     result = sync_once(config)
 

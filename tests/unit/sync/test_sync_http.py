@@ -52,7 +52,9 @@ def test_second_sync_applies_delta(
     config = configure(http_server.url)
     sync_once(config)
     changed = records(3, revoked=True)
-    publisher.publish([records(1), records(2), changed, records(4), records(6)])
+    publisher.publish(
+        [records(1), records(2), changed, records(4), records(6)], allow_delete=1
+    )
 
     result = sync_once(config)
 
@@ -113,8 +115,8 @@ def test_chain_larger_than_full_takes_full(
     publisher.publish([records(n) for n in range(1, 21)])
     config = configure(http_server.url)
     sync_once(config)
-    publisher.publish([records(n) for n in range(21, 41)])
-    publisher.publish([records(n) for n in range(41, 44)])
+    publisher.publish([records(n) for n in range(21, 41)], allow_delete=20)
+    publisher.publish([records(n) for n in range(41, 44)], allow_delete=20)
 
     result = sync_once(config)
 
