@@ -647,6 +647,14 @@ class LaneRunner:
                     f"cannot load the watchlist of the new templates "
                     f"({self._reload_error}); retrying every {RELOAD_RETRY_S:.0f} s"
                 )
+            if self._audit is not None and self._audit.head_problem:
+                # Refuse service until an engineer has kept the evidence and
+                # acknowledged by moving the head file aside.
+                holds["audit_chain"] = (
+                    f"audit log does not match its head file: "
+                    f"{self._audit.head_problem}; copy audit.db and audit.head, "
+                    "move audit.head aside and restart edge-gate.service"
+                )
             if self._pending_audit:
                 holds["audit"] = (
                     f"{len(self._pending_audit)} audit records not yet written; "

@@ -15,9 +15,20 @@ daemon. Invariants:
 - Rows hold no images and no templates: :class:`AuditRecord` has no field for
   bytes, and scores, thresholds and durations must be numbers.
 
-The chain is unkeyed: someone who can write the file can recompute every
-hash. The daemon logs the head hash to the journal at start and stop, so a
-rewritten chain shows up against the journal.
+- The head (sequence number and hash) is also kept outside ``audit.db``, in
+  ``audit.head`` beside it: written after each commit to a temporary file,
+  fsynced and moved into place. :attr:`AuditLog.head_problem` and
+  :meth:`AuditLog.verify` compare both, so rows deleted from the end, a
+  rolled-back chain and a deleted ``audit.db`` are found. The head file may
+  lag the database by the last commit (a kill between the commit and the
+  file write), so the database may be ahead by rows that chain correctly,
+  never behind. While a problem is found, the head file is left as it is,
+  as evidence.
+
+The chain is unkeyed: someone who can write the state directory can
+recompute every hash and rewrite both heads. The daemon logs the head hash
+to the journal at start and stop, so a rewritten chain shows up against the
+journal.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
@@ -39,6 +51,7 @@ from edge_gate.errors import StoreError
 logger = logging.getLogger(__name__)
 
 AUDIT_DB_NAME = "audit.db"
+AUDIT_HEAD_NAME = "audit.head"
 SCHEMA_VERSION = 1
 GENESIS_HASH = "0" * 64
 
@@ -189,8 +202,13 @@ class AuditLog:
             StoreError: the file cannot be opened or is not an audit log.
         """
         self.path = Path(path)
+        self.head_path = self.path.with_name(AUDIT_HEAD_NAME)
         self._lock = threading.Lock()
         self._read_only = read_only
+        self.head_problem = ""
+        if read_only and not self.path.exists():
+            raise StoreError(_missing_message(self.path, self.head_path))
+        is_new = not self.path.exists()
         try:
             if read_only:
                 uri = f"file:{self.path}?mode=ro"
@@ -210,6 +228,29 @@ class AuditLog:
             raise StoreError(
                 f"audit log {self.path} is unreadable or not an audit log: {err}"
             ) from err
+        if not read_only:
+            self._start_head_file(is_new)
+
+    def _start_head_file(self, is_new: bool) -> None:
+        """Compare the head file with the database, or start it."""
+        self.head_problem = self._compare_head_file()
+        if self.head_problem:
+            if is_new:
+                self.head_problem = (
+                    f"{self.path} was missing and has been created empty; "
+                    + self.head_problem
+                )
+            logger.error("audit log head mismatch: %s", self.head_problem)
+            return
+        if not self.head_path.exists():
+            head_seq, _head_hash = self.head()
+            if head_seq:
+                logger.warning(
+                    "audit head file %s is missing; starting it at row %d",
+                    self.head_path,
+                    head_seq,
+                )
+        self._write_head_file(*self.head())
 
     def _prepare(self) -> None:
         self._db.execute("PRAGMA busy_timeout = 5000")
@@ -224,10 +265,14 @@ class AuditLog:
             raise sqlite3.OperationalError(f"journal_mode is {mode}, expected wal")
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.executescript(_SCHEMA)
-        self._db.execute(
-            "INSERT OR IGNORE INTO chain VALUES (1, ?, 0, ?, 0, ?)",
-            (SCHEMA_VERSION, GENESIS_HASH, GENESIS_HASH),
-        )
+        # A new chain only on an empty log: rows without a chain record mean
+        # the record was deleted, and a fresh genesis would hide that.
+        rows = self._db.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+        if rows == 0:
+            self._db.execute(
+                "INSERT OR IGNORE INTO chain VALUES (1, ?, 0, ?, 0, ?)",
+                (SCHEMA_VERSION, GENESIS_HASH, GENESIS_HASH),
+            )
         self._check_schema()
 
     def _check_schema(self) -> None:
@@ -235,7 +280,13 @@ class AuditLog:
             "SELECT schema_version FROM chain WHERE id = 1"
         ).fetchone()
         if row is None:
-            raise sqlite3.DatabaseError("the chain table is empty")
+            if self._read_only:
+                # verify() reports it as a broken chain.
+                return
+            raise sqlite3.DatabaseError(
+                "the chain table has no head record although audit rows exist; "
+                "run edge-gate log verify --offline and keep the file as evidence"
+            )
         if row[0] != SCHEMA_VERSION:
             raise sqlite3.DatabaseError(
                 f"schema version {row[0]}, this edge-gate reads {SCHEMA_VERSION}"
@@ -270,9 +321,7 @@ class AuditLog:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                head_seq, head_hash = self._db.execute(
-                    "SELECT head_seq, head_hash FROM chain WHERE id = 1"
-                ).fetchone()
+                head_seq, head_hash = self._read_head()
                 seq = head_seq + 1
                 row_hash = _row_hash(seq, head_hash, values)
                 self._db.execute(
@@ -290,6 +339,10 @@ class AuditLog:
                 raise StoreError(
                     f"cannot append to audit log {self.path}: {err}"
                 ) from err
+            # After the commit: a kill in between leaves the file one row
+            # behind, which the comparison tolerates.
+            if not self.head_problem:
+                self._write_head_file(seq, row_hash)
         return AuditEntry(seq=seq, record=record, row_hash=row_hash)
 
     def query(
@@ -346,12 +399,116 @@ class AuditLog:
         """Return the newest row's sequence number and hash (0 and zeros if empty)."""
         with self._lock:
             try:
+                return self._read_head()
+            except sqlite3.Error as err:
+                raise StoreError(f"cannot read audit log {self.path}: {err}") from err
+
+    def _read_head(self) -> tuple[int, str]:
+        row = self._db.execute(
+            "SELECT head_seq, head_hash FROM chain WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            raise sqlite3.DatabaseError(
+                f"the chain table of {self.path} has no head record"
+            )
+        return int(row[0]), str(row[1])
+
+    def read_head_file(self) -> tuple[int, str] | None:
+        """Return the sequence number and hash in the head file, or None.
+
+        Raises:
+            StoreError: the head file exists but cannot be read or parsed.
+        """
+        try:
+            text = self.head_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise StoreError(
+                f"cannot read audit head file {self.head_path}: {err}"
+            ) from err
+        try:
+            data = json.loads(text)
+            seq, row_hash = int(data["head_seq"]), str(data["head_hash"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise StoreError(
+                f"audit head file {self.head_path} is not valid: {err}"
+            ) from err
+        return seq, row_hash
+
+    def _write_head_file(self, seq: int, row_hash: str) -> None:
+        """Replace the head file atomically (temporary file, fsync, rename)."""
+        text = json.dumps({"head_seq": seq, "head_hash": row_hash}) + "\n"
+        temporary = self.head_path.with_name(self.head_path.name + ".tmp")
+        try:
+            with open(temporary, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.head_path)
+            folder = os.open(self.head_path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+        except OSError as err:
+            # The row is committed; verify() tolerates a head file behind.
+            logger.error("cannot write audit head file %s: %s", self.head_path, err)
+
+    def _compare_head_file(self) -> str:
+        """Return what is wrong between the head file and the database, or "".
+
+        Steps:
+            1. No head file, or one at row 0: nothing to compare.
+            2. The database's head is behind the file: rows were deleted from
+               the end, or the file was rolled back or replaced.
+            3. The file's row is still in the database (or is the anchor of
+               pruned rows): its hash must match the file's hash.
+
+        Raises:
+            StoreError: the head file is unreadable or SQLite failed.
+        """
+        recorded = self.read_head_file()
+        if recorded is None or recorded[0] == 0:
+            return ""
+        file_seq, file_hash = recorded
+        with self._lock:
+            try:
+                chain = self._db.execute(
+                    "SELECT anchor_seq, anchor_hash, head_seq FROM chain WHERE id = 1"
+                ).fetchone()
                 row = self._db.execute(
-                    "SELECT head_seq, head_hash FROM chain WHERE id = 1"
+                    "SELECT row_hash FROM audit WHERE seq = ?", (file_seq,)
                 ).fetchone()
             except sqlite3.Error as err:
                 raise StoreError(f"cannot read audit log {self.path}: {err}") from err
-        return int(row[0]), str(row[1])
+        if chain is None:
+            return (
+                f"the chain table has no head record, but {self.head_path} "
+                f"records row {file_seq}"
+            )
+        anchor_seq, anchor_hash, head_seq = chain
+        if head_seq < file_seq:
+            return (
+                f"the log ends at row {head_seq}, but {self.head_path} records "
+                f"row {file_seq}: rows were deleted from the end, or audit.db "
+                "was rolled back or replaced"
+            )
+        if row is not None:
+            stored_hash = row[0]
+        elif file_seq == anchor_seq:
+            stored_hash = anchor_hash
+        elif file_seq < anchor_seq:
+            # Pruned since the file was written; the anchor is checked instead.
+            return ""
+        else:
+            return f"row {file_seq}, recorded in {self.head_path}, is missing"
+        if stored_hash != file_hash:
+            return (
+                f"row {file_seq} hashes differently from {self.head_path}: "
+                "the chain was rewritten"
+            )
+        return ""
 
     def verify(self) -> VerifyResult:
         """Check the whole hash chain.
@@ -363,6 +520,9 @@ class AuditLog:
                ``prev_hash``, and hash to its stored ``row_hash``.
             3. The last row must be the recorded head, so deleting the
                newest rows is found as well.
+            4. The head must not be behind the head file ``audit.head``, so
+               deleting the newest rows together with the chain record, or
+               replacing the whole file, is found too.
 
         Returns:
             The result; a broken chain is a result, not an exception.
@@ -372,13 +532,25 @@ class AuditLog:
         """
         with self._lock:
             try:
-                anchor_seq, anchor_hash, head_seq, head_hash = self._db.execute(
+                chain = self._db.execute(
                     "SELECT anchor_seq, anchor_hash, head_seq, head_hash "
                     "FROM chain WHERE id = 1"
                 ).fetchone()
                 rows = self._db.execute("SELECT * FROM audit ORDER BY seq").fetchall()
             except sqlite3.Error as err:
                 raise StoreError(f"cannot read audit log {self.path}: {err}") from err
+        if chain is None:
+            return VerifyResult(
+                False,
+                0,
+                0,
+                "",
+                problem=(
+                    f"the chain table has no head record ({len(rows)} audit rows "
+                    "remain): the chain record was deleted or the file replaced"
+                ),
+            )
+        anchor_seq, anchor_hash, head_seq, head_hash = chain
 
         def broken(seq: int, checked: int, problem: str) -> VerifyResult:
             return VerifyResult(False, checked, head_seq, head_hash, seq, problem)
@@ -406,6 +578,11 @@ class AuditLog:
                 len(rows),
                 f"rows after {expected_seq - 1} up to the head {head_seq} are missing",
             )
+        # A problem found at open stays reported, even once a new chain has
+        # grown past the old head.
+        head_problem = self.head_problem or self._compare_head_file()
+        if head_problem:
+            return broken(head_seq + 1, len(rows), head_problem)
         return VerifyResult(True, len(rows), head_seq, head_hash)
 
     def prune(self, retention_days: int, *, now: datetime | None = None) -> int:
@@ -460,6 +637,19 @@ class AuditLog:
             self._db.execute("ROLLBACK")
         except sqlite3.Error:
             logger.debug("no transaction to roll back on %s", self.path)
+
+
+def _missing_message(path: Path, head_path: Path) -> str:
+    message = (
+        f"audit log {path} not found; it is audit.db in the [store] state_dir "
+        f"setting ({path.parent})"
+    )
+    if head_path.exists():
+        message += (
+            f", and {head_path} records rows that existed: the audit log was "
+            "deleted or moved"
+        )
+    return message
 
 
 def _validate(record: AuditRecord) -> None:

@@ -194,7 +194,7 @@ def test_append_rejects_bad_record(
 
 
 def test_read_only_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="cannot open audit log"):
+    with pytest.raises(StoreError, match=r"not found.*state_dir"):
         AuditLog(tmp_path / "absent.db", read_only=True)
 
 

@@ -1,0 +1,200 @@
+"""The audit log's head file: truncation, rollback and a deleted audit.db."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from edge_gate.errors import StoreError
+from edge_gate.store import AuditLog, AuditRecord
+from edge_gate.store._audit import AUDIT_HEAD_NAME
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def make_record(index: int) -> AuditRecord:
+    return AuditRecord(
+        time_utc=T0 + timedelta(minutes=index),
+        transaction_id=f"tx-{index:04d}",
+        outcome="accepted",
+        reason="both modalities matched",
+        lane_id="lane-1",
+    )
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        for index in range(10):
+            log.append(make_record(index))
+    return path
+
+
+def read_head_file(log_path: Path) -> tuple[int, str]:
+    data = json.loads((log_path.parent / AUDIT_HEAD_NAME).read_text("utf-8"))
+    return int(data["head_seq"]), str(data["head_hash"])
+
+
+def truncate_last_row(path: Path) -> None:
+    """Delete the newest row and move the chain head back, as an attacker."""
+    with sqlite3.connect(path) as db:
+        seq, prev_hash = db.execute(
+            "SELECT seq, prev_hash FROM audit ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        db.execute("DELETE FROM audit WHERE seq = ?", (seq,))
+        db.execute(
+            "UPDATE chain SET head_seq = ?, head_hash = ? WHERE id = 1",
+            (seq - 1, prev_hash),
+        )
+
+
+def test_head_file_follows_each_append(log_path: Path) -> None:
+    with AuditLog(log_path) as log:
+        assert read_head_file(log_path) == log.head()
+        entry = log.append(make_record(10))
+    assert read_head_file(log_path) == (11, entry.row_hash)
+
+
+def test_truncated_end_detected_by_verify(log_path: Path) -> None:
+    truncate_last_row(log_path)
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+    assert not result.is_intact
+    assert "ends at row 9" in result.problem
+    assert "row 10" in result.problem
+
+
+def test_truncated_end_detected_at_open(log_path: Path) -> None:
+    truncate_last_row(log_path)
+    with AuditLog(log_path) as log:
+        assert "ends at row 9" in log.head_problem
+        # The evidence stays: appending does not move the head file.
+        log.append(make_record(20))
+        assert read_head_file(log_path)[0] == 10
+        assert not log.verify().is_intact
+
+
+def test_deleted_database_detected_at_open(log_path: Path) -> None:
+    log_path.unlink()
+    with AuditLog(log_path) as log:
+        assert "was missing" in log.head_problem
+        assert "records row 10" in log.head_problem
+        for index in range(100, 112):
+            log.append(make_record(index))
+        assert not log.verify().is_intact
+    # A new chain that has grown past the old head still differs.
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+    assert not result.is_intact
+    assert "hashes differently" in result.problem
+
+
+def test_deleted_database_named_offline(log_path: Path) -> None:
+    log_path.unlink()
+    with pytest.raises(StoreError, match="records rows that existed"):
+        AuditLog(log_path, read_only=True)
+
+
+def test_rewritten_row_detected(log_path: Path) -> None:
+    # The head file's row rehashed, as a rewrite of the chain would.
+    with sqlite3.connect(log_path) as db:
+        db.execute("UPDATE audit SET row_hash = ? WHERE seq = 10", ("f" * 64,))
+        db.execute("UPDATE chain SET head_hash = ? WHERE id = 1", ("f" * 64,))
+    with AuditLog(log_path, read_only=True) as log:
+        assert not log.verify().is_intact
+
+
+def test_database_one_row_ahead_tolerated(log_path: Path) -> None:
+    # A kill between the commit and the head file write.
+    head_file = log_path.parent / AUDIT_HEAD_NAME
+    before = head_file.read_text("utf-8")
+    with AuditLog(log_path) as log:
+        log.append(make_record(10))
+    head_file.write_text(before, "utf-8")
+    with AuditLog(log_path) as log:
+        assert log.head_problem == ""
+        result = log.verify()
+        assert result.is_intact, result.problem
+        log.append(make_record(11))
+    assert read_head_file(log_path)[0] == 12
+
+
+def test_pruned_head_row_tolerated(log_path: Path) -> None:
+    with AuditLog(log_path) as log:
+        log.prune(1, now=T0 + timedelta(days=30))
+        assert log.verify().is_intact
+    with AuditLog(log_path) as log:
+        assert log.head_problem == ""
+
+
+def test_missing_head_file_restarted(log_path: Path) -> None:
+    (log_path.parent / AUDIT_HEAD_NAME).unlink()
+    with AuditLog(log_path) as log:
+        assert log.head_problem == ""
+        assert read_head_file(log_path) == log.head()
+
+
+def test_corrupt_head_file_is_clear_error(log_path: Path) -> None:
+    (log_path.parent / AUDIT_HEAD_NAME).write_text("{", "utf-8")
+    with pytest.raises(StoreError, match=r"audit head file .* is not valid"):
+        AuditLog(log_path)
+
+
+def test_deleted_chain_record_is_verdict(log_path: Path) -> None:
+    with sqlite3.connect(log_path) as db:
+        db.execute("DELETE FROM audit")
+        db.execute("DELETE FROM chain")
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+    assert not result.is_intact
+    assert "no head record" in result.problem
+
+
+def test_deleted_chain_record_refused_by_writer(log_path: Path) -> None:
+    with sqlite3.connect(log_path) as db:
+        db.execute("DELETE FROM chain")
+    with pytest.raises(StoreError, match="no head record"):
+        AuditLog(log_path)
+
+
+_WRITER = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from edge_gate.store import AuditLog, AuditRecord
+log = AuditLog(Path(sys.argv[1]))
+index = 0
+while True:
+    log.append(AuditRecord(datetime.now(UTC), f"tx-{index}", "none", "kill test"))
+    index += 1
+    if index == 5:
+        print("writing", flush=True)
+"""
+
+
+def test_kill_during_appends_keeps_head_consistent(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    for _ in range(5):
+        process = subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(path)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline() == "writing\n"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        process.stdout.close()
+        with AuditLog(path) as log:
+            assert log.head_problem == ""
+            result = log.verify()
+            assert result.is_intact, result.problem
