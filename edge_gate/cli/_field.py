@@ -14,6 +14,7 @@ diagnostics on stderr. Document numbers are masked unless
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -27,7 +28,7 @@ from edge_gate.cli._common import (
 )
 from edge_gate.config import GateConfig
 from edge_gate.daemon._control import request, watch
-from edge_gate.errors import ConfigError
+from edge_gate.errors import ConfigError, ControlError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -76,8 +77,18 @@ def register(subparsers: Any) -> None:
     log.add_argument(
         "action", nargs="?", choices=["verify"], help="verify: check the hash chain"
     )
-    log.add_argument("--since", metavar="TIME", help="from this ISO 8601 time (UTC)")
-    log.add_argument("--until", metavar="TIME", help="before this ISO 8601 time (UTC)")
+    log.add_argument(
+        "--since",
+        type=iso_time,
+        metavar="TIME",
+        help="from this ISO 8601 time, e.g. 2026-03-01T08:00Z (UTC if no offset)",
+    )
+    log.add_argument(
+        "--until",
+        type=iso_time,
+        metavar="TIME",
+        help="before this ISO 8601 time (UTC if no offset)",
+    )
     log.add_argument(
         "--outcome",
         choices=[
@@ -127,6 +138,43 @@ def _socket(args: argparse.Namespace) -> Path:
             raise
         config = GateConfig()
     return Path(config.daemon.control_socket)
+
+
+def iso_time(text: str) -> str:
+    """Check an ISO 8601 time for ``--since``/``--until``; return it with UTC.
+
+    Raises:
+        argparse.ArgumentTypeError: the text is not a valid ISO 8601 time, so
+            that argparse names the option and exits with status 2.
+    """
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a valid ISO 8601 time ({err}); use e.g. 2026-03-01T08:00Z"
+        ) from err
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.isoformat()
+
+
+def _ask_daemon(
+    args: argparse.Namespace, message: dict[str, Any], timeout_s: float = 30.0
+) -> Any:
+    """Send a ``log`` request to the daemon, pointing at ``--offline`` if down.
+
+    Raises:
+        ControlError: the daemon is not reachable or rejected the request.
+    """
+    try:
+        return request(_socket(args), message, timeout_s=timeout_s)
+    except ControlError as err:
+        # Only a missing or refusing socket means the daemon is down.
+        if not isinstance(err.__cause__, FileNotFoundError | ConnectionRefusedError):
+            raise
+        raise ControlError(
+            f"{err}; with the daemon stopped, add --offline to read audit.db directly"
+        ) from err
 
 
 def _print_json(value: Any) -> None:
@@ -240,6 +288,8 @@ def cmd_log(args: argparse.Namespace) -> int:
                 f"audit log intact: {result['rows_checked']} rows, head row "
                 f"{result['head_seq']} hash {result['head_hash']}"
             )
+        elif result["first_bad_seq"] is None:
+            print(f"audit log BROKEN: {result['problem']}")
         else:
             print(
                 f"audit log BROKEN at row {result['first_bad_seq']}: "
@@ -266,9 +316,7 @@ def _query(args: argparse.Namespace) -> list[dict[str, Any]]:
         "limit": args.limit,
     }
     if not args.offline:
-        result: list[dict[str, Any]] = request(
-            _socket(args), {"command": "log", **filters}
-        )
+        result: list[dict[str, Any]] = _ask_daemon(args, {"command": "log", **filters})
         return result
     from edge_gate.daemon._field import FieldCommands
 
@@ -278,8 +326,8 @@ def _query(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _verify(args: argparse.Namespace) -> dict[str, Any]:
     if not args.offline:
-        result: dict[str, Any] = request(
-            _socket(args), {"command": "log_verify"}, timeout_s=600
+        result: dict[str, Any] = _ask_daemon(
+            args, {"command": "log_verify"}, timeout_s=600
         )
         return result
     with _open_audit(args) as audit:

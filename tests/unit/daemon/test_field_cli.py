@@ -100,13 +100,63 @@ def test_log_through_socket(config_with_audit: Path, capsys: Any) -> None:
             lines = capsys.readouterr().out.splitlines()
             assert cli_main(["log", "verify", "--json", *config]) == 0
             verify = json.loads(capsys.readouterr().out)
-            assert cli_main(["log", "--since", "yesterday", *config]) == 1
-            error = capsys.readouterr().err
         finally:
             control.stop()
     assert [line.split()[3] for line in lines] == ["rejected", "alert"]
     assert verify["intact"]
-    assert "'yesterday' is not an ISO 8601 time" in error
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("yesterday", id="word"),
+        pytest.param("2026-13-01T00:00Z", id="month-13"),
+    ],
+)
+@pytest.mark.parametrize("option", ["--since", "--until"])
+def test_log_bad_time_is_usage_error(
+    config_with_audit: Path, capsys: Any, option: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["log", option, value, "--config", str(config_with_audit)])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert f"argument {option}" in error
+    assert f"{value!r} is not a valid ISO 8601 time" in error
+
+
+@pytest.mark.parametrize(
+    "command",
+    [pytest.param(["log"], id="log"), pytest.param(["log", "verify"], id="verify")],
+)
+def test_log_without_daemon_points_offline(
+    config_with_audit: Path, capsys: Any, command: list[str]
+) -> None:
+    assert cli_main([*command, "--config", str(config_with_audit)]) == 1
+    error = capsys.readouterr().err
+    assert "is edge-gate.service running?" in error
+    assert "--offline" in error
+
+
+def test_log_offline_missing_state_dir(short_tmp: Path, capsys: Any) -> None:
+    state = short_tmp / "absent"
+    config = short_tmp / "edge-gate.toml"
+    config.write_text(f'[store]\nstate_dir = "{state}"\n', encoding="utf-8")
+    assert cli_main(["log", "--offline", "--config", str(config)]) == 1
+    error = capsys.readouterr().err
+    assert str(state / "audit.db") in error
+    assert "[store] state_dir" in error
+
+
+def test_log_verify_deleted_chain_verdict(config_with_audit: Path, capsys: Any) -> None:
+    state = config_with_audit.parent / "state"
+    with sqlite3.connect(state / "audit.db") as db:
+        db.execute("DELETE FROM audit")
+        db.execute("DELETE FROM chain")
+    config = ["--config", str(config_with_audit)]
+    assert cli_main(["log", "verify", "--offline", *config]) == 1
+    output = capsys.readouterr().out
+    assert output.startswith("audit log BROKEN: the chain table has no head record")
 
 
 def test_open_without_terminal_needs_yes(config_with_audit: Path, capsys: Any) -> None:
