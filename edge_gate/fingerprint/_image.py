@@ -12,10 +12,14 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from edge_gate._image_file import read_greyscale_image
 from edge_gate.errors import ImageError
 
 MIN_SIDE_PX: Final = 64
 MAX_SIDE_PX: Final = 2048
+#: The largest image decoded, a square of ``MAX_SIDE_PX``: 4.2 megapixels,
+#: about 57 times the 256 x 288 image of an optical UART module.
+MAX_PIXELS: Final = MAX_SIDE_PX * MAX_SIDE_PX
 FOREGROUND_BLOCK_PX: Final = 16
 
 ImageArray = npt.NDArray[np.uint8]
@@ -31,19 +35,12 @@ def load_fingerprint_image(path: Path | str) -> ImageArray:
         The image, shape (height, width), dtype uint8.
 
     Raises:
-        ImageError: the file is missing, unreadable, corrupt, or too small or
-            too large to hold a fingerprint.
+        ImageError: the file is missing, a folder, unreadable, empty, in an
+            unknown format, truncated or corrupt, or too small or too large
+            to hold a fingerprint. The header's size is checked against
+            ``MAX_PIXELS`` before any pixel data is decoded.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as handle:
-            image = np.asarray(handle.convert("L"), dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError) as err:
-        raise ImageError(
-            f"cannot read fingerprint image {path}: {err}; check that the file "
-            "is a complete image"
-        ) from err
+    image = read_greyscale_image(path, kind="fingerprint image", max_pixels=MAX_PIXELS)
     check_image(image, str(path))
     return image
 

@@ -7,12 +7,16 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from edge_gate._image_file import read_greyscale_image
 from edge_gate.errors import ImageError
 from edge_gate.iris._filters import downsample, laplacian_energy
 
 # File name suffixes read as eye images (lower case).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm"})
 MIN_SIDE_PX = 64
+# The largest image decoded: 4096 x 4096, 16.8 megapixels, 55 times a
+# 640 x 480 camera frame and well above the eye images of research data sets.
+MAX_PIXELS = 4096 * 4096
 
 
 def load_iris_image(path: Path | str) -> npt.NDArray[np.uint8]:
@@ -21,22 +25,12 @@ def load_iris_image(path: Path | str) -> npt.NDArray[np.uint8]:
     Colour images are converted to grey (ITU-R 601 luma, as Pillow does).
 
     Raises:
-        ImageError: the file is missing, unreadable, not an image, or smaller
-            than 64 x 64 pixels.
+        ImageError: the file is missing, a folder, unreadable, empty, not an
+            image, truncated or corrupt, larger than ``MAX_PIXELS`` (checked
+            from the header before decoding) or smaller than 64 x 64 pixels.
     """
-    from PIL import Image, UnidentifiedImageError
-
     image_path = Path(path)
-    try:
-        with Image.open(image_path) as image:
-            grey = np.asarray(image.convert("L"), dtype=np.uint8)
-    except FileNotFoundError as err:
-        raise ImageError(f"iris image {image_path} not found") from err
-    except (OSError, UnidentifiedImageError, ValueError) as err:
-        raise ImageError(
-            f"cannot read iris image {image_path}: {err}; give a PNG, JPEG, "
-            f"BMP, TIFF or PGM file"
-        ) from err
+    grey = read_greyscale_image(image_path, kind="iris image", max_pixels=MAX_PIXELS)
     return check_frame(grey, str(image_path))
 
 
