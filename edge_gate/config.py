@@ -18,6 +18,8 @@ Bounds live in each field's metadata: ``min`` and ``max`` for numbers,
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 import tomllib
 import types
@@ -169,6 +171,28 @@ class TurnstileConfig:
     # Input levels are re-read this often, since edges can be missed.
     input_poll_s: float = bounded(0.1, 0.01, 1.0)
 
+    def __post_init__(self) -> None:
+        """Reject two functions wired to one GPIO line.
+
+        Raises:
+            ValueError: names every pin number used more than once.
+        """
+        users: dict[int, list[str]] = {}
+        for item in dataclasses.fields(self):
+            if item.name.endswith("_pin"):
+                users.setdefault(getattr(self, item.name), []).append(item.name)
+        shared = [
+            f"GPIO{pin} is used by {' and '.join(names)}"
+            for pin, names in sorted(users.items())
+            if len(names) > 1
+        ]
+        if shared:
+            raise ValueError(
+                "each pin may serve one function: "
+                + "; ".join(shared)
+                + "; give each its own pin"
+            )
+
 
 @dataclass(frozen=True)
 class PolicyConfig:
@@ -302,9 +326,11 @@ def load_config(path: str | os.PathLike[str]) -> GateConfig:
     try:
         raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
+        from_env = os.environ.get(CONFIG_ENV)
+        origin = f" (named by {CONFIG_ENV})" if from_env == str(path) else ""
         raise ConfigError(
-            f"configuration file {config_path} not found: pass --config FILE "
-            f"or set {CONFIG_ENV}"
+            f"configuration file {config_path}{origin} not found: pass --config "
+            f"FILE or set {CONFIG_ENV} to an existing file"
         ) from err
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(
@@ -358,7 +384,7 @@ def _build_section(
             continue
         error = _check_value(hints[key], fields[key].metadata, value)
         if error:
-            problems.append(f"[{section}] {key} = {value!r}: {error}")
+            problems.append(f"[{section}] {key} = {_toml_text(value)}: {error}")
             continue
         if isinstance(value, list):
             values[key] = tuple(value)
@@ -373,13 +399,26 @@ def _build_section(
         return section_type()
 
 
+def _toml_text(value: Any) -> str:
+    """Return ``value`` written as it would appear in the TOML file."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{...}"
+    return str(value)
+
+
 def _check_value(hint: Any, metadata: Any, value: Any) -> str | None:
     """Return why ``value`` does not fit ``hint`` and its bounds, or None."""
     origin = typing.get_origin(hint)
     if origin is Literal:
         choices = typing.get_args(hint)
         if value not in choices or isinstance(value, bool):
-            return f"must be one of {', '.join(repr(c) for c in choices)}"
+            return f"must be one of {', '.join(_toml_text(c) for c in choices)}"
         return None
     if origin is tuple:
         (item_type, *_rest) = typing.get_args(hint)
@@ -395,6 +434,9 @@ def _check_value(hint: Any, metadata: Any, value: Any) -> str | None:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "must be a number"
+        # TOML allows nan and inf, which slip past every bound comparison.
+        if not math.isfinite(value):
+            return "must be a finite number"
     elif hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             return "must be a whole number"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -82,10 +83,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"edge-gate {args.command}: {err}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:
+        # The reader of stdout went away (``edge-gate log | head``): stop
+        # quietly, and keep the interpreter from failing on its final flush.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
     except OSError as err:
         if args.debug:
             raise
         print(f"edge-gate {args.command}: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as err:
+        # Supervision point: a bug must still end with one readable line.
+        if args.debug:
+            raise
+        print(
+            f"edge-gate {args.command}: internal error {type(err).__name__}: {err}; "
+            "run again with --debug for the traceback and report it",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     return status
 

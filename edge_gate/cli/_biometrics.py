@@ -145,15 +145,26 @@ def run_compare(args: argparse.Namespace) -> int:
             raise EdgeGateError(f"cannot read pairs file {args.pairs}: {err}") from err
     threshold = modality.threshold()
     cache = TemplateCache(modality)
+    failed_pairs = 0
     for first, second in pairs:
         template_a, template_b = cache.get(first), cache.get(second)
         if template_a is None or template_b is None:
             score, status = 0.0, "fte"
+            failed_pairs += 1
         else:
             score, status = modality.compare(template_a, template_b), "ok"
         decision = "accept" if score >= threshold else "reject"
         print(f"{first}\t{second}\t{score:.6f}\t{decision}\t{status}", flush=False)
     sys.stdout.flush()
+    # Every line printed is a result, but a run in which no pair could be
+    # compared at all points at wrong paths or a wrong modality.
+    if pairs and failed_pairs == len(pairs):
+        print(
+            f"edge-gate biometrics: no template could be made for any of the "
+            f"{len(pairs)} pair(s); check the paths and --modality",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -223,16 +234,42 @@ def summarise(modality: Modality, result: Evaluation) -> dict[str, Any]:
     }
 
 
+def _check_det_path(path: Path) -> None:
+    """Fail before hours of scoring when the DET file cannot be written.
+
+    Raises:
+        EdgeGateError: the path is a folder or its folder does not exist.
+    """
+    if path.is_dir():
+        raise EdgeGateError(f"--det {path} is a folder; give a .png file name")
+    if not path.parent.is_dir():
+        raise EdgeGateError(
+            f"--det {path}: folder {path.parent} does not exist; create it first"
+        )
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     """Print EER, FNMR at fixed FMRs, FTE, and write the DET curve."""
     modality = load_modality(args.modality)
     directory = Path(args.directory)
     if not directory.is_dir():
         raise EdgeGateError(f"{directory} is not a folder")
+    det_path = Path(args.det or f"det-{modality.name}.png")
+    _check_det_path(det_path)
     result = score_all_pairs(modality, directory)
     figures = summarise(modality, result)
-    det_path = Path(args.det or f"det-{modality.name}.png")
-    figures["det_png"] = str(write_det_png(result.genuine, result.impostor, det_path))
+    try:
+        figures["det_png"] = str(
+            write_det_png(result.genuine, result.impostor, det_path)
+        )
+    except OSError as err:
+        # The figures are worth printing even when the plot cannot be saved.
+        print(
+            f"edge-gate biometrics: cannot write the DET curve to {det_path} "
+            f"(--det): {err}",
+            file=sys.stderr,
+        )
+        figures["det_png"] = None
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0

@@ -204,4 +204,4 @@ def rule_of_three(pairs: int) -> float:
     """Return the 95% upper bound on an error rate observed as zero in ``pairs``."""
     if pairs <= 0:
         raise ValueError(f"pairs={pairs} must be positive")
-    return 3.0 / pairs
+    return min(3.0 / pairs, 1.0)

@@ -39,7 +39,7 @@ def test_every_problem_reported_once() -> None:
         config_from_mapping(raw, source="lane.toml")
     problems = caught.value.problems
     assert len(problems) == 4
-    assert any("pin_factory = 'gpio'" in p and "'lgpio', 'mock'" in p for p in problems)
+    assert any('pin_factory = "gpio"' in p and '"lgpio", "mock"' in p for p in problems)
     assert any("unlock_pin = 99" in p and "at most 53" in p for p in problems)
     assert any("colour: unknown key" in p for p in problems)
     assert any("[unknown]: unknown section" in p for p in problems)
@@ -95,3 +95,41 @@ def test_path_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_config_path(None) == Path("/from/env.toml")
     monkeypatch.delenv("EDGE_GATE_CONFIG")
     assert resolve_config_path(None) == Path("/etc/edge_gate/edge-gate.toml")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "infinity"])
+def test_float_field_rejects_non_finite(value: float) -> None:
+    with pytest.raises(ConfigError, match="must be a finite number"):
+        config_from_mapping({"iris": {"min_quality": value}})
+
+
+def test_toml_nan_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "edge-gate.toml"
+    path.write_text("[sync]\nmax_offline_age_h = nan\n")
+    with pytest.raises(ConfigError, match="max_offline_age_h = nan"):
+        load_config(path)
+
+
+def test_shared_pin_names_both_keys() -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_mapping({"turnstile": {"unlock_pin": 22}})
+    message = str(caught.value)
+    assert "GPIO22 is used by unlock_pin and green_pin" in message
+
+
+def test_default_pins_are_distinct() -> None:
+    assert GateConfig().turnstile.unlock_pin == 17
+
+
+def test_missing_file_from_env_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "absent.toml"
+    monkeypatch.setenv("EDGE_GATE_CONFIG", str(missing))
+    with pytest.raises(ConfigError, match="named by EDGE_GATE_CONFIG"):
+        load_config(resolve_config_path(None))
+
+
+def test_values_shown_as_toml() -> None:
+    with pytest.raises(ConfigError, match="unlock_pin = true: must be a whole"):
+        config_from_mapping({"turnstile": {"unlock_pin": True}})

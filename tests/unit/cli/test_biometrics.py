@@ -134,3 +134,56 @@ def test_evaluate_counts_pairs_and_fte(
     assert figures["fnmr_at_shipped_threshold"] == pytest.approx(2 / 5)
     assert figures["fmr_at_shipped_threshold"] == 0.0
     assert det.read_bytes().startswith(b"\x89PNG")
+
+
+def test_compare_all_fte_fails(
+    tmp_path: Path, modality: ByteModality, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text(f"{tmp_path / 'a.img'}\t{tmp_path / 'b.img'}\n")
+    (tmp_path / "a.img").write_bytes(b"")
+    (tmp_path / "b.img").write_bytes(b"")
+    status = main(
+        ["biometrics", "compare", "--modality", "iris", "--pairs", str(pairs)]
+    )
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "\tfte" in captured.out
+    assert "no template could be made" in captured.err
+
+
+def test_evaluate_det_folder_rejected_first(
+    tmp_path: Path, modality: ByteModality, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(
+        [
+            "biometrics",
+            "evaluate",
+            "--modality",
+            "iris",
+            str(tmp_path),
+            "--det",
+            str(tmp_path),
+        ]
+    )
+    assert status == 1
+    assert "is a folder" in capsys.readouterr().err
+    assert modality.extractions == 0
+
+
+def test_evaluate_det_missing_folder_rejected(
+    tmp_path: Path, modality: ByteModality, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(
+        [
+            "biometrics",
+            "evaluate",
+            "--modality",
+            "iris",
+            str(tmp_path),
+            "--det",
+            str(tmp_path / "absent" / "det.png"),
+        ]
+    )
+    assert status == 1
+    assert "does not exist" in capsys.readouterr().err

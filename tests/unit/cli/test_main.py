@@ -1,0 +1,62 @@
+"""The ``edge-gate`` entry point: exit statuses and failure lines."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_gate import cli
+
+
+def _register_failing(subparsers: Any) -> None:
+    def fail(_args: argparse.Namespace) -> int:
+        raise KeyError("boom")
+
+    subparsers.add_parser("explode").set_defaults(handler=fail)
+
+
+@pytest.fixture
+def exploding(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Group:
+        register = staticmethod(_register_failing)
+
+    monkeypatch.setattr(cli, "_GROUPS", (*cli._GROUPS, Group))
+
+
+def test_unexpected_error_one_line(
+    exploding: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = cli.main(["explode"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "internal error KeyError" in err
+    assert "Traceback" not in err
+
+
+def test_unexpected_error_debug_raises(exploding: None) -> None:
+    with pytest.raises(KeyError):
+        cli.main(["--debug", "explode"])
+
+
+def test_no_command_is_usage_error() -> None:
+    assert cli.main([]) == 2
+
+
+def test_broken_pipe_is_quiet(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(
+        "".join('{"id": %d, "lines": ["P<UTO"]}\n' % n for n in range(20000))
+    )
+    command = (
+        f"{sys.executable} -m edge_gate mrz --batch < {cases} 2> {tmp_path}/err"
+        " | head -c 10 > /dev/null"
+    )
+    subprocess.run(["bash", "-c", command], check=True, timeout=120)
+    err = (tmp_path / "err").read_text()
+    assert "Broken pipe" not in err
+    assert "Traceback" not in err
