@@ -50,7 +50,7 @@ def test_no_command_is_usage_error() -> None:
 def test_broken_pipe_is_quiet(tmp_path: Path) -> None:
     cases = tmp_path / "cases.jsonl"
     cases.write_text(
-        "".join('{"id": %d, "lines": ["P<UTO"]}\n' % n for n in range(20000))
+        "".join(f'{{"id": {n}, "lines": ["P<UTO"]}}\n' for n in range(20000))
     )
     command = (
         f"{sys.executable} -m edge_gate mrz --batch < {cases} 2> {tmp_path}/err"
