@@ -240,7 +240,15 @@ def test_rules_parse_with_udevadm() -> None:
         )
     finally:
         installed.unlink()
-    problems = [line for line in result.stderr.splitlines() if installed.name in line]
+    # The service group is created when the package is installed on the
+    # board, so udevadm on a build machine may not know it yet.
+    problems = [
+        line
+        for line in result.stderr.splitlines()
+        if installed.name in line
+        and not line.startswith("Reading rules file")
+        and "Unknown group 'edge-gate'" not in line
+    ]
     assert problems == []
 
 
