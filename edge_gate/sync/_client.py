@@ -90,6 +90,46 @@ def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+# ngclient functions that check a metadata file against the length and hash
+# pinned by the metadata above it, and the file each one checks.
+# NOTE: these are ngclient's internal names (python-tuf 7); after a rename
+# the message falls back to "a metadata file", which the tests would catch.
+_PINNED_METADATA = {
+    "update_snapshot": "the snapshot metadata (metadata/N.snapshot.json)",
+    "update_targets": "the targets metadata (metadata/N.targets.json)",
+    "update_delegated_targets": "the targets metadata (metadata/N.targets.json)",
+}
+
+
+def _mismatch_error(
+    file_label: str, err: tuf_errors.LengthOrHashMismatchError
+) -> UpdateVerificationError:
+    """Build the error for a file whose length or hash is not the signed one."""
+    return UpdateVerificationError(
+        f"{file_label} failed its length and hash check: the server's copy was altered "
+        f"or truncated, so nothing was applied ({err})"
+    )
+
+
+def _pinned_file(err: BaseException) -> str:
+    """Name the metadata file whose check raised ``err``, from its traceback."""
+    name = "a metadata file"
+    frame = err.__traceback__
+    while frame is not None:
+        name = _PINNED_METADATA.get(frame.tb_frame.f_code.co_name, name)
+        frame = frame.tb_next
+    return name
+
+
+@contextmanager
+def _target_checked(path: str) -> Iterator[None]:
+    """Name the target in a length or hash mismatch found while downloading it."""
+    try:
+        yield
+    except tuf_errors.LengthOrHashMismatchError as err:
+        raise _mismatch_error(f"the target {path}", err) from err
+
+
 @contextmanager
 def _tuf_errors_mapped() -> Iterator[None]:
     """Turn python-tuf's errors into the project's update errors."""
@@ -101,8 +141,13 @@ def _tuf_errors_mapped() -> Iterator[None]:
         ) from err
     except tuf_errors.DownloadError as err:
         cause = err.__cause__ or err.__context__
-        detail = f"{err} ({cause})" if cause else str(err)
+        detail = str(err)
+        # The fetcher's messages often contain the cause's text already.
+        if cause is not None and str(cause) not in detail:
+            detail = f"{detail} ({cause})"
         raise UpdateTransportError(f"download failed: {detail}") from err
+    except tuf_errors.LengthOrHashMismatchError as err:
+        raise _mismatch_error(_pinned_file(err), err) from err
     except tuf_errors.RepositoryError as err:
         raise UpdateVerificationError(
             f"update metadata failed verification ({type(err).__name__}): {err}"
@@ -232,9 +277,10 @@ def _sync_with(
 
             # Step 3: the index, a signed target like the bundles.
             index_info = _target_info(updater, INDEX_PATH, MAX_INDEX_BYTES)
-            index_path = updater.download_target(
-                index_info, str(download_dir / "index.json")
-            )
+            with _target_checked(INDEX_PATH):
+                index_path = updater.download_target(
+                    index_info, str(download_dir / "index.json")
+                )
             index = parse_index(Path(index_path).read_bytes())
             downloaded = index_info.length
 
@@ -257,7 +303,9 @@ def _sync_with(
             files: list[tuple[BundleRef, Path]] = []
             for ref, info in plan:
                 target = download_dir / f"bundle-{len(files)}"
-                files.append((ref, Path(updater.download_target(info, str(target)))))
+                with _target_checked(ref.path):
+                    downloaded_path = updater.download_target(info, str(target))
+                files.append((ref, Path(downloaded_path)))
                 downloaded += info.length
 
         # Step 5: decrypt and apply everything in one transaction.

@@ -84,8 +84,35 @@ def test_tampered_bundle_rejected(
     data[-20] ^= 0x01
     delta.write_bytes(bytes(data))
 
-    with pytest.raises(UpdateVerificationError, match="LengthOrHashMismatchError"):
+    with pytest.raises(UpdateVerificationError) as err:
         sync_once(config)
+
+    message = str(err.value)
+    assert message.startswith(
+        "the target bundles/delta-1-2.egtb failed its length and hash check: the "
+        "server's copy was altered or truncated, so nothing was applied"
+    )
+    assert "LengthOrHashMismatchError" not in message
+    assert_unchanged(config, records)
+
+
+@pytest.mark.parametrize("role", ["snapshot", "targets"])
+def test_tampered_metadata_file_named(
+    synced: Any, publisher: Publisher, http_server: Any, records: Any, role: str
+) -> None:
+    config, _old = synced
+    name = f"{metadata_version(publisher, role)}.{role}.json"
+    served = (publisher.metadata_dir / name).read_bytes()
+    # Same length, other bytes: moves one space past a line break.
+    http_server.substitutions[f"/{name}"] = served.replace(b"\n ", b" \n", 1)
+
+    with pytest.raises(UpdateVerificationError) as err:
+        sync_once(config)
+
+    assert str(err.value).startswith(
+        f"the {role} metadata (metadata/N.{role}.json) failed its length and hash "
+        "check: the server's copy was altered or truncated"
+    )
     assert_unchanged(config, records)
 
 
@@ -264,8 +291,10 @@ def test_server_down_is_transport_error(
     config, _old = synced
     down = configure("http://127.0.0.1:9/")
 
-    with pytest.raises(UpdateTransportError, match="cannot connect"):
+    with pytest.raises(UpdateTransportError, match="cannot connect") as err:
         sync_once(down)
+
+    assert str(err.value).count("Connection refused") == 1
     assert_unchanged(config, records)
 
 
