@@ -28,6 +28,11 @@ Image = npt.NDArray[np.uint8]
 class DocumentSource(Protocol):
     """The document reader as the lane uses it."""
 
+    @property
+    def is_connected(self) -> bool:
+        """Whether the port is open; the reader may open it lazily."""
+        ...
+
     def read_document(self, timeout_s: float) -> list[str] | None:
         """Return MRZ lines, or None when no document arrived in time."""
         ...

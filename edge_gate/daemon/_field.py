@@ -159,7 +159,7 @@ def _device_responds(runner: LaneRunner, worker_name: str) -> tuple[bool, str]:
     worker = runner.device_worker(worker_name)
     if worker is None:
         return False, "no worker for this device"
-    if worker.device is None:
+    if not worker.is_connected:
         return False, "not open (unplugged or failing to open)"
     if worker.last_response_s is None:
         return True, "open; no read finished yet"

@@ -4,8 +4,10 @@ Each worker is a :class:`~edge_gate.daemon._health.Worker`: a named thread
 whose every blocking call has a timeout below its progress deadline. Results
 go back to the lane thread as gate events through ``emit``. A device error
 closes the driver and reports the device lost. The worker then reopens it
-with a growing back-off (50 ms to 2 s) and reports it back once it opens,
-so an unplugged reader or sensor comes back without a restart.
+with a growing back-off (50 ms to 2 s) and reports it back once it has
+responded, so an unplugged reader or sensor comes back without a restart.
+A device that stays lost is logged once when lost and then at most once a
+minute, with the number of failed attempts.
 
 Nothing here logs personal data: documents, templates and scores stay in
 events and in the audit log.
@@ -50,6 +52,8 @@ REOPEN_MIN_S = 0.05
 REOPEN_MAX_S = 2.0
 # Maximum wait for a request before a worker beats again, in seconds.
 POLL_S = 0.2
+# Minimum interval between "still lost" warnings of one device, in seconds.
+LOST_REPEAT_LOG_S = 60.0
 
 
 class DeviceWorker(Worker):
@@ -73,7 +77,10 @@ class DeviceWorker(Worker):
         self.last_response_s: float | None = None
         self._reopen = threading.Event()
         self._backoff_s = REOPEN_MIN_S
+        self._next_open_s = 0.0
         self._is_reported_lost = False
+        self._failures_since_log = 0
+        self._last_lost_log_s = 0.0
 
     def request_reopen(self) -> None:
         """Ask the worker to close its device and open it again (thread-safe).
@@ -83,44 +90,90 @@ class DeviceWorker(Worker):
         """
         self._reopen.set()
 
+    @property
+    def is_connected(self) -> bool:
+        """Whether the device is open, port included.
+
+        A driver that opens its port lazily (the document reader) says so
+        through its own ``is_connected``; for the others an open driver has
+        finished its handshake.
+        """
+        if self.device is None:
+            return False
+        return bool(getattr(self.device, "is_connected", True))
+
     def ensure_open(self) -> bool:
         """Open the device if needed; return whether it is open.
 
-        Opening includes the driver's handshake, so a device that opens has
-        responded and is reported back if it was lost.
+        After a loss the next attempt waits for the back-off. A driver whose
+        port is connected after opening has responded, and is reported back
+        if it was lost.
         """
         if self._reopen.is_set():
             self._reopen.clear()
             self.close()
         if self.device is not None:
             return True
+        self.stop_event.wait(max(0.0, self._next_open_s - time.monotonic()))
+        if self.stop_event.is_set():
+            return False
         try:
             self.device = self._opener()
         except (EdgeGateError, OSError, ImportError) as err:
             # A missing driver library disables only this device.
             self.lost(err)
-            self.stop_event.wait(self._backoff_s)
-            self._backoff_s = min(self._backoff_s * 2, REOPEN_MAX_S)
             return False
-        self._backoff_s = REOPEN_MIN_S
-        self.responded()
+        if self.is_connected:
+            self.responded()
         return True
 
     def responded(self) -> None:
-        """Record that the device responded; report it back if it was lost."""
+        """Record that the device responded; report it back if it was lost.
+
+        A driver that is open but not connected has not responded, so this
+        does nothing then.
+        """
+        if not self.is_connected:
+            return
         self.last_response_s = time.monotonic()
+        self._backoff_s = REOPEN_MIN_S
         if self._is_reported_lost:
             self._is_reported_lost = False
-            logger.info("%s responds again", self.device_name)
+            logger.info(
+                "%s responds again after %d failed attempts",
+                self.device_name,
+                self._failures_since_log,
+            )
+            self._failures_since_log = 0
             self._report(self.device_name, True)
 
     def lost(self, error: BaseException) -> None:
-        """Close the device after an error and report it lost once."""
+        """Close the device after an error, report it lost once, back off.
+
+        Repeated failures while lost are counted and logged at most once
+        every ``LOST_REPEAT_LOG_S``.
+        """
         self.close()
+        now_s = time.monotonic()
+        self._next_open_s = now_s + self._backoff_s
+        self._backoff_s = min(self._backoff_s * 2, REOPEN_MAX_S)
         if not self._is_reported_lost:
             self._is_reported_lost = True
+            self._failures_since_log = 0
+            self._last_lost_log_s = now_s
             logger.warning("%s lost: %s", self.device_name, error)
             self._report(self.device_name, False)
+            return
+        self._failures_since_log += 1
+        if now_s - self._last_lost_log_s >= LOST_REPEAT_LOG_S:
+            logger.warning(
+                "%s still lost, %d failed attempts since the last message: %s",
+                self.device_name,
+                self._failures_since_log,
+                error,
+            )
+            self._failures_since_log = 0
+            self._last_lost_log_s = now_s
 
     def close(self) -> None:
         """Close the device; the next step reopens it."""
