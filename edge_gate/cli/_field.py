@@ -191,6 +191,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     service = "in service" if status["in_service"] else "OUT OF SERVICE"
     print(f"state       {status['state']}  ({service})")
     print(f"display     {status['message']}")
+    for cause in status.get("causes", []):
+        print(f"cause       {cause}")
     for device in status["devices_lost"]:
         print(f"missing     {device}")
     for name, reason in status["holds"].items():

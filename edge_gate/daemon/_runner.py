@@ -711,6 +711,7 @@ class LaneRunner:
                 and lane.state is not LaneState.OUT_OF_SERVICE,
                 "message": self._message,
                 "devices_lost": lost,
+                "causes": self._input_causes(),
                 "holds": dict(self._holds),
                 "transaction_id": lane.transaction_id if lane is not None else None,
                 "counts": dict(self._counts),
@@ -745,10 +746,36 @@ class LaneRunner:
             }
         return snapshot
 
+    def _input_causes(self) -> list[str]:
+        """Return the active inputs that free or close the lane, as text.
+
+        These explain ``emergency`` (fire release) and an out-of-service
+        lane closed by the key switch or the tamper contact.
+        """
+        turnstile = self._turnstile
+        if turnstile is None:
+            return []
+        config = self.config.turnstile
+        inputs = (
+            ("fire_release", config.fire_release_pin, "fire release input active"),
+            ("key_switch", config.key_switch_pin, "key switch set to closed"),
+            ("tamper", config.tamper_pin, "tamper contact open"),
+        )
+        causes: list[str] = []
+        for name, pin, text in inputs:
+            try:
+                if turnstile.is_active(name):
+                    causes.append(f"{text} (GPIO {pin})")
+            except EdgeGateError:
+                # The turnstile is closed while the lane stops.
+                return []
+        return causes
+
     def status_line(self) -> str:
         """Return the one line for ``STATUS=``: state and why not in service."""
         status = self.status()
         parts = [f"lane {status['lane_id']} {status['state']}"]
+        parts.extend(status["causes"])
         if status["devices_lost"]:
             parts.append(f"out of service: {', '.join(status['devices_lost'])} missing")
         for reason in status["holds"].values():
@@ -805,6 +832,13 @@ class LaneRunner:
         lane = self._lane
         if lane is None or not self._started:
             raise ControlError("the lane is not running")
+        if lane.state is LaneState.EMERGENCY:
+            causes = "; ".join(self._input_causes()) or "fire release active"
+            raise ControlError(
+                f"the lane is in emergency ({causes}): the barrier is already "
+                "held free, and a manual opening is possible once the fire "
+                "release clears"
+            )
         if lane.state not in _MANUAL_OPEN_STATES:
             raise ControlError(
                 f"the lane is {lane.state.value}; a manual opening needs an idle "
