@@ -101,7 +101,7 @@ def test_invalid_config_lists_every_problem(
     assert exit_status == 2
     assert "3 problem(s)" in stderr
     assert "[daemon] worker_stall_s = 0.01: must be at least 1.0" in stderr
-    assert "[daemon] log_level = 'LOUD': must be one of" in stderr
+    assert '[daemon] log_level = "LOUD": must be one of' in stderr
     assert "[audit] retention: unknown key" in stderr
     status = notify_socket.wait_for(f"STATUS=configuration invalid: {config_path}", 5)
     assert "READY=1" not in status
