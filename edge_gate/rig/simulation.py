@@ -17,9 +17,10 @@ with the reason, instead of a made-up result.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 from edge_gate.errors import ModelError
 from edge_gate.rig._crossing import CrossingTrace, TravellerActor, machine_ms
 from edge_gate.rig._lane_rig import ComponentMissingError, LaneRig, today_utc
+from edge_gate.rig._limits import MAX_TIME_SCALE, MAX_TRAVELLERS, MIN_TRAVELLERS
 from edge_gate.rig._plan import (
     EXTRA_PEOPLE,
     PlannedCrossing,
@@ -40,6 +42,11 @@ from edge_gate.rig.synthetic import SyntheticPerson
 from edge_gate.rig.travellers import BiometricSource, DatasetSource, SyntheticSource
 
 logger = logging.getLogger(__name__)
+
+# The run's log records, in the work folder (kept with --work-dir).
+LOG_FILE_NAME = "simulate.log"
+
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -245,24 +252,51 @@ def _not_run(plan: list[PlannedCrossing], reason: str) -> tuple[CrossingResult, 
     )
 
 
-def run_simulation(options: SimulationOptions) -> SimulationReport:
-    """Enrol the travellers, run every planned crossing and report.
-
-    Raises:
-        ValueError: an option is out of range (fewer than 2 travellers, an
-            unknown scenario, a time scale that is not positive).
-        DatasetError: ``options.dataset`` is not laid out as identities.
-        EdgeGateError: publishing, syncing or starting the lane failed for
-            a reason other than a missing component.
-    """
+def _check_options(options: SimulationOptions) -> None:
     unknown = sorted(set(options.scenarios) - set(SCENARIOS_BY_NAME))
     if unknown:
         raise ValueError(
             f"unknown scenario(s) {', '.join(unknown)}; "
             f"known: {', '.join(SCENARIOS_BY_NAME)}"
         )
-    if not 0 < options.time_scale <= 10:
-        raise ValueError(f"time scale must be in (0, 10], got {options.time_scale}")
+    scale = options.time_scale
+    if not (math.isfinite(scale) and 0 < scale <= MAX_TIME_SCALE):
+        raise ValueError(
+            f"time_scale must be more than 0 and at most {MAX_TIME_SCALE:g}, "
+            f"got {scale}"
+        )
+    if not MIN_TRAVELLERS <= options.travellers <= MAX_TRAVELLERS:
+        raise ValueError(
+            f"travellers must be from {MIN_TRAVELLERS} to {MAX_TRAVELLERS}, "
+            f"got {options.travellers}"
+        )
+
+
+def _no_progress(message: str) -> None:
+    del message
+
+
+def run_simulation(
+    options: SimulationOptions, *, progress: Progress = _no_progress
+) -> SimulationReport:
+    """Enrol the travellers, run every planned crossing and report.
+
+    The root logger's records during the run also go to ``simulate.log``
+    in the work folder.
+
+    Args:
+        options: the run's settings.
+        progress: called with a short line (no personal data) as the run
+            enters each step and before each crossing.
+
+    Raises:
+        ValueError: an option is out of range (travellers outside 2 to
+            1000, an unknown scenario, a time scale outside (0, 10]).
+        DatasetError: ``options.dataset`` is not laid out as identities.
+        EdgeGateError: publishing, syncing or starting the lane failed for
+            a reason other than a missing component.
+    """
+    _check_options(options)
 
     # 1. Source and people.
     source = _source(options)
@@ -298,18 +332,30 @@ def run_simulation(options: SimulationOptions) -> SimulationReport:
 
     work_dir = options.work_dir
     temporary = work_dir is None
+    # The folder contains the template key, signing keys and enrolment
+    # images, so only the owner may read it (mkdtemp creates it so).
     if work_dir is None:
         work_dir = Path(tempfile.mkdtemp(prefix="edge-gate-simulate-"))
-    work_dir.mkdir(parents=True, exist_ok=True)
     try:
-        crossings = _run_plan(
-            options,
-            source,
-            population=population,
-            plan=plan,
-            work_dir=work_dir,
-            notes=notes,
+        work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        log_handler = logging.FileHandler(work_dir / LOG_FILE_NAME, encoding="utf-8")
+        log_handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
         )
+        logging.getLogger().addHandler(log_handler)
+        try:
+            crossings = _run_plan(
+                options,
+                source,
+                population=population,
+                plan=plan,
+                work_dir=work_dir,
+                notes=notes,
+                progress=progress,
+            )
+        finally:
+            logging.getLogger().removeHandler(log_handler)
+            log_handler.close()
     finally:
         if temporary:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -329,12 +375,16 @@ def _run_plan(
     plan: list[PlannedCrossing],
     work_dir: Path,
     notes: list[str],
+    progress: Progress,
 ) -> tuple[CrossingResult, ...]:
     with LaneRig(
         work_dir, time_scale=options.time_scale, models_dir=options.models_dir
     ) as rig:
         try:
+            people = len(population.travellers) + EXTRA_PEOPLE
+            progress(f"enrolling {people} people (publish, serve, sync)")
             rig.enrol(enrolment_records(population, source, work_dir))
+            progress("starting the lane")
             rig.start_lane()
         except (ComponentMissingError, ModelError) as err:
             # An installation without a lane component or model reports
@@ -348,6 +398,7 @@ def _run_plan(
             logger.info(
                 "crossing %d of %d: %s", number, len(plan), planned.scenario.name
             )
+            progress(f"crossing {number} of {len(plan)}: {planned.scenario.name}")
             trace = actor.run(planned)
             traces.append(trace)
             if trace.stuck_reason:
@@ -378,4 +429,10 @@ def _run_plan(
     return tuple(results)
 
 
-__all__ = ["SimulationOptions", "enrolment_records", "run_simulation"]
+__all__ = [
+    "LOG_FILE_NAME",
+    "Progress",
+    "SimulationOptions",
+    "enrolment_records",
+    "run_simulation",
+]

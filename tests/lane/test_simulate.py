@@ -6,6 +6,12 @@ gpiozero's mock pins, a real HTTP template server and real SQLite stores.
 
 from __future__ import annotations
 
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +125,76 @@ def test_cli_json_is_one_object(capsys: pytest.CaptureFixture[str]) -> None:
         "ok": True,
     }
     assert set(summary["latency_ms"]) == {"p50", "p95", "max"}
+
+
+def _edge_gate() -> str:
+    return str(Path(sys.executable).with_name("edge-gate"))
+
+
+def _run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_edge_gate(), *argv],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+# A short run: two travellers at a twentieth of the realistic delays.
+_SHORT = ("--travellers", "2", "--time-scale", "0.05")
+# Scenarios whose warnings (tailgating alarm, unplugged sensor) are expected.
+_NOISY = ("--scenario", "tailgating", "--scenario", "fingerprint_unplug")
+
+
+def test_passing_run_keeps_expected_warnings_in_the_log(tmp_path: Path) -> None:
+    work_dir = tmp_path / "work"
+    done = _run_cli(
+        "simulate", *_SHORT, *_NOISY, "--work-dir", str(work_dir), "--progress"
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "WARNING" not in done.stderr, done.stderr
+    assert "edge-gate simulate: enrolling 4 people" in done.stderr
+    log = (work_dir / "simulate.log").read_text(encoding="utf-8")
+    assert "alarm tailgating" in log
+    assert "fingerprint" in log
+
+
+def test_verbose_run_shows_the_warnings(tmp_path: Path) -> None:
+    done = _run_cli("-v", "simulate", *_SHORT, "--scenario", "tailgating")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "alarm tailgating" in done.stderr
+
+
+def test_sigterm_removes_the_temporary_work_folder(tmp_path: Path) -> None:
+    # The run's temporary folder lands in TMPDIR, here tmp_path.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [_edge_gate(), "simulate", *_SHORT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 120.0
+        folders: list[Path] = []
+        while time.monotonic() < deadline and process.poll() is None:
+            folders = list(tmp_path.glob("edge-gate-simulate-*"))
+            if folders and (folders[0] / "gate" / "template.key").exists():
+                break
+            time.sleep(0.05)
+        assert folders, "simulate created no temporary work folder"
+        assert stat.S_IMODE(folders[0].stat().st_mode) == 0o700
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == 1, err
+    assert "stopped by SIGTERM" in err
+    assert not list(tmp_path.glob("edge-gate-simulate-*"))

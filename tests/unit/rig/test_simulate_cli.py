@@ -10,19 +10,50 @@ from edge_gate.cli import main
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "option"),
     [
-        pytest.param(["--travellers", "1"], id="one-traveller"),
-        pytest.param(["--fingerprint-set", "x"], id="set-without-dataset"),
-        pytest.param(["--genuine-per-traveller", "0"], id="zero-genuine"),
-        pytest.param(["--time-scale", "0"], id="zero-time-scale"),
+        pytest.param(["--travellers", "1"], "--travellers", id="one-traveller"),
+        pytest.param(
+            ["--travellers", "100000000"], "--travellers", id="travellers-unbounded"
+        ),
+        pytest.param(["--travellers", "two"], "--travellers", id="travellers-word"),
+        pytest.param(
+            ["--genuine-per-traveller", "0"],
+            "--genuine-per-traveller",
+            id="zero-genuine",
+        ),
+        pytest.param(["--time-scale", "0"], "--time-scale", id="zero-time-scale"),
+        pytest.param(["--time-scale", "nan"], "--time-scale", id="nan-time-scale"),
+        pytest.param(["--time-scale", "11"], "--time-scale", id="time-scale-high"),
+        pytest.param(["--seed", "-1"], "--seed", id="negative-seed"),
+        pytest.param(["--iris-skip", "-1"], "--iris-skip", id="negative-skip"),
+        pytest.param(["--models-dir", "/nope"], "--models-dir", id="no-models-dir"),
+        pytest.param(["--dataset", "/nope"], "--dataset", id="no-dataset-dir"),
     ],
 )
-def test_invalid_options_exit_2(
-    argv: list[str], capsys: pytest.CaptureFixture[str]
+def test_invalid_option_is_named_before_the_run(
+    argv: list[str], option: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["simulate", *argv]) == 2
-    assert "edge-gate simulate:" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as caught:
+        main(["simulate", *argv])
+    assert caught.value.code == 2
+    assert f"argument {option}:" in capsys.readouterr().err
+
+
+def test_models_dir_without_manifest_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["simulate", "--models-dir", str(tmp_path)])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --models-dir:" in err
+    assert "manifest.json" in err
+
+
+def test_set_without_dataset_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--fingerprint-set", "x"]) == 2
+    assert "need --dataset DIR" in capsys.readouterr().err
 
 
 def test_unknown_scenario_is_usage_error() -> None:
@@ -44,5 +75,24 @@ def test_work_dir_must_be_empty(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "old").write_text("x")
-    assert main(["simulate", "--work-dir", str(tmp_path)]) == 2
-    assert "not empty" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as caught:
+        main(["simulate", "--work-dir", str(tmp_path)])
+    assert caught.value.code == 2
+    assert "argument --work-dir:" in capsys.readouterr().err
+
+
+def test_work_dir_must_not_be_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit) as caught:
+        main(["simulate", "--work-dir", str(tmp_path / "file")])
+    assert caught.value.code == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_api_rejects_too_many_travellers() -> None:
+    from edge_gate.rig.simulation import SimulationOptions, run_simulation
+
+    with pytest.raises(ValueError, match="travellers must be from 2 to 1000"):
+        run_simulation(SimulationOptions(travellers=1001))
