@@ -1,10 +1,11 @@
 """Build ``iris_encoder.onnx``: a bank of 2-D Gabor filters over the iris strip.
 
-The model takes the normalised iris strip (rubber-sheet unwrapping, zero
-mean and unit variance over its valid samples, invalid samples set to 0)
-and returns the real and imaginary filter responses sampled on the code
-grid. The sign of each response is one bit of the iris code (Daugman's
-phase quadrant coding); the magnitude tells how reliable that bit is.
+The model takes the normalised iris strip: the rubber-sheet unwrapping with
+each row's running mean over +-12 columns removed, scaled to unit variance
+over the valid samples, and invalid samples set to 0. It returns the real
+and imaginary filter responses sampled on the code grid. The sign of each response is
+one bit of the iris code (Daugman's phase quadrant coding); the magnitude
+tells how reliable that bit is.
 
 Graph:
     strip [1, 1, 32, 256] float32

@@ -14,7 +14,11 @@ Occlusion: samples on highlights or outside the image are invalid. Eyelids
 and eyelashes are found by comparing each sample with the grey level of
 the left and right sectors, which eyelids rarely cover: in the upper and
 lower sectors, an outlying run that reaches the outer edge is an eyelid,
-and isolated dark outliers anywhere are eyelashes.
+and isolated dark outliers anywhere are eyelashes. The upper eyelid is
+also fitted in the image itself, as a parabola through the strongest
+bright-to-dark step (skin above, lashes or iris below) of each image
+column, so that the lashes hanging from it, which are not all darker than
+the iris, are masked with it.
 """
 
 from __future__ import annotations
@@ -23,8 +27,15 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from edge_gate.iris._filters import BoolImage, FloatImage, bilinear, nearest
+from edge_gate.iris._filters import (
+    BoolImage,
+    FloatImage,
+    bilinear,
+    box_mean,
+    nearest,
+)
 from edge_gate.iris._segment import Segmentation
 
 
@@ -47,6 +58,13 @@ class NormalizationParams:
     # (-1 keeps them all): the upper eyelid and its lashes cover them in
     # most captures.
     top_sine_cut: float = -1.0
+    # Upper eyelid parabola (see ``fit_upper_eyelid``): samples above it,
+    # lowered by this share of the iris radius for the lashes' roots, are
+    # invalid. None skips the fit.
+    upper_lid_margin: float | None = 0.1
+    # Dark outliers in the upper sector (sine below -0.3), where the lashes
+    # hang, use this lower limit in robust standard deviations.
+    upper_dark_limit: float = 2.5
 
 
 @dataclass(frozen=True)
@@ -68,6 +86,7 @@ def unwrap_iris(
         3. Estimate the iris grey level from the side sectors.
         4. Mark eyelids (outlier runs to the outer edge in the upper and
            lower sectors) and eyelashes (dark outliers) invalid.
+        5. Mark the samples above the fitted upper eyelid invalid.
 
     Args:
         segmentation: pupil and iris circles and the filled image.
@@ -114,8 +133,106 @@ def unwrap_iris(
     outlier = bright | dark | ~valid
     eyelid = _eyelid_mask(outlier, np.abs(sin) >= 0.5, params.eyelid_share)
     valid &= ~eyelid & ~dark & ~bright
+    lashes = (values < median - params.upper_dark_limit * spread) & (sin < -0.3)
+    valid &= ~lashes
     valid &= (sin >= params.top_sine_cut)[None, :]
+
+    # 5. Upper eyelid in the image.
+    if params.upper_lid_margin is not None:
+        lid = fit_upper_eyelid(segmentation)
+        if lid is not None:
+            lid_y = np.polyval(lid, xs) + params.upper_lid_margin * iris.radius
+            valid &= ~((ys < lid_y) & (sin < 0)[None, :])
     return IrisStrip(values=values.astype(np.float32), valid=valid)
+
+
+# Upper-eyelid fit: smallest grey-level step (above minus below, over 6
+# pixels) that counts as an eyelid edge point, random triples tried, and
+# the distance in pixels within which a point supports a parabola.
+_LID_MIN_STEP = 8.0
+_LID_TRIALS = 200
+_LID_TOLERANCE_PX = 3.0
+# Share of the edge points a parabola must explain to be taken as the lid.
+_LID_MIN_SUPPORT = 0.3
+
+
+def fit_upper_eyelid(segmentation: Segmentation) -> npt.NDArray[np.float64] | None:
+    """Return the upper eyelid as parabola coefficients (a, b, c), or None.
+
+    The lid is ``y = a x^2 + b x + c`` in image pixels. Steps:
+        1. In every second image column over the middle 85 % of the iris
+           width, between the top of the iris circle and the top of the
+           pupil, find the strongest step from bright (skin) above to dark
+           (lashes, iris) below; keep it when it exceeds ``_LID_MIN_STEP``.
+        2. Fit parabolas that open downwards in the image (a >= 0, the lid
+           arches over the eye) through random triples of these points and
+           keep the one most points lie near (RANSAC), so that lashes and
+           iris texture do not pull it.
+        3. Refit by least squares to the points near it.
+
+    None means that too few points agree on one lid (an open eye whose lid
+    lies above the iris, or a frame without a clear edge).
+    """
+    image = box_mean(segmentation.filled, 2)
+    pupil, iris = segmentation.pupil, segmentation.iris
+    height, width = image.shape
+    radius = iris.radius
+    top = int(max(3.0, iris.y - radius - 3))
+    bottom = int(min(height - 4.0, pupil.y - pupil.radius - 2))
+    left = int(max(0.0, iris.x - 0.85 * radius))
+    right = int(min(width - 1.0, iris.x + 0.85 * radius))
+    if bottom - top < 8 or right - left < 20:
+        return None
+    columns = np.arange(left, right + 1, 2)
+    band = image[top - 3 : bottom + 3, columns].astype(np.float64)
+    step = band[:-6] - band[6:]
+    rows = np.arange(top, top + step.shape[0], dtype=np.float64)[:, None]
+    inside = (columns[None, :] - iris.x) ** 2 + (rows - iris.y) ** 2 < (
+        1.02 * radius
+    ) ** 2
+    step = np.where(inside, step, -np.inf)
+    best = np.argmax(step, axis=0)
+    strong = step[best, np.arange(step.shape[1])] >= _LID_MIN_STEP
+    xs = columns[strong].astype(np.float64)
+    ys = (top + best[strong]).astype(np.float64)
+    if xs.size < 10:
+        return None
+
+    # RANSAC over triples, all at once; x is centred for a well-posed solve.
+    rng = np.random.default_rng(0)
+    centre = float(iris.x)
+    u = xs - centre
+    triples = np.stack(
+        [rng.choice(xs.size, 3, replace=False) for _ in range(_LID_TRIALS)]
+    )
+    design = np.stack([u[triples] ** 2, u[triples], np.ones_like(u[triples])], 2)
+    usable = np.abs(np.linalg.det(design)) > 1e-6
+    if not usable.any():
+        return None
+    coefficients = np.linalg.solve(design[usable], ys[triples][usable][..., None])
+    coefficients = coefficients[..., 0]
+    # NOTE: a <= 4 / radius admits arches far steeper than an eyelid (about
+    # 1 / (2 radius) for a lid as round as the iris). A tighter bound is untested.
+    shaped = (coefficients[:, 0] >= 0) & (coefficients[:, 0] <= 4.0 / radius)
+    if not shaped.any():
+        return None
+    coefficients = coefficients[shaped]
+    fitted = (
+        coefficients[:, 0, None] * u[None, :] ** 2
+        + coefficients[:, 1, None] * u[None, :]
+        + coefficients[:, 2, None]
+    )
+    support = (np.abs(fitted - ys[None, :]) < _LID_TOLERANCE_PX).sum(axis=1)
+    winner = int(np.argmax(support))
+    if support[winner] < max(10.0, _LID_MIN_SUPPORT * xs.size):
+        return None
+    near = np.abs(fitted[winner] - ys) < _LID_TOLERANCE_PX
+    a, b, c = np.polyfit(u[near], ys[near], 2)
+    # Back to image x: a (x - centre)^2 + b (x - centre) + c.
+    lid: npt.NDArray[np.float64] = np.asarray(
+        [a, b - 2 * a * centre, a * centre**2 - b * centre + c], dtype=np.float64
+    )
+    return lid
 
 
 def _eyelid_mask(

@@ -1,0 +1,134 @@
+"""Tests of the upper-eyelid fit, the angular high-pass and the coarse search."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edge_gate.iris import IrisEncoder, IrisGallery, IrisTemplate
+from edge_gate.iris._encoder import EncodingParams
+from edge_gate.iris._normalize import (
+    IrisStrip,
+    NormalizationParams,
+    fit_upper_eyelid,
+    unwrap_iris,
+)
+from edge_gate.iris._segment import segment_eye
+
+# Upper lid of the drawn eyes: y = LID_CURVE (x - 160)^2 + LID_APEX.
+LID_APEX = 80.0
+LID_CURVE = 0.004
+
+
+def with_upper_lid(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Paint skin a little brighter than the iris above the lid parabola."""
+    painted = image.copy()
+    ys, xs = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+    painted[ys < LID_CURVE * (xs - 160.0) ** 2 + LID_APEX] = 150
+    return painted
+
+
+def upper_valid_share(strip: IrisStrip) -> float:
+    columns = strip.valid.shape[1]
+    angles = np.arange(columns) * (2 * math.pi / columns)
+    upper = np.sin(angles) < -0.5
+    return float(strip.valid[:, upper].mean())
+
+
+def test_upper_lid_fitted_where_drawn(eye_drawer: Any) -> None:
+    segmentation = segment_eye(with_upper_lid(eye_drawer()))
+    lid = fit_upper_eyelid(segmentation)
+    assert lid is not None
+    for x in (130.0, 160.0, 190.0):
+        expected = LID_CURVE * (x - 160.0) ** 2 + LID_APEX
+        assert abs(float(np.polyval(lid, x)) - expected) <= 4.0, x
+
+
+def test_samples_above_the_lid_masked(eye_drawer: Any) -> None:
+    segmentation = segment_eye(with_upper_lid(eye_drawer()))
+    masked = unwrap_iris(segmentation)
+    unmasked = unwrap_iris(segmentation, NormalizationParams(upper_lid_margin=None))
+    # Between the iris top (y 41) and the lid apex (y 80) lies about a third
+    # of the upper sector's samples; the skin is within the iris's grey levels,
+    # so only the fitted lid removes it.
+    assert upper_valid_share(unmasked) - upper_valid_share(masked) > 0.2
+    # Nothing below the lid's sides is lost.
+    lower = np.sin(np.arange(256) * (2 * math.pi / 256)) > 0.5
+    assert masked.valid[:, lower].mean() == unmasked.valid[:, lower].mean()
+
+
+def test_open_eye_keeps_its_upper_iris(eye_drawer: Any) -> None:
+    segmentation = segment_eye(eye_drawer())
+    masked = unwrap_iris(segmentation)
+    unmasked = unwrap_iris(segmentation, NormalizationParams(upper_lid_margin=None))
+    # A fit may follow the iris's own top edge; it then removes a rim only.
+    assert upper_valid_share(unmasked) - upper_valid_share(masked) < 0.15
+
+
+def smooth_texture(seed: int) -> npt.NDArray[np.float32]:
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0.0, 1.0, size=(32, 256))
+    # Blur along the angle (cyclic) so the texture has the filter's scale.
+    kernel = np.exp(-0.5 * (np.arange(-6, 7) / 2.5) ** 2)
+    blurred = sum(
+        weight * np.roll(noise, shift, axis=1)
+        for shift, weight in zip(range(-6, 7), kernel, strict=True)
+    )
+    return np.asarray(20.0 * blurred / blurred.std() + 120.0, dtype=np.float32)
+
+
+def agreement(encoder: IrisEncoder, clean: IrisStrip, shaded: IrisStrip) -> float:
+    first = encoder._to_template(encoder._run(clean), clean, 1.0)
+    second = encoder._to_template(encoder._run(shaded), shaded, 1.0)
+    both = first.mask & second.mask
+    return float((first.code == second.code).all(axis=2)[both].mean())
+
+
+def test_shading_along_the_angle_leaves_the_code() -> None:
+    # Illumination from one side: brightness changes slowly around the eye.
+    # With the running mean removed, the code hardly changes; with only the
+    # global mean removed, the odd filter's bits follow the shading.
+    texture = smooth_texture(5)
+    angles = np.arange(256) * (2 * math.pi / 256)
+    shading = (60.0 * np.cos(angles))[None, :].astype(np.float32)
+    valid = np.ones((32, 256), dtype=bool)
+    clean = IrisStrip(values=texture, valid=valid)
+    shaded = IrisStrip(values=texture + shading, valid=valid)
+    high_pass = IrisEncoder(encoding=EncodingParams(fragile_share=0.0))
+    global_mean = IrisEncoder(
+        encoding=EncodingParams(fragile_share=0.0, highpass_columns=0)
+    )
+    high_pass_agreement = agreement(high_pass, clean, shaded)
+    assert high_pass_agreement > 0.9
+    assert high_pass_agreement > agreement(global_mean, clean, shaded) + 0.1
+
+
+def test_masked_coarse_rows_do_not_hide_the_mate() -> None:
+    # 400 decoys agree with the probe on the few coarse-row bits they have
+    # valid, a raw distance of 0. The mate disagrees on a fifth of its
+    # bits. Normalised for the bit count, the mate still ranks first, so
+    # it reaches the fine stage (300 candidates).
+    rng = np.random.default_rng(11)
+    probe = IrisTemplate(
+        code=rng.random((16, 128, 2)) < 0.5,
+        mask=np.ones((16, 128), dtype=bool),
+        quality=1.0,
+    )
+    flips = rng.random(probe.code.shape) < 0.2
+    mate = IrisTemplate(code=probe.code ^ flips, mask=probe.mask, quality=1.0)
+    decoys = []
+    for _ in range(400):
+        code = rng.random((16, 128, 2)) < 0.5
+        mask = np.ones((16, 128), dtype=bool)
+        mask[:12] = False
+        keep = rng.integers(0, 128, size=6)
+        code[:, keep] = probe.code[:, keep]
+        mask[:12][:, keep] = True
+        decoys.append(IrisTemplate(code=code, mask=mask, quality=1.0))
+    gallery = IrisGallery.from_templates(
+        [f"decoy-{i}" for i in range(400)] + ["mate"], [*decoys, mate]
+    )
+    assert gallery.search(probe, top_k=1)[0][0] == "mate"
