@@ -8,6 +8,14 @@ Protocol. A client connects, sends one request line, a JSON object with a
 - ``watch`` gets ``{"ok": true, "result": "watching"}`` and then one
   ``{"event": {...}}`` line per lane event until the client disconnects.
 
+Limits. A client has ``REQUEST_TIMEOUT_S`` in all to send its request
+line, however it drips the bytes. At most ``MAX_READERS`` connections may be
+sending their request at once; a new connection beyond that ends the one
+that has been sending longest, so an engineer's ``open`` or ``status``
+always gets through. ``watch`` sessions have their own budget of
+``MAX_WATCHERS``. A malformed request gets an ``{"ok": false}`` reply that
+names the problem.
+
 Access. The socket file is created with mode 0660 and handed to the control
 group when that group exists. The server also checks the peer's credentials
 (``SO_PEERCRED``) and accepts only root, the daemon's own user and members
@@ -26,6 +34,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,7 +44,16 @@ from edge_gate.errors import ControlError
 logger = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 64 * 1024
-MAX_CLIENTS = 8
+# Seconds a client has, in all, to send its request line.
+REQUEST_TIMEOUT_S = 2.0
+# Connections sending their request at once; a new one ends the oldest.
+MAX_READERS = 8
+# ``watch`` sessions at once; one more is refused with a reply.
+MAX_WATCHERS = 4
+# Connections the kernel queues before the server accepts them.
+LISTEN_BACKLOG = 64
+# Bytes of a refused request read and dropped, so its sender gets the reply.
+MAX_DRAIN_BYTES = 32 * 1024 * 1024
 SOCKET_MODE = 0o660
 
 Handler = Callable[[Mapping[str, Any]], Any]
@@ -99,6 +117,10 @@ class ControlServer:
         self._stop = threading.Event()
         self._clients: set[threading.Thread] = set()
         self._clients_lock = threading.Lock()
+        # Connections still sending their request, with when they came.
+        self._readers: dict[socket.socket, float] = {}
+        self._watchers = 0
+        self._sessions = 0
         self._socket = self._bind()
         self._thread = threading.Thread(
             target=self._serve, name="control-socket", daemon=True
@@ -132,7 +154,7 @@ class ControlServer:
                     self.path,
                     self._group_id,
                 )
-        server.listen(MAX_CLIENTS)
+        server.listen(LISTEN_BACKLOG)
         server.setblocking(False)
         return server
 
@@ -173,14 +195,18 @@ class ControlServer:
     def _start_client(self, connection: socket.socket) -> None:
         with self._clients_lock:
             self._clients = {c for c in self._clients if c.is_alive()}
-            if len(self._clients) >= MAX_CLIENTS:
-                _send_line(connection, {"ok": False, "error": "too many clients"})
-                connection.close()
-                return
+            if len(self._readers) >= MAX_READERS:
+                oldest = min(self._readers, key=self._readers.__getitem__)
+                del self._readers[oldest]
+                logger.info("control socket busy: ended the slowest request")
+                with contextlib.suppress(OSError):
+                    oldest.shutdown(socket.SHUT_RDWR)
+            self._readers[connection] = time.monotonic()
+            self._sessions += 1
             client = threading.Thread(
                 target=self._session,
                 args=(connection,),
-                name=f"control-client-{len(self._clients)}",
+                name=f"control-client-{self._sessions}",
                 daemon=True,
             )
             self._clients.add(client)
@@ -188,19 +214,59 @@ class ControlServer:
 
     def _session(self, connection: socket.socket) -> None:
         with connection:
-            connection.settimeout(2.0)
             try:
-                if not self._is_peer_allowed(connection):
-                    _send_line(connection, {"ok": False, "error": "permission denied"})
-                    return
-                request = _read_request(connection)
-                command = str(request.get("command", ""))
-                if command == "watch":
-                    self._watch(connection)
-                    return
-                _send_line(connection, self._dispatch(command, request))
+                self._serve_client(connection)
             except (OSError, ControlError) as err:
                 logger.info("control client ended: %s", err)
+            finally:
+                self._leave_readers(connection)
+
+    def _serve_client(self, connection: socket.socket) -> None:
+        if not self._is_peer_allowed(connection):
+            _send_line(connection, {"ok": False, "error": "permission denied"})
+            return
+        try:
+            request = _read_request(connection, time.monotonic() + REQUEST_TIMEOUT_S)
+            command = request.get("command")
+            if not isinstance(command, str):
+                raise ControlError(
+                    f"command {command!r:.80} is not a text; send e.g. "
+                    '{"command": "status"}'
+                )
+        except ControlError as err:
+            _send_line(connection, {"ok": False, "error": str(err)})
+            _drain(connection, time.monotonic() + REQUEST_TIMEOUT_S)
+            return
+        if not self._leave_readers(connection):
+            return  # a newer client took the slot and ended this one
+        connection.settimeout(REQUEST_TIMEOUT_S)
+        if command != "watch":
+            _send_line(connection, self._dispatch(command, request))
+            return
+        with self._clients_lock:
+            is_full = self._watchers >= MAX_WATCHERS
+            if not is_full:
+                self._watchers += 1
+        if is_full:
+            _send_line(
+                connection,
+                {
+                    "ok": False,
+                    "error": f"{MAX_WATCHERS} watch sessions are open already; "
+                    "end one and try again",
+                },
+            )
+            return
+        try:
+            self._watch(connection)
+        finally:
+            with self._clients_lock:
+                self._watchers -= 1
+
+    def _leave_readers(self, connection: socket.socket) -> bool:
+        """Take ``connection`` off the readers; False if it was ended."""
+        with self._clients_lock:
+            return self._readers.pop(connection, None) is not None
 
     def _dispatch(self, command: str, request: Mapping[str, Any]) -> dict[str, Any]:
         handler = self._handlers.get(command)
@@ -275,22 +341,78 @@ def _send_line(connection: socket.socket, message: Mapping[str, Any]) -> None:
     connection.sendall(json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n")
 
 
-def _read_request(connection: socket.socket) -> dict[str, Any]:
+def _read_request(connection: socket.socket, deadline: float) -> dict[str, Any]:
+    """Read one request line by ``deadline`` (monotonic) and parse it.
+
+    Raises:
+        ControlError: the line is late, too long, not UTF-8, not JSON or not
+            a JSON object; the message names the problem.
+    """
     buffer = b""
+    late = (
+        f"no complete request line within {REQUEST_TIMEOUT_S:.0f} s; send one "
+        "JSON object ending in a newline"
+    )
     while b"\n" not in buffer:
-        chunk = connection.recv(4096)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ControlError(late)
+        connection.settimeout(remaining)
+        try:
+            chunk = connection.recv(65536)
+        except TimeoutError as err:
+            raise ControlError(late) from err
         if not chunk:
             break
         buffer += chunk
-        if len(buffer) > MAX_REQUEST_BYTES:
-            raise ControlError(f"request is over {MAX_REQUEST_BYTES} bytes")
+        if len(buffer.split(b"\n", 1)[0]) > MAX_REQUEST_BYTES:
+            raise ControlError(
+                f"request is over {MAX_REQUEST_BYTES} bytes; send one short "
+                "JSON object per line"
+            )
+    line = buffer.split(b"\n", 1)[0]
+    if not line.strip():
+        raise ControlError(
+            'empty request; send a JSON object like {"command": "status"}'
+        )
     try:
-        request = json.loads(buffer.split(b"\n", 1)[0] or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ControlError(f"request is not a JSON line: {err}") from err
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ControlError(
+            f"request is not UTF-8 text (bad byte at offset {err.start}); "
+            "send a JSON object in UTF-8"
+        ) from err
+    try:
+        request = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ControlError(
+            f"request is not JSON ({err}); send a JSON object like "
+            '{"command": "status"}'
+        ) from err
+    except RecursionError as err:
+        raise ControlError("request nests too deeply; send a flat JSON object") from err
     if not isinstance(request, dict):
-        raise ControlError("request must be a JSON object")
+        raise ControlError(
+            f"request is a JSON {type(request).__name__}, not an object; send "
+            'a JSON object like {"command": "status"}'
+        )
     return request
+
+
+def _drain(connection: socket.socket, deadline: float) -> None:
+    """Read and drop the rest of a refused request line, so that its sender
+    finishes sending and reads the reply instead of a broken pipe."""
+    dropped = 0
+    with contextlib.suppress(OSError):
+        while dropped < MAX_DRAIN_BYTES:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            connection.settimeout(remaining)
+            chunk = connection.recv(65536)
+            if not chunk or b"\n" in chunk:
+                return
+            dropped += len(chunk)
 
 
 def request(path: Path, message: Mapping[str, Any], timeout_s: float = 30.0) -> Any:
@@ -342,8 +464,18 @@ def watch(path: Path) -> Iterator[dict[str, Any]]:
 def _connect(path: Path, timeout_s: float) -> socket.socket:
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     connection.settimeout(timeout_s)
+    deadline = time.monotonic() + timeout_s
     try:
-        connection.connect(str(path))
+        # A UNIX socket with a full backlog answers EAGAIN at once instead
+        # of waiting; retry until the timeout, as a TCP connect would wait.
+        while True:
+            try:
+                connection.connect(str(path))
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
     except FileNotFoundError as err:
         connection.close()
         raise ControlError(

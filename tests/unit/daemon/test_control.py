@@ -8,6 +8,7 @@ import socket
 import stat
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from edge_gate.daemon import ControlServer, EventHub, request, watch
+from edge_gate.daemon._control import MAX_WATCHERS, REQUEST_TIMEOUT_S
 from edge_gate.errors import ControlError
 
 
@@ -73,14 +75,105 @@ def test_handler_crash_keeps_server(server: tuple[ControlServer, EventHub]) -> N
     assert request(control.path, {"command": "status"})["state"] == "idle"
 
 
-def test_bad_json_gets_no_crash(server: tuple[ControlServer, EventHub]) -> None:
+def raw_exchange(path: Path, payload: bytes, timeout_s: float = 5.0) -> dict[str, Any]:
+    """Send raw bytes, return the parsed reply line."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(timeout_s)
+        client.connect(str(path))
+        client.sendall(payload)
+        reply = b""
+        while b"\n" not in reply:
+            chunk = client.recv(65536)
+            assert chunk, f"connection closed without a reply; got {reply!r}"
+            reply += chunk
+    message = json.loads(reply.split(b"\n", 1)[0])
+    assert isinstance(message, dict)
+    return message
+
+
+@pytest.mark.parametrize(
+    ("payload", "named"),
+    [
+        (b"not json\n", "not JSON"),
+        (b"[1, 2]\n", "JSON list, not an object"),
+        (b'{"command": "status", "x": "\xff\xfe"}\n', "not UTF-8"),
+        (b'{"command": 5}\n', "command 5 is not a text"),
+        (b"\n", "empty request"),
+        (b"[" * 60000 + b"\n", "nests too deeply"),
+    ],
+)
+def test_malformed_request_gets_error_reply(
+    server: tuple[ControlServer, EventHub], payload: bytes, named: str
+) -> None:
+    control, _ = server
+    reply = raw_exchange(control.path, payload)
+    assert reply["ok"] is False
+    assert named in reply["error"]
+    assert request(control.path, {"command": "status"})["state"] == "idle"
+
+
+def test_oversize_line_gets_error_reply(server: tuple[ControlServer, EventHub]) -> None:
+    control, _ = server
+    payload = b'{"command": "status", "pad": "' + b"x" * 10_000_000 + b'"}\n'
+    reply = raw_exchange(control.path, payload, timeout_s=10.0)
+    assert reply == {
+        "ok": False,
+        "error": "request is over 65536 bytes; send one short JSON object per line",
+    }
+
+
+def test_dripping_client_cut_at_one_deadline(
+    server: tuple[ControlServer, EventHub],
+) -> None:
     control, _ = server
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
         client.connect(str(control.path))
-        client.sendall(b"not json\n")
-        client.settimeout(2)
-        assert client.recv(100) == b""
-    assert request(control.path, {"command": "status"})["state"] == "idle"
+        started = time.monotonic()
+        reply = b""
+        client.settimeout(0.3)
+        # One byte every 0.3 s would keep a per-recv timeout alive forever.
+        while time.monotonic() - started < 6.0 and b"\n" not in reply:
+            try:
+                client.sendall(b" ")
+            except OSError:
+                break
+            try:
+                reply += client.recv(4096)
+            except TimeoutError:
+                continue
+        elapsed = time.monotonic() - started
+    assert b"no complete request line within 2 s" in reply
+    assert elapsed < REQUEST_TIMEOUT_S + 1.5
+
+
+def test_busy_socket_still_serves_status(
+    server: tuple[ControlServer, EventHub],
+) -> None:
+    control, _ = server
+    idle: list[socket.socket] = []
+    watchers: list[socket.socket] = []
+    try:
+        for _ in range(20):
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            client.connect(str(control.path))
+            idle.append(client)
+        for _ in range(MAX_WATCHERS):
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            client.connect(str(control.path))
+            client.settimeout(5)
+            client.sendall(b'{"command": "watch"}\n')
+            assert b"watching" in client.recv(4096)
+            watchers.append(client)
+        # Watch sessions have their own budget; one more is refused politely.
+        extra = raw_exchange(control.path, b'{"command": "watch"}\n')
+        assert extra["ok"] is False
+        assert "watch sessions are open already" in extra["error"]
+        # Idle connections and watchers leave room for an engineer.
+        for _ in range(3):
+            assert request(control.path, {"command": "status"})["state"] == "idle"
+    finally:
+        for client in idle + watchers:
+            client.close()
 
 
 def test_watch_receives_events(server: tuple[ControlServer, EventHub]) -> None:
