@@ -32,7 +32,14 @@ Message = Literal[
 
 
 class Alarm(enum.Enum):
-    """Alarms recorded beside a transaction's outcome."""
+    """Alarms and lane events recorded as they happen, and beside the
+    outcome of the transaction they happen in.
+
+    ``fire_release`` and ``fire_release_cleared`` record the barrier being
+    freed and locked again by the fire-release input (a cut wire on a
+    normally closed input reads as a fire release), so every software
+    unlock leaves an audit row even with no transaction.
+    """
 
     TAILGATING = "tailgating"
     FORCED_PASSAGE = "forced_passage"
@@ -40,6 +47,8 @@ class Alarm(enum.Enum):
     WRONG_WAY = "wrong_way"
     STUCK_SENSOR = "stuck_sensor"
     TAMPER = "tamper"
+    FIRE_RELEASE = "fire_release"
+    FIRE_RELEASE_CLEARED = "fire_release_cleared"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ Invariants:
 - Every transaction step has a deadline; ``IDLE``, ``OUT_OF_SERVICE`` and
   ``EMERGENCY`` wait for the world to change, not for a clock.
 - Every transaction ends in exactly one :class:`RecordTransaction`.
+- The fire release records :class:`RecordAlarm` when it becomes active and
+  when it clears, with or without a transaction.
 - An event that does not fit the state or the current transaction (late,
   stale, repeated or out of order) is rejected: it changes nothing, is
   logged at WARNING and counted in :attr:`Lane.rejected_events`. It does not
@@ -666,10 +668,19 @@ class Lane:
             logger.info("lane %s: fire release active, barrier free", self._lane_id)
             self._abort("fire_release", out, Outcome.EMERGENCY)
             out.append(Unlock("fire_release"))
+            # After the abort, so the record stands on its own in the audit
+            # log: the unlock is recorded whether or not a transaction ran.
+            self._alarm(Alarm.FIRE_RELEASE, "fire release active, barrier free", out)
             self._rest(out)
             return
         logger.info("lane %s: fire release cleared, barrier locked", self._lane_id)
         out.append(Lock())
+        self._alarm(
+            Alarm.FIRE_RELEASE_CLEARED,
+            "fire release cleared, barrier locked",
+            out,
+            signal=False,
+        )
         self._rest(out)
 
     def _on_tamper(self, active: bool, out: list[Command]) -> None:
@@ -722,13 +733,19 @@ class Lane:
         for alarm, detail in seen.alarms:
             self._alarm(alarm, detail, out)
 
-    def _alarm(self, alarm: Alarm, detail: str, out: list[Command]) -> None:
+    def _alarm(
+        self, alarm: Alarm, detail: str, out: list[Command], *, signal: bool = True
+    ) -> None:
+        """Record an alarm; with ``signal``, also sound the buzzer (audible
+        alarms) or raise the silent alarm (the others)."""
         tx_id = None if self._tx is None else self._tx.transaction_id
         record = AlarmRecord(alarm, self._now(), tx_id, detail)
         if self._tx is not None:
             self._tx.alarms.append(record)
         logger.warning("lane %s: alarm %s: %s", self._lane_id, alarm.value, detail)
         out.append(RecordAlarm(record))
+        if not signal:
+            return
         if alarm in _AUDIBLE:
             if self._buzzer_until_s is None:
                 out.append(SetBuzzer(True))

@@ -468,7 +468,7 @@ def test_fire_release_during_capture(driver: Driver) -> None:
         ]
     )
     driver.send(Tick(), after_s=60.0)
-    assert driver.of_type(RecordAlarm) == []
+    assert [c.record.alarm for c in driver.of_type(RecordAlarm)] == [Alarm.FIRE_RELEASE]
     rejected = driver.lane.rejected_events
     driver.document()
     assert driver.lane.rejected_events == rejected + 1
@@ -490,6 +490,64 @@ def test_fire_release_while_idle_and_repeated(driver: Driver) -> None:
     assert out[0] == Unlock("fire_release")
     assert driver.records() == []
     assert driver.send(FireReleaseChanged(True)) == []
+
+
+def _fire_setup(driver: Driver, setup: str) -> None:
+    if setup == "document":
+        driver.send(BeamChanged("inside", True))
+    elif setup == "out_of_service":
+        driver.send(DeviceLost("iris_camera"))
+    elif setup == "key_switch":
+        driver.send(KeySwitchChanged(True))
+    elif setup == "capture":
+        driver.document()
+        driver.enrolled()
+    elif setup == "passage":
+        driver.to_decision()
+    elif setup == "referral":
+        driver.to_decision(hit=True)
+    elif setup == "manual":
+        driver.send(ManualOpen())
+
+
+@pytest.mark.parametrize(
+    ("setup", "silent_before"),
+    [
+        pytest.param("idle", False, id="idle"),
+        pytest.param("document", False, id="document"),
+        pytest.param("out_of_service", False, id="out-of-service"),
+        pytest.param("key_switch", False, id="key-switch"),
+        pytest.param("capture", False, id="capture"),
+        pytest.param("passage", False, id="passage"),
+        pytest.param("referral", True, id="referral-after-alert"),
+        pytest.param("manual", False, id="manual-opening"),
+    ],
+)
+def test_fire_release_recorded_when_active_and_cleared(
+    driver: Driver, setup: str, silent_before: bool
+) -> None:
+    """Every fire-release unlock and relock leaves a record outside any
+    transaction, which the runner writes to the audit log as a service row."""
+    _fire_setup(driver, setup)
+    before = len(driver.of_type(RecordAlarm))
+    out = driver.send(FireReleaseChanged(True))
+    (alarm,) = [c for c in out if isinstance(c, RecordAlarm)]
+    assert alarm.record.alarm is Alarm.FIRE_RELEASE
+    assert alarm.record.transaction_id is None
+    assert alarm.record.at_s == driver.now_s
+    assert out.index(Unlock("fire_release")) < out.index(alarm)
+    # The officers' post learns the lane is open (a cut wire reads the same).
+    assert (SetSilentAlarm(True) in out) is not silent_before
+    assert SetBuzzer(True) not in out
+    out = driver.send(FireReleaseChanged(False), after_s=0.7)
+    (cleared,) = [c for c in out if isinstance(c, RecordAlarm)]
+    assert cleared.record.alarm is Alarm.FIRE_RELEASE_CLEARED
+    assert cleared.record.transaction_id is None
+    assert out[0] == Lock()
+    assert SetSilentAlarm(True) not in out and SetBuzzer(True) not in out
+    assert len(driver.of_type(RecordAlarm)) == before + 2
+    # A repeated level records nothing more.
+    assert driver.send(FireReleaseChanged(False)) == []
 
 
 def test_fire_release_in_referral_keeps_record(driver: Driver) -> None:

@@ -97,10 +97,12 @@ def test_fire_release_frees_and_relocks(make_rig: MakeRig, lock_type: str) -> No
     assert rig.lane.state is LaneState.EMERGENCY
     assert rig.unlock_pin_active()
     rig.walker.walk_through()
-    assert rig.alarms() == []
+    # Free passage: only the release itself is recorded, no forced passage.
+    assert rig.alarms() == [Alarm.FIRE_RELEASE]
     rig.walker.set_input("fire_release", False)
     assert not rig.unlock_pin_active()
     assert rig.lane.state is LaneState.IDLE
+    assert rig.alarms() == [Alarm.FIRE_RELEASE, Alarm.FIRE_RELEASE_CLEARED]
 
 
 def test_key_switch_allows_manual_opening(make_rig: MakeRig) -> None:
