@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 
 # A device that responded within this many seconds passes the self-test.
 RESPONSE_MAX_AGE_S = 5.0
+# The longest reason text a manual opening takes (the audit field's size).
+MAX_REASON_CHARS = 500
+# The range of ``log``'s row limit (the audit query's own bounds).
+MAX_LOG_LIMIT = 100_000
 
 
 class FieldCommands:
@@ -46,8 +50,24 @@ class FieldCommands:
         }
 
     def open(self, request: Mapping[str, Any]) -> Any:
-        """Unlock for one passage; ``reason`` is required and recorded."""
-        return self._runner.manual_open(str(request.get("reason", "")))
+        """Unlock for one passage; ``reason`` is required and recorded.
+
+        Raises:
+            ValueError: ``reason`` is not a non-empty text of at most
+                MAX_REASON_CHARS characters.
+        """
+        reason = request.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(
+                f"reason {reason!r} is not usable; send a non-empty text "
+                "(edge-gate open --reason TEXT)"
+            )
+        if len(reason) > MAX_REASON_CHARS:
+            raise ValueError(
+                f"reason has {len(reason)} characters; shorten it to at most "
+                f"{MAX_REASON_CHARS}"
+            )
+        return self._runner.manual_open(reason)
 
     def log(self, request: Mapping[str, Any]) -> Any:
         """Return audit rows filtered by time (ISO 8601) and outcome."""
@@ -58,14 +78,26 @@ class FieldCommands:
         """Query an audit log with a request's filters, as JSON rows.
 
         Raises:
-            ValueError: a time is not ISO 8601 or the limit is out of range.
+            ValueError: a time is not ISO 8601, a filter is not text, or the
+                limit is not a whole number from 1 to MAX_LOG_LIMIT.
         """
+        limit = filters.get("limit")
+        if limit is None:
+            limit = 100
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise ValueError(
+                f"limit {limit!r} is not a whole number; send 1 to {MAX_LOG_LIMIT}"
+            )
+        if not 1 <= limit <= MAX_LOG_LIMIT:
+            raise ValueError(
+                f"limit {limit} is out of range; send 1 to {MAX_LOG_LIMIT}"
+            )
         entries = audit.query(
             since=_parse_time(filters.get("since"), "since"),
             until=_parse_time(filters.get("until"), "until"),
-            outcome=filters.get("outcome") or None,
-            kind=filters.get("kind") or None,
-            limit=int(filters.get("limit") or 100),
+            outcome=_text_filter(filters.get("outcome"), "outcome"),
+            kind=_text_filter(filters.get("kind"), "kind"),
+            limit=limit,
         )
         return [entry.to_json_dict() for entry in entries]
 
@@ -170,11 +202,27 @@ def _device_responds(runner: LaneRunner, worker_name: str) -> tuple[bool, str]:
     return True, f"open; last response {age_s:.1f} s ago"
 
 
-def _parse_time(value: Any, name: str) -> datetime.datetime | None:
-    if value in (None, ""):
+def _text_filter(value: Any, name: str) -> str | None:
+    if value is None or value == "":
         return None
+    if not isinstance(value, str) or len(value) > 100:
+        raise ValueError(
+            f"{name} {value!r:.120} is not a filter text; send a short string "
+            "such as accepted"
+        )
+    return value
+
+
+def _parse_time(value: Any, name: str) -> datetime.datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise ValueError(
+            f"{name} {value!r:.120} is not an ISO 8601 time text; "
+            "send e.g. 2026-03-01T08:00Z"
+        )
     try:
-        moment = datetime.datetime.fromisoformat(str(value))
+        moment = datetime.datetime.fromisoformat(value)
     except ValueError as err:
         raise ValueError(
             f"{name} {value!r} is not an ISO 8601 time; use e.g. 2026-03-01T08:00Z"

@@ -89,6 +89,19 @@ RELOAD_RETRY_S = 60.0
 _MANUAL_OPEN_STATES = frozenset(
     {LaneState.IDLE, LaneState.DOCUMENT, LaneState.OUT_OF_SERVICE}
 )
+# Events the stop drains into the lane at most, so a flood cannot hang it.
+_STOP_DRAIN_MAX = 1000
+
+
+@dataclasses.dataclass
+class _ManualRequest:
+    """A manual opening request waiting for the lane thread to carry it out."""
+
+    event: ManualOpen
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    claimed: bool = False
+    opened: bool = False
+    why: str = ""
 
 
 def _utc_now() -> datetime.datetime:
@@ -145,6 +158,10 @@ class LaneRunner:
         self._reload_error = ""
         self._reload_retry_s = 0.0
         self._audit_flush_lock = threading.Lock()
+        # One manual opening at a time. The lane thread carries out the request
+        # whose event it takes, and drops any other ManualOpen.
+        self._manual_lock = threading.Lock()
+        self._manual_request: _ManualRequest | None = None
         self._probes = ProbeStore()
         self._enrolled: dict[str, dict[str, dict[str, bytes]]] = {}
         self._captures: dict[str, CaptureWorker] = {}
@@ -333,6 +350,7 @@ class LaneRunner:
         # Stop the lane thread first, so nothing else drives the outputs.
         if lane_worker is not None and lane_worker.is_alive():
             lane_worker.stop()
+        self._drain_into_lane()
         self._safe_lock()
         self._abort_transaction()
         for worker in self._workers[1:]:
@@ -351,6 +369,35 @@ class LaneRunner:
             logger.info("audit log head at stop: row %d, hash %s", head_seq, head_hash)
             self._audit.close()
         logger.info("lane runner stopped")
+
+    def _drain_into_lane(self) -> None:
+        """Hand the queued events and the input levels now to the lane core.
+
+        A traveller who crossed just before the stop is then counted, so the
+        stop records the crossing instead of ``no_passage``. Only records
+        are carried out: the outputs are locked right after, and no worker
+        takes new work any more. Manual openings are dropped.
+        """
+        lane = self._lane
+        if lane is None or self._turnstile is None:
+            return
+        try:
+            for event in self._turnstile.read_inputs():
+                self._queue.put(event)
+        except (EdgeGateError, OSError) as err:
+            logger.error("cannot read turnstile inputs at stop: %s", err)
+        for _ in range(_STOP_DRAIN_MAX):
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(event, ManualOpen):
+                continue
+            for command in lane.handle(event, self._clock()):
+                if isinstance(command, RecordTransaction):
+                    self._record_transaction(command)
+                elif isinstance(command, RecordAlarm):
+                    self._record_alarm(command)
 
     def _safe_lock(self) -> None:
         if self._turnstile is None:
@@ -430,8 +477,37 @@ class LaneRunner:
             event: Event = self._queue.get(timeout=timeout_s)
         except queue.Empty:
             event = Tick()
+        if isinstance(event, ManualOpen):
+            self._handle_manual_open(event)
+            return
         commands = self._lane.handle(event, self._clock())
         self._execute_all(commands)
+
+    def _handle_manual_open(self, event: ManualOpen) -> None:
+        """Carry out the ManualOpen of the waiting request and set its result.
+
+        A ManualOpen that no request waits for (its caller gave up) is
+        dropped, so the barrier never opens without a caller told so.
+        """
+        assert self._lane is not None  # start() built it
+        with self._state_lock:
+            request = self._manual_request
+            if request is None or request.event is not event:
+                logger.warning("dropped a manual opening whose request had ended")
+                return
+            request.claimed = True
+        rejected_before = self._lane.rejected_events
+        commands = self._lane.handle(event, self._clock())
+        self._execute_all(commands)
+        request.opened = (
+            self._lane.state is LaneState.MANUAL_PASSAGE
+            and self._lane.rejected_events == rejected_before
+        )
+        if not request.opened:
+            request.why = (
+                self._lane.last_rejection or f"the lane stayed {self._lane.state.value}"
+            )
+        request.done.set()
 
     def poll_inputs(self) -> None:
         """Feed every input level to the lane (edges can be missed)."""
@@ -698,14 +774,24 @@ class LaneRunner:
     # Status
 
     def status(self) -> dict[str, Any]:
-        """Return a snapshot of the lane for ``edge-gate status``."""
+        """Return a snapshot of the lane for ``edge-gate status``.
+
+        After :meth:`stop` the state is ``stopped`` and the snapshot leaves
+        out the template store, which is closed then.
+        """
         lane = self._lane
         with self._state_lock:
+            stopped = self._stopped
             lost = sorted(name for name, sources in self._lost.items() if sources)
+            if stopped:
+                state = "stopped"
+            else:
+                state = lane.state.value if lane is not None else "starting"
             snapshot: dict[str, Any] = {
                 "lane_id": self.config.daemon.lane_id,
-                "state": lane.state.value if lane is not None else "starting",
-                "in_service": lane is not None
+                "state": state,
+                "in_service": not stopped
+                and lane is not None
                 and not lost
                 and not self._holds
                 and lane.state is not LaneState.OUT_OF_SERVICE,
@@ -728,7 +814,7 @@ class LaneRunner:
             }
             for h in self.monitor.snapshot()
         ]
-        if self._templates is not None:
+        if self._templates is not None and not stopped:
             templates = self._templates.status()
             snapshot["templates"] = {
                 "version": templates.version,
@@ -820,47 +906,71 @@ class LaneRunner:
         """Let one person through on an engineer's request, and record it.
 
         The audit row is written before the lane core gets the request, so
-        no opening goes unrecorded. The core opens only a lane without a
-        transaction or fire release. When it does not open within
-        ``timeout_s``, a second row records that.
+        no opening goes unrecorded. Openings run one at a time, and success
+        is reported only when the lane thread took this call's ManualOpen
+        and entered ``manual_passage``. The core opens only a lane without a
+        transaction or fire release. A refused request gets a row with
+        outcome ``none``; when the lane does not open within ``timeout_s``,
+        a second row records that.
 
         Raises:
             ControlError: the lane is not running, a transaction is in
                 progress, the reason is empty, or the lane did not open.
             StoreError: the audit row could not be written; nothing opened.
         """
+        with self._manual_lock:
+            return self._manual_open_locked(reason, timeout_s)
+
+    def _manual_open_locked(self, reason: str, timeout_s: float) -> dict[str, Any]:
         lane = self._lane
-        if lane is None or not self._started:
+        if lane is None or not self._started or self._stopped:
             raise ControlError("the lane is not running")
-        if lane.state is LaneState.EMERGENCY:
+        lane_id = self.config.daemon.lane_id
+        # Checked before any row: an empty reason is a usage error.
+        record = manual_open_record(reason, lane_id=lane_id, now_utc=self._wall_clock())
+        state = lane.state
+        refusal = ""
+        if state is LaneState.EMERGENCY:
             causes = "; ".join(self._input_causes()) or "fire release active"
-            raise ControlError(
+            refusal = (
                 f"the lane is in emergency ({causes}): the barrier is already "
                 "held free, and a manual opening is possible once the fire "
                 "release clears"
             )
-        if lane.state not in _MANUAL_OPEN_STATES:
-            raise ControlError(
-                f"the lane is {lane.state.value}; a manual opening needs an idle "
+        elif state not in _MANUAL_OPEN_STATES:
+            refusal = (
+                f"the lane is {state.value}; a manual opening needs an idle "
                 "or out-of-service lane, so wait for the transaction to end"
             )
-        now_utc = self._wall_clock()
-        lane_id = self.config.daemon.lane_id
-        entry = self._audit.append(
-            manual_open_record(reason, lane_id=lane_id, now_utc=now_utc)
-        )
+        if refusal:
+            self._append_audit(
+                dataclasses.replace(
+                    record,
+                    outcome="none",
+                    reason=f"manual opening refused in state {state.value}: "
+                    f"{record.reason}"[:500],
+                )
+            )
+            raise ControlError(refusal)
+        entry = self._audit.append(record)
+        request = _ManualRequest(ManualOpen())
+        with self._state_lock:
+            self._manual_request = request
         # ManualOpen is missing from the gate.Event union; Lane.handle takes it.
-        self._queue.put(ManualOpen())
+        self._queue.put(request.event)
 
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if lane.state is LaneState.MANUAL_PASSAGE:
-                self._publish({"type": "manual_open", "audit_seq": entry.seq})
-                logger.info("manual opening recorded as audit row %d", entry.seq)
-                return {"opened": True, "audit_seq": entry.seq}
-            time.sleep(0.01)
+        request.done.wait(timeout_s)
+        with self._state_lock:
+            # Withdrawn unless the lane thread took it: then it is dropped.
+            self._manual_request = None
+            claimed = request.claimed
+        answered = claimed and request.done.wait(timeout_s)
+        if answered and request.opened:
+            self._publish({"type": "manual_open", "audit_seq": entry.seq})
+            logger.info("manual opening recorded as audit row %d", entry.seq)
+            return {"opened": True, "audit_seq": entry.seq}
 
-        why = lane.last_rejection or f"the lane stayed {lane.state.value}"
+        why = request.why if answered else "the lane thread did not take the request"
         self._append_audit(
             AuditRecord(
                 time_utc=self._wall_clock(),

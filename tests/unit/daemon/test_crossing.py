@@ -165,3 +165,29 @@ def test_stop_during_passage_recorded(lane_setup: Any, start_lane: Any) -> None:
     assert rows[0].record.reason.startswith("no_passage")
     assert rows[0].record.scores["iris"] >= rows[0].record.thresholds["iris"]
     assert unlock_pin.state == 0
+
+
+def test_stop_right_after_crossing_records_it(lane_setup: Any, start_lane: Any) -> None:
+    from edge_gate.rig.synthetic import SyntheticFingerprints, SyntheticIrises
+    from edge_gate.store import AuditLog
+
+    enrol(lane_setup)
+    lane = start_lane(lane_setup)
+    wait_until(lane.idle_in_service)
+    lane_setup.reader.present(lane_setup.mrz_lines())
+    wait_until(lambda: lane.status()["state"] == "fingerprint")
+    lane_setup.fingerprint_module.place_finger(
+        SyntheticFingerprints(SEED).impression(0, 2, 1)
+    )
+    wait_until(lambda: lane.status()["state"] == "iris")
+    show_eye(lane_setup.work / "camera", SyntheticIrises(SEED).capture(0, 0, 1))
+    wait_until(lambda: lane.status()["state"] == "passage")
+
+    # The traveller pushes the barrier and breaks the exit beam; the stop
+    # comes before the lane thread has taken those input events.
+    lane.walker.set_input("barrier_closed", False)
+    lane.walker.set_input("exit_beam", True)
+    lane.close()
+    with AuditLog(lane_setup.state_dir / "audit.db", read_only=True) as audit:
+        rows = [e for e in audit.query() if e.record.kind == "transaction"]
+    assert [e.record.outcome for e in rows] == ["accepted"], rows[0].record.reason

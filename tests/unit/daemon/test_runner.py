@@ -124,7 +124,11 @@ def test_manual_open_during_transaction(lane_setup: Any, start_lane: Any) -> Non
     wait_until(lambda: running.status()["state"] == "fingerprint")
     with pytest.raises(ControlError, match="wait for the transaction to end"):
         running.runner.manual_open("let them through")
-    assert [e for e in running.audit() if e.record.kind == "manual_open"] == []
+    # The refused request is on record, and no row claims an opening.
+    rows = [e.record for e in running.audit() if e.record.kind == "manual_open"]
+    assert [(r.outcome, r.reason) for r in rows] == [
+        ("none", "manual opening refused in state fingerprint: let them through")
+    ]
 
 
 def test_manual_open_needs_reason(lane: Any) -> None:
@@ -266,3 +270,118 @@ def test_watchlist_reload_failure_holds(lane: Any, monkeypatch: Any) -> None:
     wait_until(lambda: "corrupt" in lane.status()["holds"].get("watchlist", ""))
     assert not lane.status()["in_service"]
     assert lane.status()["templates"]["watchlist_version"] == 1
+
+
+def raw_request(path: Any, line: bytes) -> dict[str, Any]:
+    """Send one raw request line over the real socket; return the reply."""
+    import json
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(10)
+        client.connect(str(path))
+        client.sendall(line + b"\n")
+        reply = b""
+        while b"\n" not in reply:
+            chunk = client.recv(65536)
+            assert chunk, f"no reply; got {reply!r}"
+            reply += chunk
+    message: dict[str, Any] = json.loads(reply.split(b"\n", 1)[0])
+    return message
+
+
+@pytest.fixture
+def control(lane: Any) -> Any:
+    from pathlib import Path
+
+    from edge_gate.daemon import ControlServer
+
+    path = Path(lane.config.daemon.control_socket)
+    server = ControlServer(path, lane.runner.control_handlers(), lane.runner.events)
+    server.start()
+    yield path
+    server.stop()
+
+
+def test_concurrent_opens_report_one_opening(lane: Any, control: Any) -> None:
+    import threading
+
+    from edge_gate.daemon import request
+    from edge_gate.errors import ControlError
+
+    wait_until(lane.idle_in_service)
+    results: list[Any] = []
+    gate = threading.Barrier(6)
+
+    def open_once(index: int) -> None:
+        gate.wait()
+        try:
+            results.append(
+                request(control, {"command": "open", "reason": f"crew {index}"})
+            )
+        except ControlError as err:
+            results.append(str(err))
+
+    threads = [threading.Thread(target=open_once, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    opened = [r for r in results if isinstance(r, dict)]
+    assert len(results) == 6
+    assert len(opened) == 1, results
+    assert all("manual_passage" in r for r in results if isinstance(r, str))
+    rows = [e.record for e in lane.audit() if e.record.kind == "manual_open"]
+    assert [r.outcome for r in rows].count("opened") == 1
+    assert [r.outcome for r in rows].count("none") == 5
+    assert all(r.reason.startswith("manual opening refused") for r in rows[1:])
+    assert lane.status()["state"] == "manual_passage"
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        (b'{"command": "open", "reason": null}', "reason None is not usable"),
+        (b'{"command": "open", "reason": {"a": 1}}', "is not usable"),
+        (b'{"command": "open", "reason": "   "}', "is not usable"),
+        (b'{"command": "open", "reason": "' + b"x" * 501 + b'"}', "at most 500"),
+    ],
+)
+def test_open_refuses_unusable_reason(
+    lane: Any, control: Any, line: bytes, named: str
+) -> None:
+    wait_until(lane.idle_in_service)
+    reply = raw_request(control, line)
+    assert reply["ok"] is False
+    assert named in reply["error"]
+    assert [e for e in lane.audit() if e.record.kind == "manual_open"] == []
+    assert lane.status()["state"] == "idle"
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        (b'{"command": "log", "limit": 1e309}', "limit inf is not a whole number"),
+        (b'{"command": "log", "limit": "5"}', "is not a whole number"),
+        (b'{"command": "log", "limit": 0}', "limit 0 is out of range"),
+        (b'{"command": "log", "outcome": ["x"]}', "outcome ['x'] is not a filter"),
+        (b'{"command": "log", "since": 5}', "since 5 is not an ISO 8601 time"),
+    ],
+)
+def test_log_checks_filter_types(
+    lane: Any, control: Any, line: bytes, named: str, caplog: Any
+) -> None:
+    reply = raw_request(control, line)
+    assert reply["ok"] is False
+    assert named in reply["error"]
+    assert "sqlite" not in reply["error"].lower()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_status_after_stop(lane: Any) -> None:
+    wait_until(lane.idle_in_service)
+    lane.close()
+    status = lane.runner.status()
+    assert status["state"] == "stopped"
+    assert status["in_service"] is False
+    assert "templates" not in status
