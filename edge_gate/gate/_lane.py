@@ -22,6 +22,9 @@ Invariants:
 - Every transaction step has a deadline; ``IDLE``, ``OUT_OF_SERVICE`` and
   ``EMERGENCY`` wait for the world to change, not for a clock.
 - Every transaction ends in exactly one :class:`RecordTransaction`.
+- A forced barrier or an exit-beam break before the decision ends the
+  transaction as ``rejected`` (reason ``forced_passage`` or
+  ``exit_crossing``) and refers it to an officer; it is never unlocked.
 - The fire release records :class:`RecordAlarm` when it becomes active and
   when it clears, with or without a transaction.
 - An event that does not fit the state or the current transaction (late,
@@ -589,6 +592,16 @@ class Lane:
         self._finish(decision.outcome, decision.reason, out)
         self._enter(LaneState.REFERRAL, out, self._settings.referral_s, "see_officer")
 
+    def _reject_breach(self, reason: str, out: list[Command]) -> None:
+        """End the transaction before its decision with a rejection.
+
+        Used when the barrier was forced or someone crossed to the exit side
+        during a step: work for the transaction stops, the barrier stays
+        locked, and the display refers the traveller to an officer.
+        """
+        out.append(CancelTransaction(self._transaction().transaction_id))
+        self._apply_decision(Decision(Outcome.REJECTED, reason, self._policy.mode), out)
+
     # Inputs
 
     def _free(self) -> bool:
@@ -608,6 +621,9 @@ class Lane:
         elif seen.left_by_entrance and self._state in TRANSACTION_STEPS:
             self._abort("walk_away", out)
             self._rest(out)
+        elif seen.exit_broken and self._state in TRANSACTION_STEPS:
+            # Someone is past the locked barrier before the decision.
+            self._reject_breach("exit_crossing", out)
         elif self._state in _PASSAGES:
             self._on_passage(seen, out)
 
@@ -617,7 +633,11 @@ class Lane:
             event.closed, self._now(), authorised=in_passage, free=self._free()
         )
         self._raise_alarms(seen, out)
-        if in_passage:
+        if seen.barrier_opened and self._state in TRANSACTION_STEPS:
+            # No accept, key switch or fire release is in force during a
+            # step, so this opening is forced: end the transaction unlocked.
+            self._reject_breach("forced_passage", out)
+        elif in_passage:
             if seen.barrier_opened:
                 # The barrier is moving: release a held unlock so that it
                 # relocks behind this one traveller.
@@ -668,8 +688,8 @@ class Lane:
             logger.info("lane %s: fire release active, barrier free", self._lane_id)
             self._abort("fire_release", out, Outcome.EMERGENCY)
             out.append(Unlock("fire_release"))
-            # After the abort, so the record stands on its own in the audit
-            # log: the unlock is recorded whether or not a transaction ran.
+            # Recorded after the abort, outside any transaction, so the runner
+            # writes an audit row for this unlock even when no transaction ran.
             self._alarm(Alarm.FIRE_RELEASE, "fire release active, barrier free", out)
             self._rest(out)
             return
@@ -736,7 +756,7 @@ class Lane:
     def _alarm(
         self, alarm: Alarm, detail: str, out: list[Command], *, signal: bool = True
     ) -> None:
-        """Record an alarm; with ``signal``, also sound the buzzer (audible
+        """Record an alarm. With ``signal``, also sound the buzzer (audible
         alarms) or raise the silent alarm (the others)."""
         tx_id = None if self._tx is None else self._tx.transaction_id
         record = AlarmRecord(alarm, self._now(), tx_id, detail)

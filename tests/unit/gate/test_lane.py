@@ -385,14 +385,134 @@ def test_forced_passage_while_idle(driver: Driver) -> None:
     assert unlocks(driver) == []
 
 
-def test_forced_passage_during_capture_stays_in_record(driver: Driver) -> None:
+def _flow_to_step(driver: Driver, steps: int) -> list[Event]:
+    """Start a transaction, bring it to the step numbered ``steps`` (0:
+    lookup ... 4: watchlist) and return the results still to come."""
+    driver.document()
+    tx = driver.tx
+    flow: list[Event] = [
+        EnrolmentFound(tx, "e", False, False, False),
+        SampleCaptured(tx, "fingerprint"),
+        SampleCaptured(tx, "iris"),
+        SampleScored(tx, "iris", 0.9),
+        SampleScored(tx, "fingerprint", 0.9),
+        WatchlistResult(tx, False, BOTH, BOTH),
+    ]
+    driver.send_all(flow[:steps] if steps < 4 else flow[:5])
+    return flow[steps:] if steps < 4 else flow[5:]
+
+
+_STEPS = [
+    pytest.param(0, LaneState.LOOKUP, id="lookup"),
+    pytest.param(1, LaneState.FINGERPRINT, id="fingerprint"),
+    pytest.param(2, LaneState.IRIS, id="iris"),
+    pytest.param(3, LaneState.SCORING, id="scoring"),
+    pytest.param(4, LaneState.WATCHLIST, id="watchlist"),
+]
+_BREACHES = [
+    pytest.param(
+        [BarrierChanged(closed=False)],
+        "forced_passage",
+        [Alarm.FORCED_PASSAGE],
+        id="barrier-forced",
+    ),
+    pytest.param(
+        [BarrierChanged(closed=False), BeamChanged("exit", True)],
+        "forced_passage",
+        [Alarm.FORCED_PASSAGE],
+        id="forced-and-through",
+    ),
+    pytest.param(
+        [BeamChanged("exit", True)],
+        "exit_crossing",
+        [],
+        id="exit-beam-barrier-closed",
+    ),
+    pytest.param(
+        [BeamChanged("exit", True), BarrierChanged(closed=False)],
+        "exit_crossing",
+        [],
+        id="from-exit-side",
+    ),
+]
+
+
+@pytest.mark.parametrize(("steps", "state"), _STEPS)
+@pytest.mark.parametrize(("breach", "reason", "alarms"), _BREACHES)
+def test_breach_before_decision_rejects(
+    driver: Driver,
+    steps: int,
+    state: LaneState,
+    breach: list[Event],
+    reason: str,
+    alarms: list[Alarm],
+) -> None:
+    driver.send(BeamChanged("inside", True))
+    rest = _flow_to_step(driver, steps)
+    assert driver.lane.state is state
+    tx = driver.tx
+    out = driver.send_all(breach)
+    assert out.index(CancelTransaction(tx)) < out.index(ShowMessage("see_officer"))
+    (record,) = driver.records()
+    assert record.transaction_id == tx
+    assert record.outcome is Outcome.REJECTED
+    assert record.reason == reason
+    assert record.decision is not None and record.decision.reason == reason
+    assert [a.alarm for a in record.alarms] == alarms
+    assert driver.lane.state is LaneState.REFERRAL
+    assert driver.lane.transaction_id is None
+    # The results still due for it change nothing and unlock nothing.
+    rejected = driver.lane.rejected_events
+    driver.send_all(rest)
+    assert driver.lane.rejected_events == rejected + len(rest)
+    assert unlocks(driver) == []
+    assert len(driver.records()) == 1
+    driver.send(Tick(), after_s=5.0)
+    assert driver.lane.state is LaneState.IDLE
+    assert unlocks(driver) == []
+
+
+def test_forced_at_finger_prompt_ends_transaction(driver: Driver) -> None:
+    """The attacker's repro A: forced through at the finger prompt, the lane
+    must not keep asking the person who left for a finger."""
     driver.document()
     driver.enrolled()
-    driver.send(BarrierChanged(closed=False))
-    driver.send(WalkAway(driver.tx))
+    driver.send(CaptureFailed(driver.tx, "fingerprint"))
+    assert driver.lane.state is LaneState.FINGERPRINT
+    driver.send_all(
+        [
+            BarrierChanged(closed=False),
+            BeamChanged("exit", True),
+            BeamChanged("exit", False),
+            BarrierChanged(closed=True),
+        ]
+    )
+    driver.send(Tick(), after_s=6.0)
+    assert driver.lane.state is LaneState.IDLE
+    assert driver.commands[-1] == ShowMessage("place_document")
     (record,) = driver.records()
+    assert (record.outcome, record.reason) == (Outcome.REJECTED, "forced_passage")
+
+
+def test_held_open_during_iris_rejects(driver: Driver) -> None:
+    """The attacker's repro B: barrier held open during the iris step, then
+    good scores and a clean watchlist search."""
+    driver.document()
+    driver.enrolled()
+    tx = driver.tx
+    driver.send_all([SampleCaptured(tx, "fingerprint"), BarrierChanged(closed=False)])
+    driver.send_all(
+        [
+            SampleScored(tx, "fingerprint", 0.9),
+            SampleCaptured(tx, "iris"),
+            SampleScored(tx, "iris", 0.9),
+            WatchlistResult(tx, False, BOTH, BOTH),
+        ]
+    )
+    assert unlocks(driver) == []
+    (record,) = driver.records()
+    assert record.outcome is Outcome.REJECTED
     assert [a.alarm for a in record.alarms] == [Alarm.FORCED_PASSAGE]
-    assert record.reason == "walk_away"
 
 
 def test_barrier_held_open_alarm_once(driver: Driver) -> None:
@@ -523,7 +643,7 @@ def _fire_setup(driver: Driver, setup: str) -> None:
         pytest.param("manual", False, id="manual-opening"),
     ],
 )
-def test_fire_release_recorded_when_active_and_cleared(
+def test_fire_release_recorded_both_ways(
     driver: Driver, setup: str, silent_before: bool
 ) -> None:
     """Every fire-release unlock and relock leaves a record outside any
