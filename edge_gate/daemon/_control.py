@@ -13,8 +13,9 @@ line, however it drips the bytes. At most ``MAX_READERS`` connections may be
 sending their request at once; a new connection beyond that ends the one
 that has been sending longest, so an engineer's ``open`` or ``status``
 always gets through. ``watch`` sessions have their own budget of
-``MAX_WATCHERS``. A malformed request gets an ``{"ok": false}`` reply that
-names the problem.
+``MAX_WATCHERS``, and running commands one of ``MAX_COMMANDS`` with
+reserved slots for ``open`` and ``status``. A malformed request gets an
+``{"ok": false}`` reply that names the problem.
 
 Access. The socket file is created with mode 0660 and handed to the control
 group when that group exists. The server also checks the peer's credentials
@@ -50,6 +51,11 @@ REQUEST_TIMEOUT_S = 2.0
 MAX_READERS = 8
 # ``watch`` sessions at once; one more is refused with a reply.
 MAX_WATCHERS = 4
+# Other commands running at once. ``open`` and ``status`` may use
+# RESERVED_COMMAND_SLOTS more, so an engineer can act while slow commands run.
+MAX_COMMANDS = 8
+RESERVED_COMMAND_SLOTS = 2
+RESERVED_COMMANDS = frozenset({"open", "status"})
 # Connections the kernel queues before the server accepts them.
 LISTEN_BACKLOG = 64
 # Bytes of a refused request read and dropped, so its sender gets the reply.
@@ -120,6 +126,7 @@ class ControlServer:
         # Connections still sending their request, with when they came.
         self._readers: dict[socket.socket, float] = {}
         self._watchers = 0
+        self._commands = 0
         self._sessions = 0
         self._socket = self._bind()
         self._thread = threading.Thread(
@@ -241,7 +248,7 @@ class ControlServer:
             return  # a newer client took the slot and ended this one
         connection.settimeout(REQUEST_TIMEOUT_S)
         if command != "watch":
-            _send_line(connection, self._dispatch(command, request))
+            _send_line(connection, self._run_command(command, request))
             return
         with self._clients_lock:
             is_full = self._watchers >= MAX_WATCHERS
@@ -262,6 +269,28 @@ class ControlServer:
         finally:
             with self._clients_lock:
                 self._watchers -= 1
+
+    def _run_command(self, command: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        """Run a command within the budget of running commands."""
+        limit = MAX_COMMANDS
+        if command in RESERVED_COMMANDS:
+            limit += RESERVED_COMMAND_SLOTS
+        with self._clients_lock:
+            is_full = self._commands >= limit
+            if not is_full:
+                self._commands += 1
+        if is_full:
+            logger.info("control socket busy: rejected command %s", command)
+            return {
+                "ok": False,
+                "error": f"{self._commands} commands are running already; "
+                f"try {command} again in a few seconds",
+            }
+        try:
+            return self._dispatch(command, request)
+        finally:
+            with self._clients_lock:
+                self._commands -= 1
 
     def _leave_readers(self, connection: socket.socket) -> bool:
         """Take ``connection`` off the readers; False if it was ended."""

@@ -918,8 +918,14 @@ class LaneRunner:
                 progress, the reason is empty, or the lane did not open.
             StoreError: the audit row could not be written; nothing opened.
         """
-        with self._manual_lock:
+        if not self._manual_lock.acquire(timeout=timeout_s + 1.0):
+            raise ControlError(
+                "another manual opening is in progress; try again in a few seconds"
+            )
+        try:
             return self._manual_open_locked(reason, timeout_s)
+        finally:
+            self._manual_lock.release()
 
     def _manual_open_locked(self, reason: str, timeout_s: float) -> dict[str, Any]:
         lane = self._lane

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from edge_gate.daemon import ControlServer, EventHub, request, watch
-from edge_gate.daemon._control import MAX_WATCHERS, REQUEST_TIMEOUT_S
+from edge_gate.daemon._control import MAX_COMMANDS, MAX_WATCHERS, REQUEST_TIMEOUT_S
 from edge_gate.errors import ControlError
 
 
@@ -252,3 +252,41 @@ def test_peer_outside_group_refused(server: tuple[ControlServer, EventHub]) -> N
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"ok": False, "error": "permission denied"}
+
+
+def test_slow_commands_leave_status_a_slot(short_tmp: Path) -> None:
+    release = threading.Event()
+
+    def slow(request_: Mapping[str, Any]) -> Any:
+        release.wait(10)
+        return "done"
+
+    handlers = {"status": lambda r: {"state": "idle"}, "slow": slow}
+    control = ControlServer(short_tmp / "control.sock", handlers, EventHub())
+    control.start()
+    results: list[Any] = []
+
+    def call_slow() -> None:
+        try:
+            results.append(request(control.path, {"command": "slow"}))
+        except ControlError as err:
+            results.append(str(err))
+
+    threads = [threading.Thread(target=call_slow) for _ in range(MAX_COMMANDS + 1)]
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 5
+        while not results and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # One slow command over the budget is rejected at once.
+        assert len(results) == 1
+        assert "commands are running already" in results[0]
+        # status still runs on a reserved slot.
+        assert request(control.path, {"command": "status"}) == {"state": "idle"}
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(10)
+        control.stop()
+    assert results.count("done") == MAX_COMMANDS
