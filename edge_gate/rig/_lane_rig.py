@@ -280,11 +280,9 @@ class LaneRig:
             "edge_gate.rig.fingerprint_module", "FingerprintModuleEmulator"
         )
         (runner_cls,) = _require("edge_gate.daemon", "LaneRunner")
-        (walker_cls,) = _require("edge_gate.rig.walker", "Walker")
-        mock_revision, build_pin_factory = _require(
-            "edge_gate.turnstile", "MOCK_REVISION", "build_pin_factory"
+        walker_cls, wired_mock_factory = _require(
+            "edge_gate.rig.walker", "Walker", "wired_mock_factory"
         )
-        del mock_revision
 
         self.document_reader = self._stack.enter_context(
             reader_cls(link_path=Path(config.document_reader.port))
@@ -293,7 +291,9 @@ class LaneRig:
             profile=config.fingerprint.profile, link_path=Path(config.fingerprint.port)
         )
         self._stack.callback(self.fingerprint_module.close)
-        self.pin_factory = build_pin_factory(config.turnstile)
+        # Inputs come up at their wired idle levels, as on the lane, so the
+        # runner never reads a fire release before the walker is built.
+        self.pin_factory = wired_mock_factory(config.turnstile)
         self._stack.callback(self.pin_factory.close)
 
         self.runner = runner_cls(config, pin_factory=self.pin_factory, use_udev=False)

@@ -18,7 +18,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_gate.config import TurnstileConfig
-from edge_gate.turnstile import InputName, input_levels
+from edge_gate.turnstile import MOCK_REVISION, InputName, input_levels
+
+# Each input's state in an empty lane: barrier closed, beams clear, no fire,
+# key off, tamper loop closed.
+QUIET_INPUTS: tuple[tuple[InputName, bool], ...] = (
+    ("fire_release", False),
+    ("key_switch", False),
+    ("tamper", False),
+    ("barrier_closed", True),
+    ("entrance_beam", False),
+    ("inside_beam", False),
+    ("exit_beam", False),
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,38 @@ class WalkerEvent:
 
 def _no_pause(_seconds: float) -> None:
     return None
+
+
+def wired_mock_factory(config: TurnstileConfig) -> Any:
+    """Return a gpiozero ``MockFactory`` whose inputs start as in an empty lane.
+
+    On the lane the contacts and beams hold each input at its level before
+    the daemon starts. A plain mock pin instead takes its pull resistor's
+    level when the input device is built, so a normally closed fire contact
+    would read as a fire release until the walker drives it, and the lane
+    would unlock at start-up. Pins built by this factory go to their quiet
+    level right after the pull is set.
+    """
+    from gpiozero.pins.mock import MockFactory, MockPin
+
+    quiet = dict(QUIET_INPUTS)
+    high_when_quiet = {
+        pin: quiet[name] == active_high
+        for name, (pin, active_high) in input_levels(config).items()
+    }
+
+    class WiredMockPin(MockPin):  # type: ignore[misc]
+        """A mock pin whose idle input level comes from the wiring."""
+
+        def _set_pull(self, value: str) -> None:
+            super()._set_pull(value)
+            level = high_when_quiet.get(int(self.info.name.removeprefix("GPIO")))
+            if level is True:
+                self.drive_high()
+            elif level is False:
+                self.drive_low()
+
+    return MockFactory(revision=MOCK_REVISION, pin_class=WiredMockPin)
 
 
 class Walker:
@@ -85,16 +129,7 @@ class Walker:
 
     def quiet(self) -> None:
         """Set every input at once to its level for an empty lane."""
-        quiet_levels: tuple[tuple[InputName, bool], ...] = (
-            ("fire_release", False),
-            ("key_switch", False),
-            ("tamper", False),
-            ("barrier_closed", True),
-            ("entrance_beam", False),
-            ("inside_beam", False),
-            ("exit_beam", False),
-        )
-        for name, active in quiet_levels:
+        for name, active in QUIET_INPUTS:
             self.set_input(name, active)
 
     def enter(self) -> None:
