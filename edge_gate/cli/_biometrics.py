@@ -182,12 +182,12 @@ def score_all_pairs(modality: Modality, directory: Path) -> Evaluation:
     """Compare every pair of images in ``directory`` once.
 
     Raises:
-        EdgeGateError: the folder holds no images of the modality's layout.
+        EdgeGateError: the folder contains no images in the modality's layout.
     """
     samples = modality.list_samples(directory)
     if len(samples) < 2:
         raise EdgeGateError(
-            f"{directory} holds {len(samples)} usable {modality.name} image(s); "
+            f"{directory} contains {len(samples)} usable {modality.name} image(s); "
             "at least two are needed"
         )
     cache = TemplateCache(modality)
