@@ -495,7 +495,7 @@ def _connect(path: Path, timeout_s: float) -> socket.socket:
     connection.settimeout(timeout_s)
     deadline = time.monotonic() + timeout_s
     try:
-        # A UNIX socket with a full backlog answers EAGAIN at once instead
+        # A UNIX socket with a full backlog returns EAGAIN at once instead
         # of waiting; retry until the timeout, as a TCP connect would wait.
         while True:
             try:

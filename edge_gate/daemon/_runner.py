@@ -487,7 +487,7 @@ class LaneRunner:
         """Carry out the ManualOpen of the waiting request and set its result.
 
         A ManualOpen that no request waits for (its caller gave up) is
-        dropped, so the barrier never opens without a caller told so.
+        dropped, so the barrier never opens unless a caller receives the result.
         """
         assert self._lane is not None  # start() built it
         with self._state_lock:

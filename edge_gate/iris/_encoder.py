@@ -30,7 +30,7 @@ MODEL_NAME = "iris_encoder"
 
 @dataclass(frozen=True)
 class EncodingParams:
-    """How filter responses and the strip mask become code and mask bits."""
+    """Settings for turning filter responses into code and mask bits."""
 
     # A grid cell is valid when this share of the strip samples under the
     # filter's core (rows +-2, columns +-6) is valid.
@@ -63,7 +63,7 @@ class IrisEncoding:
 class IrisEncoder:
     """Turns eye images into iris templates with the shipped filter bank.
 
-    One encoder holds one ONNX Runtime session; ``encode`` may be called
+    One encoder owns one ONNX Runtime session; ``encode`` may be called
     from several threads (calls into the session are serialised).
     """
 

@@ -28,10 +28,10 @@ _JOIN_TIMEOUT_S = 5.0
 
 @dataclass(frozen=True)
 class ServedRequest:
-    """One request the server answered.
+    """One request the server served.
 
     Attributes:
-        monotonic_s: when it was answered (``time.monotonic()``).
+        monotonic_s: when it was served (``time.monotonic()``).
         path: the request path.
         status: HTTP status code sent.
     """
@@ -90,7 +90,7 @@ class TemplateServer:
         return f"http://127.0.0.1:{self.port}/"
 
     def record(self, path: str, status: int) -> None:
-        """Append one answered request to :attr:`requests` (handler use)."""
+        """Append one served request to :attr:`requests` (handler use)."""
         with self._lock:
             self.requests.append(ServedRequest(time.monotonic(), path, status))
 

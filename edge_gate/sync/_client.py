@@ -205,7 +205,8 @@ def _single_run(state_dir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
             raise UpdateError(
-                f"another edge-gate sync holds {state_dir / 'sync.lock'}; "
+                "another edge-gate sync is running "
+                f"(lock {state_dir / 'sync.lock'} is taken); "
                 "wait for it to finish"
             ) from err
         try:

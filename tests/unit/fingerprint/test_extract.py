@@ -46,7 +46,8 @@ def test_genuine_pair_matches_and_impostor_does_not(
     )
     assert compare_fingerprints(a, b) >= threshold
     assert compare_fingerprints(a, c) < threshold
-    assert 0.0 <= a.quality <= 1.0 and len(a) >= 10
+    assert 0.0 <= a.quality <= 1.0
+    assert len(a) >= 10
 
 
 @pytest.mark.data
@@ -56,7 +57,8 @@ def test_sensor_view_of_a_print_still_matches(
     folder = data_dir / "fingerprints" / SET
     full = extractor.extract(load_fingerprint_image(folder / "103_1.tif"))
     sensor = emulate_sensor_image(load_fingerprint_image(folder / "103_3.tif"))
-    assert sensor.shape == (288, 256) and len(np.unique(sensor)) <= 16
+    assert sensor.shape == (288, 256)
+    assert len(np.unique(sensor)) <= 16
     seen = extractor.extract(sensor)
     assert compare_fingerprints(full, seen) >= threshold
     again = FingerprintTemplate.from_bytes(seen.to_bytes())

@@ -664,7 +664,8 @@ def test_fire_release_recorded_both_ways(
     assert cleared.record.alarm is Alarm.FIRE_RELEASE_CLEARED
     assert cleared.record.transaction_id is None
     assert out[0] == Lock()
-    assert SetSilentAlarm(True) not in out and SetBuzzer(True) not in out
+    assert SetSilentAlarm(True) not in out
+    assert SetBuzzer(True) not in out
     assert len(driver.of_type(RecordAlarm)) == before + 2
     # A repeated level records nothing more.
     assert driver.send(FireReleaseChanged(False)) == []
