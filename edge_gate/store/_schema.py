@@ -138,5 +138,19 @@ def _create_schema(connection: sqlite3.Connection, path: Path) -> None:
         )
         connection.execute("COMMIT")
     except BaseException:
-        connection.execute("ROLLBACK")
+        rollback_quietly(connection)
         raise
+
+
+def rollback_quietly(connection: sqlite3.Connection) -> None:
+    """Roll back an open transaction while another error is propagating.
+
+    A ROLLBACK fails when no transaction is open (the error came before
+    BEGIN) or when SQLite already rolled back. Letting that failure escape
+    would replace the original error, for example turning a SIGTERM or a
+    full disk into "cannot rollback", so it is logged and dropped.
+    """
+    try:
+        connection.execute("ROLLBACK")
+    except sqlite3.Error as err:
+        logger.debug("rollback after a failed transaction: %s", err)

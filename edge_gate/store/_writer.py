@@ -21,7 +21,7 @@ from edge_gate.errors import StoreError, UpdateVerificationError
 
 from ._crypto import TemplateCipher
 from ._records import EnrolmentRecord
-from ._schema import connect
+from ._schema import connect, rollback_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -204,12 +204,12 @@ class TemplateStoreWriter:
             )
             connection.execute("COMMIT")
         except sqlite3.Error as err:
-            connection.execute("ROLLBACK")
+            rollback_quietly(connection)
             raise StoreError(
                 f"applying the update to {self._path} failed: {err}"
             ) from err
         except BaseException:
-            connection.execute("ROLLBACK")
+            rollback_quietly(connection)
             raise
         logger.info(
             "applied template version %d over %d (%d records put, %d deleted)",
