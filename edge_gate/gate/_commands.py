@@ -45,6 +45,7 @@ class Alarm(enum.Enum):
     FORCED_PASSAGE = "forced_passage"
     BARRIER_HELD_OPEN = "barrier_held_open"
     WRONG_WAY = "wrong_way"
+    EXIT_BREACH = "exit_breach"
     STUCK_SENSOR = "stuck_sensor"
     TAMPER = "tamper"
     FIRE_RELEASE = "fire_release"

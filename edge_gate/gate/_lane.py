@@ -25,19 +25,27 @@ Invariants:
 - A forced barrier or an exit-beam break before the decision ends the
   transaction as ``rejected`` (reason ``forced_passage`` or
   ``exit_crossing``) and refers it to an officer; it is never unlocked.
+  Each raises its own alarm (``forced_passage`` or ``exit_breach``).
 - The fire release records :class:`RecordAlarm` when it becomes active and
   when it clears, with or without a transaction.
 - An event that does not fit the state or the current transaction (late,
   stale, repeated or out of order) is rejected: it changes nothing, is
-  logged at WARNING and counted in :attr:`Lane.rejected_events`. It does not
-  raise, because the same call may already have produced commands from
-  elapsed deadlines (a :class:`Lock` among them) that must reach the runner.
+  logged and counted in :attr:`Lane.rejected_events`. It does not raise,
+  because the same call may already have produced commands from elapsed
+  deadlines (a :class:`Lock` among them) that must reach the runner. A
+  result for one of the last transactions, arriving after it ended, is
+  expected (a worker finishes what it started) and logged at INFO; any
+  other rejection is logged at WARNING.
+- A document read while the barrier is open outside a passage starts a
+  transaction that is rejected at once (reason ``barrier_open``), so the
+  traveller is referred and the document is recorded.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -141,9 +149,18 @@ _RETRY_MESSAGE: dict[Modality, Message] = {
     "iris": "retry_iris",
 }
 _PASSAGES = frozenset({LaneState.PASSAGE, LaneState.MANUAL_PASSAGE})
+# Results of this many recently ended transactions count as late, not stray.
+_ENDED_KEPT = 8
+_LATE_RESULT = "result for a transaction that has already ended"
 # Alarms that sound the local buzzer; the others only reach the officers.
 _AUDIBLE = frozenset(
-    {Alarm.TAILGATING, Alarm.FORCED_PASSAGE, Alarm.BARRIER_HELD_OPEN, Alarm.WRONG_WAY}
+    {
+        Alarm.TAILGATING,
+        Alarm.FORCED_PASSAGE,
+        Alarm.BARRIER_HELD_OPEN,
+        Alarm.WRONG_WAY,
+        Alarm.EXIT_BREACH,
+    }
 )
 
 
@@ -277,6 +294,7 @@ class Lane:
         self._silent_until_s: float | None = None
         self._lamps: SetLamps | None = None
         self._manual_passages = 0
+        self._ended: deque[str] = deque(maxlen=_ENDED_KEPT)
         self.rejected_events = 0
         self.last_rejection: str | None = None
 
@@ -353,7 +371,8 @@ class Lane:
         if why is not None:
             self.rejected_events += 1
             self.last_rejection = why
-            logger.warning(
+            logger.log(
+                logging.INFO if why == _LATE_RESULT else logging.WARNING,
                 "lane %s rejected %s in state %s: %s",
                 self._lane_id,
                 type(event).__name__,
@@ -403,6 +422,8 @@ class Lane:
         return None
 
     def _stale(self, transaction_id: str) -> str | None:
+        if transaction_id in self._ended:
+            return _LATE_RESULT
         if self._tx is None or self._state not in TRANSACTION_STEPS:
             return "no transaction is waiting for results"
         if transaction_id != self._tx.transaction_id:
@@ -429,6 +450,9 @@ class Lane:
         logger.info("lane %s: transaction %s started", self._lane_id, tx.transaction_id)
 
         rejection = check_document(tx.document, self._policy.mode)
+        if rejection is None and not self._monitor.barrier_is_closed:
+            # The barrier cannot lock behind a traveller while it is open.
+            rejection = Decision(Outcome.REJECTED, "barrier_open", self._policy.mode)
         if rejection is not None:
             self._apply_decision(rejection, out)
             return None
@@ -623,6 +647,9 @@ class Lane:
             self._rest(out)
         elif seen.exit_broken and self._state in TRANSACTION_STEPS:
             # Someone is past the locked barrier before the decision.
+            self._alarm(
+                Alarm.EXIT_BREACH, "exit beam broken while the barrier was locked", out
+            )
             self._reject_breach("exit_crossing", out)
         elif self._state in _PASSAGES:
             self._on_passage(seen, out)
@@ -816,6 +843,7 @@ class Lane:
             reason,
         )
         out.append(RecordTransaction(record))
+        self._ended.append(tx.transaction_id)
         self._tx = None
 
     # State entry

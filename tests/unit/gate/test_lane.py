@@ -425,13 +425,13 @@ _BREACHES = [
     pytest.param(
         [BeamChanged("exit", True)],
         "exit_crossing",
-        [],
+        [Alarm.EXIT_BREACH],
         id="exit-beam-barrier-closed",
     ),
     pytest.param(
         [BeamChanged("exit", True), BarrierChanged(closed=False)],
         "exit_crossing",
-        [],
+        [Alarm.EXIT_BREACH],
         id="from-exit-side",
     ),
 ]
@@ -994,3 +994,45 @@ def test_fire_during_manual_open_then_locks(driver: Driver) -> None:
     assert driver.lane.state is LaneState.EMERGENCY
     out = driver.send(FireReleaseChanged(False))
     assert out[0] == Lock()
+
+
+def test_late_result_is_logged_at_info(
+    driver: Driver, caplog: pytest.LogCaptureFixture
+) -> None:
+    driver.document()
+    tx = driver.tx
+    driver.enrolled()
+    driver.send(DeviceLost("fingerprint"))
+    assert driver.records()[0].reason == "fingerprint_lost"
+    caplog.set_level("INFO", logger="edge_gate.gate")
+    # The capture worker reports the sample it could not take after the abort.
+    driver.send(CaptureFailed(tx, "fingerprint", "device_lost"))
+    assert driver.lane.rejected_events == 1
+    (entry,) = [r for r in caplog.records if "rejected" in r.getMessage()]
+    assert entry.levelname == "INFO"
+    assert "already ended" in entry.getMessage()
+
+
+def test_result_for_unknown_transaction_is_a_warning(
+    driver: Driver, caplog: pytest.LogCaptureFixture
+) -> None:
+    driver.document()
+    driver.send(SampleScored("other-000009", "iris", 0.9))
+    (entry,) = [r for r in caplog.records if "rejected" in r.getMessage()]
+    assert entry.levelname == "WARNING"
+
+
+def test_document_with_barrier_open_is_referred(driver: Driver) -> None:
+    driver.send(BarrierChanged(closed=False))
+    out = driver.document()
+    (record,) = driver.records()
+    assert record.outcome is Outcome.REJECTED
+    assert record.reason == "barrier_open"
+    assert ShowMessage("see_officer") in out
+    assert not any(isinstance(c, LookUpEnrolment) for c in out)
+    assert unlocks(driver) == []
+    # Once the barrier is closed again the next document is taken.
+    driver.send(BarrierChanged(closed=True))
+    driver.send(Tick(), after_s=60.0)
+    driver.document()
+    assert driver.lane.state is LaneState.LOOKUP
