@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 
 import serial
 
+from edge_gate._closing import Closing
 from edge_gate.config import DocumentReaderConfig
 from edge_gate.errors import DeviceIOError
 
@@ -56,7 +57,7 @@ class MrzReader(Protocol):
         ...
 
 
-class SerialMrzReader:
+class SerialMrzReader(Closing):
     """A desk document reader on a serial port (USB-CDC or UART).
 
     Args:
@@ -79,12 +80,6 @@ class SerialMrzReader:
         self._last_error = "not opened yet"
         self.open_count = 0
         self._try_open()
-
-    def __enter__(self) -> SerialMrzReader:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @property
     def is_connected(self) -> bool:

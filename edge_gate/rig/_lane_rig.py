@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edge_gate._closing import Closing
 from edge_gate.config import GateConfig, config_from_mapping
 from edge_gate.errors import EdgeGateError
 from edge_gate.rig.template_server import TemplateServer
@@ -103,7 +104,7 @@ def write_toml(path: Path, sections: dict[str, dict[str, Any]]) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
-class LaneRig:
+class LaneRig(Closing):
     """A lane built in ``work_dir`` from emulators and the real daemon code.
 
     Use as a context manager; every part is closed on exit, in reverse order
@@ -132,12 +133,6 @@ class LaneRig:
         self.runner: Any = None
         self.walker: Any = None
         self.events: queue.Queue[dict[str, Any]] | None = None
-
-    def __enter__(self) -> LaneRig:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """Stop the lane and close every emulator and the server."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from edge_gate._closing import Closing
 from edge_gate.document._framing import ETX, SOH, STX, checksum
 from edge_gate.errors import DeviceIOError
 
@@ -73,7 +74,7 @@ def encode_frame(
     return bytes([SOH]) + length_and_body + bytes([checksum(length_and_body)])
 
 
-class DocumentReaderEmulator:
+class DocumentReaderEmulator(Closing):
     """A desk document reader on a pseudo-terminal, with unplug and replug.
 
     Args:
@@ -88,12 +89,6 @@ class DocumentReaderEmulator:
         self._device_path = ""
         self.events: list[EmulatorEvent] = []
         self._open()
-
-    def __enter__(self) -> DocumentReaderEmulator:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @property
     def port(self) -> str:

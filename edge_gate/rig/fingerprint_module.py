@@ -37,12 +37,12 @@ import tty
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from edge_gate._closing import Closing
 from edge_gate.errors import DeviceProtocolError
 from edge_gate.fingerprint._image import emulate_sensor_image, load_fingerprint_image
 from edge_gate.fingerprint._profiles import ModuleProfile, get_profile
@@ -79,7 +79,7 @@ class EmulatorEvent:
     detail: str = ""
 
 
-class FingerprintModuleEmulator:
+class FingerprintModuleEmulator(Closing):
     """A fingerprint module on a pty, for tests, the rig and ``simulate``."""
 
     def __init__(
@@ -184,17 +184,6 @@ class FingerprintModuleEmulator:
     def close(self) -> None:
         """Stop and release everything; idempotent."""
         self.unplug()
-
-    def __enter__(self) -> FingerprintModuleEmulator:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # Finger and faults
 

@@ -18,8 +18,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from edge_gate._closing import Closing
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class _RepositoryServer(http.server.ThreadingHTTPServer):
     block_on_close = True
 
 
-class TemplateServer:
+class TemplateServer(Closing):
     """Serve one folder over HTTP on 127.0.0.1 until closed.
 
     Args:
@@ -109,17 +110,6 @@ class TemplateServer:
         if self._thread.is_alive():
             raise RuntimeError("template server thread did not stop within 5 s")
         logger.info("template server stopped")
-
-    def __enter__(self) -> TemplateServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

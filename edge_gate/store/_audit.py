@@ -46,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from edge_gate._closing import Closing
 from edge_gate.errors import StoreError
 
 logger = logging.getLogger(__name__)
@@ -183,7 +184,7 @@ class VerifyResult:
         }
 
 
-class AuditLog:
+class AuditLog(Closing):
     """Append-only, hash-chained audit log in one SQLite file.
 
     Safe to share between threads: one connection guarded by a lock.
@@ -291,12 +292,6 @@ class AuditLog:
             raise sqlite3.DatabaseError(
                 f"schema version {row[0]}, this edge-gate reads {SCHEMA_VERSION}"
             )
-
-    def __enter__(self) -> AuditLog:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the database; safe to call more than once."""

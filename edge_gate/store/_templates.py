@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_gate._closing import Closing
 from edge_gate.errors import StoreError
 
 from ._crypto import TemplateCipher
@@ -105,7 +106,7 @@ def parse_utc(value: str | None) -> datetime.datetime | None:
     return parsed
 
 
-class TemplateStore:
+class TemplateStore(Closing):
     """Read enrolments and the watchlist gallery from ``templates.db``.
 
     Safe to share between threads: one connection behind a lock.
@@ -124,12 +125,6 @@ class TemplateStore:
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._closed = False
-
-    def __enter__(self) -> TemplateStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the database connection; calling it again does nothing."""

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from edge_gate._closing import Closing
 from edge_gate.errors import StoreError, UpdateVerificationError
 
 from ._crypto import TemplateCipher
@@ -99,7 +100,7 @@ class TemplateUpdate:
         self.records_deleted += len(rows)
 
 
-class TemplateStoreWriter:
+class TemplateStoreWriter(Closing):
     """Apply template updates to ``templates.db`` and record their freshness.
 
     Args:
@@ -116,12 +117,6 @@ class TemplateStoreWriter:
         self._cipher = TemplateCipher(key)
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._connection: sqlite3.Connection | None = connect(self._path, writable=True)
-
-    def __enter__(self) -> TemplateStoreWriter:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the connection; calling it again does nothing."""

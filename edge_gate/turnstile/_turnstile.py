@@ -23,11 +23,11 @@ from __future__ import annotations
 import logging
 import queue
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, Literal
 
 from gpiozero import DigitalInputDevice, DigitalOutputDevice
 
+from edge_gate._closing import Closing
 from edge_gate.config import TurnstileConfig
 from edge_gate.errors import DeviceInitError, DeviceIOError
 from edge_gate.gate import (
@@ -123,7 +123,7 @@ def input_levels(config: TurnstileConfig) -> dict[InputName, tuple[int, bool]]:
     }
 
 
-class Turnstile:
+class Turnstile(Closing):
     """The exit barrier's outputs and inputs.
 
     Input changes arrive as gate input events through ``on_input``, or, when
@@ -360,14 +360,3 @@ class Turnstile:
         if self._owns_factory and self._factory is not None:
             self._factory.close()
         logger.info("turnstile closed, outputs released")
-
-    def __enter__(self) -> Turnstile:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
