@@ -1,11 +1,12 @@
 """``edge-gate mrz``: parse MRZ lines from stdin and print the result as JSON.
 
-Without ``--batch`` stdin holds the lines of one document (blank lines are
-ignored). With ``--batch`` each stdin line is a JSON object ``{"id": ...,
-"lines": [...]}`` and each produces one JSON line on stdout, with ``id``
-echoed. Exit status: 0 when every document is valid ICAO 9303, 1 otherwise
-(an input line that is not such an object counts as an invalid document),
-2 for a usage error.
+Without ``--batch`` stdin holds the lines of one document, ended by LF,
+CR or CR LF (blank lines are ignored). With ``--batch`` each stdin line is a
+JSON object ``{"id": ..., "lines": [...]}`` and each produces one JSON line
+on stdout, with ``id`` echoed; line ends left at the end of an MRZ line are
+dropped, and blank input lines are skipped. Exit status: 0 when every
+document is valid ICAO 9303, 1 otherwise (an input line that is not such an
+object counts as an invalid document), 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -13,13 +14,20 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
+import re
 import sys
 from typing import Any, TextIO
 
-from edge_gate.document import TOLERANCES, MrzResult, parse_mrz
+from edge_gate.document import TOLERANCES, MrzFields, MrzResult, parse_mrz
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+
+# Only these end a line of a single document; str.splitlines() would also
+# split on form feeds, separators and U+2028, which no reader sends.
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_BYTE_ORDER_MARK = "\ufeff"
 
 
 def register(subparsers: Any) -> None:
@@ -69,7 +77,8 @@ def run_mrz(args: argparse.Namespace) -> int:
     if args.batch:
         return _run_batch(sys.stdin, sys.stdout, today, tolerances)
 
-    lines = [line for line in sys.stdin.read().splitlines() if line.strip()]
+    text = sys.stdin.read().removeprefix(_BYTE_ORDER_MARK)
+    lines = [line for line in _LINE_END.split(text) if line.strip(" \t")]
     result = parse_mrz(lines, today=today, tolerances=tolerances)
     json.dump(result.to_json_dict(), sys.stdout, indent=2)
     sys.stdout.write("\n")
@@ -84,7 +93,8 @@ def _run_batch(
 ) -> int:
     """Parse each JSON line of ``source`` and write one JSON line per document."""
     all_valid = True
-    for number, text in enumerate(source, start=1):
+    for number, raw in enumerate(source, start=1):
+        text = raw.removeprefix(_BYTE_ORDER_MARK) if number == 1 else raw
         if not text.strip():
             continue
         record_id, lines, problem = _read_record(text, number)
@@ -93,8 +103,13 @@ def _run_batch(
         else:
             result: MrzResult = parse_mrz(lines, today=today, tolerances=tolerances)
             output = {"id": record_id, **result.to_json_dict()}
+        try:
+            encoded = json.dumps(output, allow_nan=False)
+        except (ValueError, RecursionError) as err:
+            output = _input_error(None, f"input line {number}: id not usable ({err})")
+            encoded = json.dumps(output)
         all_valid = all_valid and bool(output["valid"])
-        sink.write(json.dumps(output) + "\n")
+        sink.write(encoded + "\n")
     sink.flush()
     return EXIT_OK if all_valid else EXIT_FAILED
 
@@ -102,9 +117,15 @@ def _run_batch(
 def _read_record(text: str, number: int) -> tuple[Any, list[str], str | None]:
     """Return ``(id, lines, None)``, or ``(id, [], reason)`` for a bad record."""
     try:
-        record = json.loads(text)
+        record = json.loads(
+            text, parse_constant=_refuse_constant, parse_float=_finite_float
+        )
     except json.JSONDecodeError as err:
         return None, [], f"input line {number}: not JSON ({err.msg})"
+    except (ValueError, RecursionError) as err:
+        # Over-long integers, non-finite numbers and very deep nesting: the
+        # line is refused, the batch goes on.
+        return None, [], f"input line {number}: not usable JSON ({err})"
     if not isinstance(record, dict):
         return None, [], f"input line {number}: expected a JSON object"
     record_id = record.get("id")
@@ -114,13 +135,25 @@ def _read_record(text: str, number: int) -> tuple[Any, list[str], str | None]:
     return record_id, [line.rstrip("\r\n") for line in lines], None
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; give a finite number or a string")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range; give a smaller number or a string")
+    return value
+
+
 def _input_error(record_id: Any, problem: str) -> dict[str, Any]:
-    return {
-        "id": record_id,
-        "format": "unknown",
-        "valid": False,
-        "fields": {},
-        "checks": {},
-        "warnings": [],
-        "errors": [problem],
-    }
+    """Return the output of a record that could not be read as a document."""
+    result = MrzResult(
+        format="unknown",
+        valid=False,
+        fields=MrzFields(),
+        checks={},
+        warnings=(),
+        errors=(problem,),
+    )
+    return {"id": record_id, **result.to_json_dict()}

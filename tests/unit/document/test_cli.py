@@ -147,3 +147,59 @@ def test_usage_error_exits_two(
         _run(monkeypatch, capsys, TD3, *args)
 
     assert exit_info.value.code == 2
+
+
+_GOOD_RECORD = json.dumps({"id": "good", "lines": TD3.splitlines()})
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        pytest.param('{"id": ' + "9" * 4301 + ', "lines": []}', "4300", id="huge-int"),
+        pytest.param("[" * 5000 + "]" * 5000, "recursion", id="deep-nesting"),
+        pytest.param('{"id": NaN, "lines": []}', "NaN is not a JSON number", id="nan"),
+        pytest.param('{"id": 1e999, "lines": []}', "1e999 is out of range", id="inf"),
+    ],
+)
+def test_batch_unusable_json_line_does_not_stop_the_batch(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    bad_line: str,
+    reason: str,
+) -> None:
+    stdin = "\n".join([_GOOD_RECORD, bad_line, _GOOD_RECORD]) + "\n"
+    status, out = _run(monkeypatch, capsys, stdin, "--batch", "--today", "2026-12-04")
+
+    # Every output line must be strict JSON (no NaN or Infinity).
+    outputs = [
+        json.loads(line, parse_constant=pytest.fail) for line in out.splitlines()
+    ]
+    assert status == 1
+    assert [o["valid"] for o in outputs] == [True, False, True]
+    assert set(outputs[1]["fields"]) >= FIELD_NAMES
+    (error,) = outputs[1]["errors"]
+    assert error.startswith("input line 2: ")
+    assert reason in error
+
+
+def test_batch_byte_order_mark_is_ignored(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out = _run(monkeypatch, capsys, "\ufeff" + _GOOD_RECORD + "\n", "--batch")
+
+    assert json.loads(out)["id"] == "good"
+    assert status == 0
+
+
+def test_single_document_splits_only_on_line_ends(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    joined = TD3.replace("\n", "\u2028", 1)
+    status, out = _run(monkeypatch, capsys, joined, "--today", "2026-12-04")
+
+    assert status == 1
+    assert json.loads(out)["valid"] is False
+    crlf = "\ufeff" + TD3.replace("\n", "\r\n")
+    status, out = _run(monkeypatch, capsys, crlf, "--today", "2026-12-04")
+    assert status == 0
+    assert json.loads(out)["format"] == "TD3"
