@@ -62,6 +62,11 @@ class NormalizationParams:
     # lowered by this share of the iris radius for the lashes' roots, are
     # invalid. None skips the fit.
     upper_lid_margin: float | None = 0.1
+    # Steepest accepted lid, as a * iris radius for y = a x^2 + b x + c:
+    # 0.5 is an arch as round as the iris itself, and a lid is flatter.
+    # (Up to December 2026 the bound was 4, which admitted arches that
+    # followed the iris's own top edge and fell through its upper sides.)
+    upper_lid_max_curvature: float = 0.5
     # Dark outliers in the upper sector (sine below -0.3), where the lashes
     # hang, use this lower limit in robust standard deviations.
     upper_dark_limit: float = 2.5
@@ -139,7 +144,7 @@ def unwrap_iris(
 
     # 5. Upper eyelid in the image.
     if params.upper_lid_margin is not None:
-        lid = fit_upper_eyelid(segmentation)
+        lid = fit_upper_eyelid(segmentation, params.upper_lid_max_curvature)
         if lid is not None:
             lid_y = np.polyval(lid, xs) + params.upper_lid_margin * iris.radius
             valid &= ~((ys < lid_y) & (sin < 0)[None, :])
@@ -156,7 +161,9 @@ _LID_TOLERANCE_PX = 3.0
 _LID_MIN_SUPPORT = 0.3
 
 
-def fit_upper_eyelid(segmentation: Segmentation) -> npt.NDArray[np.float64] | None:
+def fit_upper_eyelid(
+    segmentation: Segmentation, max_curvature: float = 0.5
+) -> npt.NDArray[np.float64] | None:
     """Return the upper eyelid as parabola coefficients (a, b, c), or None.
 
     The lid is ``y = a x^2 + b x + c`` in image pixels. Steps:
@@ -165,10 +172,12 @@ def fit_upper_eyelid(segmentation: Segmentation) -> npt.NDArray[np.float64] | No
            pupil, find the strongest step from bright (skin) above to dark
            (lashes, iris) below; keep it when it exceeds ``_LID_MIN_STEP``.
         2. Fit parabolas that open downwards in the image (a >= 0, the lid
-           arches over the eye) through random triples of these points and
-           keep the one most points lie near (RANSAC), so that lashes and
-           iris texture do not pull it.
-        3. Refit by least squares to the points near it.
+           arches over the eye) and are no steeper than ``max_curvature`` /
+           iris radius through random triples of these points, and keep the
+           one most points lie near (RANSAC), so that lashes and iris
+           texture do not pull it.
+        3. Refit by least squares to the points near it, unless the refit
+           is steeper than the bound.
 
     None means that too few points agree on one lid (an open eye whose lid
     lies above the iris, or a frame without a clear edge).
@@ -211,9 +220,10 @@ def fit_upper_eyelid(segmentation: Segmentation) -> npt.NDArray[np.float64] | No
         return None
     coefficients = np.linalg.solve(design[usable], ys[triples][usable][..., None])
     coefficients = coefficients[..., 0]
-    # NOTE: a <= 4 / radius admits arches far steeper than an eyelid (about
-    # 1 / (2 radius) for a lid as round as the iris). A tighter bound is untested.
-    shaped = (coefficients[:, 0] >= 0) & (coefficients[:, 0] <= 4.0 / radius)
+    # The arch's radius of curvature at its apex is 1 / (2 a); a lid is
+    # flatter than the iris, so a <= 1 / (2 radius) by default.
+    steepest = max_curvature / radius
+    shaped = (coefficients[:, 0] >= 0) & (coefficients[:, 0] <= steepest)
     if not shaped.any():
         return None
     coefficients = coefficients[shaped]
@@ -228,6 +238,9 @@ def fit_upper_eyelid(segmentation: Segmentation) -> npt.NDArray[np.float64] | No
         return None
     near = np.abs(fitted[winner] - ys) < _LID_TOLERANCE_PX
     a, b, c = np.polyfit(u[near], ys[near], 2)
+    if not 0 <= a <= steepest:
+        # The refit left the accepted shapes: keep the sampled parabola.
+        a, b, c = coefficients[winner]
     # Back to image x: a (x - centre)^2 + b (x - centre) + c.
     lid: npt.NDArray[np.float64] = np.asarray(
         [a, b - 2 * a * centre, a * centre**2 - b * centre + c], dtype=np.float64

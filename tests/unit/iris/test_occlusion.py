@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -132,3 +133,21 @@ def test_masked_coarse_rows_do_not_hide_the_mate() -> None:
         [f"decoy-{i}" for i in range(400)] + ["mate"], [*decoys, mate]
     )
     assert gallery.search(probe, top_k=1)[0][0] == "mate"
+
+
+def test_lid_no_steeper_than_the_iris(eye_drawer: Any) -> None:
+    # Skin above an arch with a radius of curvature of 33 px over an iris of
+    # 100 px. No eyelid is rounder than the iris, so the fit stays within
+    # a <= 0.5 / iris radius, while a loose bound follows the drawn arch.
+    image = eye_drawer()
+    segmentation = segment_eye(image)
+    ys, xs = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+    painted = image.astype(np.float32)
+    painted[ys < 0.015 * (xs - 160.0) ** 2 + LID_APEX] = 150
+    steep = dataclasses.replace(segmentation, filled=painted)
+    bound = 0.5 / segmentation.iris.radius
+    loose = fit_upper_eyelid(steep, max_curvature=4.0)
+    assert loose is not None
+    assert loose[0] > 2 * bound
+    lid = fit_upper_eyelid(steep)
+    assert lid is None or 0.0 <= lid[0] <= bound

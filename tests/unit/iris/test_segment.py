@@ -9,9 +9,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+import edge_gate.iris._segment as segment_module
 from edge_gate.errors import CaptureError, ImageError
-from edge_gate.iris import load_iris_image
-from edge_gate.iris._segment import Circle, segment_eye
+from edge_gate.iris import IrisEncoder, compare_irises, load_iris_image
+from edge_gate.iris._segment import Circle, _angles, segment_eye
 
 
 def assert_close(found: Circle, expected: Circle, tolerance_px: float) -> None:
@@ -134,3 +135,35 @@ def test_blank_frame_rejected() -> None:
 def test_tiny_frame_rejected() -> None:
     with pytest.raises(ImageError, match="64 x 64"):
         segment_eye(np.zeros((32, 32), dtype=np.uint8))
+
+
+def test_iris_circle_steady_when_side_arcs_turn(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A soft limbus lets the iris centre and radius trade off. Without the
+    # concentric bias, turning the side arcs from -20..30 to -15..45 degrees
+    # moved this calibration image's circle by 8 px and its radius by 9 px.
+    image = load_iris_image(data_dir / "iris" / "casia-iris-v1" / "019/019_1_1.jpg")
+    default = segment_eye(image)
+    monkeypatch.setattr(
+        segment_module, "_SIDE_SECTORS", _angles(((-15.0, 45.0), (135.0, 195.0)), 64)
+    )
+    turned = segment_eye(image)
+    assert_close(turned.iris, default.iris, 3.0)
+
+
+def test_painted_pupil_highlights_still_enrol_and_match(data_dir: Path) -> None:
+    # Another camera's illuminators show as spots inside the pupil; the
+    # image must still enrol and match its clean copy well above unrelated
+    # eyes (about 0.55).
+    image = load_iris_image(data_dir / "iris" / "casia-iris-v1" / "027/027_1_2.jpg")
+    encoder = IrisEncoder()
+    clean = encoder.encode_with_details(image)
+    pupil = clean.segmentation.pupil
+    spots = [
+        (pupil.x - 0.3 * pupil.radius, pupil.y - 0.2 * pupil.radius, 8.0),
+        (pupil.x + 0.35 * pupil.radius, pupil.y - 0.2 * pupil.radius, 8.0),
+    ]
+    painted = encoder.encode_with_details(paint_spots(image, spots))
+    assert_close(painted.segmentation.pupil, pupil, 2.0)
+    assert compare_irises(clean.template, painted.template) > 0.9
