@@ -24,6 +24,25 @@ _INVALID = 255
 _VALUE_TABLE = bytes(_CHAR_VALUES.get(chr(byte), _INVALID) for byte in range(256))
 
 
+def mrz_values(text: str) -> bytes | None:
+    """Translate ``text`` to check-digit values, one byte per character.
+
+    One C-level encode and translate, so a caller can validate the character
+    set of whole lines and read check-digit values from slices of the result.
+
+    Returns:
+        The values (0-35), or None when ``text`` contains a character outside
+        ``A-Z``, ``0-9`` and ``<``.
+    """
+    try:
+        values = text.encode("ascii").translate(_VALUE_TABLE)
+    except UnicodeEncodeError:
+        return None
+    if _INVALID in values:
+        return None
+    return values
+
+
 def compute_check_digit(text: str) -> str | None:
     """Compute the ICAO 9303 check digit of ``text``.
 
@@ -35,14 +54,12 @@ def compute_check_digit(text: str) -> str | None:
         The check digit as a one-character string, or None when ``text``
         contains a character outside ``A-Z``, ``0-9`` and ``<``.
     """
-    try:
-        values = text.encode("ascii").translate(_VALUE_TABLE)
-    except UnicodeEncodeError:
-        return None
-    if _INVALID in values:
+    values = mrz_values(text)
+    if values is None:
         return None
     total = 7 * sum(values[0::3]) + 3 * sum(values[1::3]) + sum(values[2::3])
-    return _DIGIT_TEXT[total % 10]
+    return DIGITS[total % 10]
 
 
-_DIGIT_TEXT = "0123456789"
+#: The check digits in value order, so ``DIGITS[total % 10]`` is the digit.
+DIGITS = "0123456789"

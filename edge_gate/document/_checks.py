@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 
-from ._checkdigit import compute_check_digit
+from ._checkdigit import DIGITS, compute_check_digit
 from ._fields import strip_fillers
 
 #: Some Belgian identity cards include the ``<`` at position 15 in the check
@@ -22,6 +22,10 @@ LONG_NUMBER_INCLUDES_FILLER = "long_number_includes_filler"
 FILLER_CHECK_DIGIT = "filler_check_digit"
 
 TOLERANCES = frozenset({LONG_NUMBER_INCLUDES_FILLER, FILLER_CHECK_DIGIT})
+
+#: TD3 positions 29-42 when the personal number is empty. ICAO 9303 Part 4
+#: then allows ``<`` as its check digit at position 43.
+EMPTY_PERSONAL_NUMBER = "<" * 14
 
 
 class ParseState:
@@ -188,3 +192,128 @@ def read_document_number(
         return strip_fillers(number), rest
     state.check("document_number", number, check_digit, line_number, digit_position)
     return strip_fillers(number), rest
+
+
+# The quick checks below verify every check digit of a well-formed MRZ from
+# the character values of its lines (see ``mrz_values``). For each field
+# they add up every third value from the field's first position (``n0``,
+# ``n1``, ``n2`` for the number), so its weighted sum is 7*n0 + 3*n1 + n2. A
+# composite check covers several fields, and a field that starts at
+# composite index i has its weights rotated by i % 3: (7, 3, 1) at 0, (3, 1,
+# 7) at 1 and (1, 7, 3) at 2. The composite is then a sum of the same field
+# sums plus the check digits it covers, with no second pass over the line.
+# Single indexes cost less than slices here, because the fields are short,
+# and the values come as a list because CPython 3.11 indexes a list faster
+# than bytes. A check that fails is repeated by ParseState.check for its
+# message and the tolerances.
+
+
+def two_line_check_results(
+    line: str, values: list[int], layout_name: str
+) -> tuple[bool, ...]:
+    """Verify every check digit of line 2 of a TD2, TD3, MRV-A or MRV-B.
+
+    ``line`` is line 2 at its full length (36 or 44) in ``A-Z 0-9 <`` and
+    ``values`` its character values. ICAO allows a ``<`` at TD3 position 43
+    over an empty personal number, so that check passes. Any other ``<`` in
+    a check-digit position fails, including the one that starts a TD2 long
+    document number.
+
+    Returns:
+        Whether each check passed, in the order document number, birth
+        date, expiry date, then optional data (TD3) and composite (TD2, TD3).
+    """
+    v = values
+    # Positions 1-9, 14-19 and 22-27.
+    n0, n1, n2 = v[0] + v[3] + v[6], v[1] + v[4] + v[7], v[2] + v[5] + v[8]
+    b0, b1, b2 = v[13] + v[16], v[14] + v[17], v[15] + v[18]
+    e0, e1, e2 = v[21] + v[24], v[22] + v[25], v[23] + v[26]
+    number = 7 * n0 + 3 * n1 + n2
+    number_passed = DIGITS[number % 10] == line[9]
+    birth_passed = DIGITS[(7 * b0 + 3 * b1 + b2) % 10] == line[19]
+    expiry_passed = DIGITS[(7 * e0 + 3 * e1 + e2) % 10] == line[27]
+    if layout_name in {"MRVA", "MRVB"}:
+        return number_passed, birth_passed, expiry_passed
+
+    # Composite over positions 1-10, 14-20 and 22 to the one before the
+    # composite check digit: the fields start at composite indexes 0 (number),
+    # 10 (birth), 17 (expiry) and 24 (optional data at position 29).
+    composite = (
+        number
+        + 7 * v[9]
+        + (3 * b0 + b1 + 7 * b2)
+        + 3 * v[19]
+        + (e0 + 7 * e1 + 3 * e2)
+        + v[27]
+    )
+    if layout_name == "TD2":
+        # Optional data: positions 29-35; composite check digit at 36.
+        o0, o1, o2 = v[28] + v[31] + v[34], v[29] + v[32], v[30] + v[33]
+        composite += 7 * o0 + 3 * o1 + o2
+        composite_passed = DIGITS[composite % 10] == line[35]
+        return number_passed, birth_passed, expiry_passed, composite_passed
+
+    # TD3 personal number: positions 29-42, its check digit at 43 (composite
+    # index 38), the composite check digit at 44.
+    o0 = v[28] + v[31] + v[34] + v[37] + v[40]
+    o1 = v[29] + v[32] + v[35] + v[38] + v[41]
+    o2 = v[30] + v[33] + v[36] + v[39]
+    optional_passed = DIGITS[(7 * o0 + 3 * o1 + o2) % 10] == line[42] or (
+        line[42] == "<" and line[28:42] == EMPTY_PERSONAL_NUMBER
+    )
+    composite += 7 * o0 + 3 * o1 + o2 + v[42]
+    composite_passed = DIGITS[composite % 10] == line[43]
+    return (
+        number_passed,
+        birth_passed,
+        expiry_passed,
+        optional_passed,
+        composite_passed,
+    )
+
+
+def td1_check_results(
+    line1: str, line2: str, values1: list[int], values2: list[int]
+) -> tuple[bool, bool, bool, bool]:
+    """Verify every check digit of a TD1.
+
+    ``line1`` and ``line2`` are the first two 30-character lines in
+    ``A-Z 0-9 <`` and ``values1``, ``values2`` their character values. A
+    ``<`` in a check-digit position fails, the one of a long document number
+    included.
+
+    Returns:
+        Whether each check passed: document number, birth date, expiry date,
+        composite.
+    """
+    u, v = values1, values2
+    # Line 1 positions 6-14 and 16-30, line 2 positions 1-6, 9-14 and 19-29.
+    n0, n1, n2 = u[5] + u[8] + u[11], u[6] + u[9] + u[12], u[7] + u[10] + u[13]
+    p0 = u[15] + u[18] + u[21] + u[24] + u[27]
+    p1 = u[16] + u[19] + u[22] + u[25] + u[28]
+    p2 = u[17] + u[20] + u[23] + u[26] + u[29]
+    b0, b1, b2 = v[0] + v[3], v[1] + v[4], v[2] + v[5]
+    e0, e1, e2 = v[8] + v[11], v[9] + v[12], v[10] + v[13]
+    q0 = v[18] + v[21] + v[24] + v[27]
+    q1 = v[19] + v[22] + v[25] + v[28]
+    q2 = v[20] + v[23] + v[26]
+    number = 7 * n0 + 3 * n1 + n2
+    # Composite over line 1 positions 6-30 and line 2 positions 1-7, 9-15 and
+    # 19-29: the fields start at composite indexes 0 (number), 10 (optional
+    # data), 25 (birth), 32 (expiry) and 39 (optional data 2).
+    composite = (
+        number
+        + 7 * u[14]
+        + (3 * p0 + p1 + 7 * p2)
+        + (3 * b0 + b1 + 7 * b2)
+        + 3 * v[6]
+        + (e0 + 7 * e1 + 3 * e2)
+        + v[14]
+        + (7 * q0 + 3 * q1 + q2)
+    )
+    return (
+        DIGITS[number % 10] == line1[14],
+        DIGITS[(7 * b0 + 3 * b1 + b2) % 10] == line2[6],
+        DIGITS[(7 * e0 + 3 * e1 + e2) % 10] == line2[14],
+        DIGITS[composite % 10] == line2[29],
+    )

@@ -15,6 +15,9 @@ from ._codes import known_state_codes, known_state_fields
 _DIGITS = "0123456789"
 _LETTERS_AND_FILLER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
 _find_digit = re.compile("[0-9]").search
+_date = datetime.date
+# Longer than any name field, so a run of fillers is a prefix of it.
+_FILLERS = "<" * 44
 
 
 def strip_fillers(text: str) -> str:
@@ -29,6 +32,9 @@ def strip_fillers(text: str) -> str:
     # One padded word, the common case: no inner '<' and no whitespace.
     if stripped.isalnum():
         return stripped
+    # Words joined by single '<', with no whitespace: each '<' is one space.
+    if "<<" not in stripped and stripped.replace("<", "").isalnum():
+        return stripped.replace("<", " ")
     return " ".join(text.replace("<", " ").split())
 
 
@@ -43,6 +49,17 @@ def read_name(field: str, warnings: list[str]) -> tuple[str, str]:
     Returns:
         ``(surname, given_names)`` with components joined by one space.
     """
+    # The common shape returns here: PRIMARY<<SECONDARY, then fillers only,
+    # each identifier letters with single '<' between components. Such a
+    # field gets no warning. Anything else is read again in full below.
+    primary, separator, rest = field.partition("<<")
+    secondary, separator, tail = rest.partition("<<")
+    if separator and _FILLERS.startswith(tail):
+        surname = _plain_words(primary)
+        given_names = _plain_words(secondary)
+        if surname is not None and given_names is not None:
+            return surname, given_names
+
     body = field.rstrip("<")
     primary, separator, secondary = body.partition("<<")
     if not separator:
@@ -58,6 +75,21 @@ def read_name(field: str, warnings: list[str]) -> tuple[str, str]:
     if _find_digit(field):
         warnings.append("name: contains digits (a likely OCR error)")
     return strip_fillers(primary), strip_fillers(secondary)
+
+
+def _plain_words(identifier: str) -> str | None:
+    """Return the words of ``identifier`` joined by spaces, if it is plain.
+
+    ``identifier`` is a part of a name field cut at ``<<``, so it contains no
+    ``<<`` and does not end with ``<``. Plain means letters only, with
+    single ``<`` between words and none at the start; for other text the
+    result is None.
+    """
+    if identifier.isalpha():
+        return identifier
+    if identifier[:1] != "<" and identifier.replace("<", "").isalpha():
+        return identifier.replace("<", " ")
+    return None
 
 
 def read_state(name: str, field: str, warnings: list[str], errors: list[str]) -> str:
@@ -104,11 +136,28 @@ def read_birth_date(
         The date, or None when absent or impossible (the reason is added to
         ``errors``, and an absent date adds a warning).
     """
+    # The common case returns here: six digits that give a date in the
+    # latest century whose year is not after today's. Anything else, a date
+    # later in today's year included, is read again in full below.
+    this_year = today.year
+    century = this_year // 100 * 100
+    if len(field) == 6 and field.isascii() and field.isdigit():
+        number = int(field)
+        year = century + number // 10000
+        if year > this_year:
+            year -= 100
+        try:
+            candidate = _date(year, number // 100 % 100, number % 100)
+        except ValueError:
+            pass
+        else:
+            if candidate <= today:
+                return candidate
+
     parts = _date_parts("birth_date", field, warnings, errors)
     if parts is None:
         return None
     year, month, day = parts
-    century = today.year // 100 * 100
     for full_year in (century + year, century - 100 + year, century - 200 + year):
         value = _calendar_date(full_year, month, day)
         if value is not None and value <= today:
@@ -138,11 +187,23 @@ def read_expiry_date(
         The date, or None when absent or impossible (the reason is added to
         ``errors``, and an absent date adds a warning).
     """
+    # The common case returns here: six digits that give a date in 20YY
+    # before the year 50 years after today, which is never later than the
+    # limit. Anything else is read again in full below.
+    if len(field) == 6 and field.isascii() and field.isdigit():
+        number = int(field)
+        year = 2000 + number // 10000
+        if year < today.year + 50 <= datetime.MAXYEAR:
+            try:
+                return _date(year, number // 100 % 100, number % 100)
+            except ValueError:
+                pass
+
+    latest_expiry, is_clamped = _latest_expiry(today)
     parts = _date_parts("expiry_date", field, warnings, errors)
     if parts is None:
         return None
     year, month, day = parts
-    latest_expiry, is_clamped = _latest_expiry(today)
     if is_clamped:
         warnings.append(
             f"expiry_date: 50 years after the reference date {today.isoformat()} "

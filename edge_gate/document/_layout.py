@@ -43,6 +43,32 @@ MRVB = Layout("MRVB", 2, 36)
 _match_mrz_text = re.compile("[A-Z0-9<]*").fullmatch
 
 
+def exact_layout(lines: Sequence[str]) -> Layout | None:
+    """Return the layout whose exact line count and line lengths ``lines`` have.
+
+    This is the common case at a lane, and it gives the layout that
+    :func:`detect_layout` gives for such lines, without recording anything.
+    None means the lines need :func:`detect_layout`: no exact shape, or 2 x
+    36 lines that look like the French identity card.
+    """
+    count = len(lines)
+    if count == 2:
+        first, second = lines
+        length = len(first)
+        if length != len(second):
+            return None
+        is_visa = first[:1] == "V"
+        if length == 44:
+            return MRVA if is_visa else TD3
+        if length == 36:
+            if is_visa:
+                return MRVB
+            return None if _looks_like_french_id(lines) else TD2
+    elif count == 3 and len(lines[0]) == len(lines[1]) == len(lines[2]) == 30:
+        return TD1
+    return None
+
+
 def detect_layout(lines: Sequence[str], state: ParseState) -> Layout | None:
     """Pick the layout of ``lines``, or record why there is none.
 

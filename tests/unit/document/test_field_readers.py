@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime
 import string
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from edge_gate.document._codes import known_state_codes
 from edge_gate.document._fields import (
     read_birth_date,
     read_expiry_date,
+    read_name,
     read_state,
     strip_fillers,
 )
@@ -30,6 +31,51 @@ def _reference_strip(text: str) -> str:
 @given(st.text(alphabet=string.ascii_uppercase + string.digits + "< \t_é", max_size=20))
 def test_strip_fillers_matches_rule(text: str) -> None:
     assert strip_fillers(text) == _reference_strip(text)
+
+
+def _reference_read_name(field: str) -> tuple[str, str, list[str]]:
+    # The rule as first written, without the fast path for the common shape.
+    warnings = []
+    body = field.rstrip("<")
+    primary, separator, secondary = body.partition("<<")
+    if not separator:
+        warnings.append(
+            "name: no '<<' separator, so the whole name is the primary identifier"
+        )
+    if "<<" in secondary:
+        warnings.append("name: more than one '<<' separator; read as spaces")
+    if field.startswith("<") and not field.startswith("<<"):
+        warnings.append("name: the field starts with a single '<'")
+    if field and field[-1] != "<":
+        warnings.append("name: the field is full, so the name may be truncated")
+    if any(char in string.digits for char in field):
+        warnings.append("name: contains digits (a likely OCR error)")
+    surname, given_names = _reference_strip(primary), _reference_strip(secondary)
+    return surname, given_names, warnings
+
+
+name_fields = st.lists(
+    st.sampled_from(["ANNA", "B", "<", "<<", "<<<", "1", "É", " ", "\t"]),
+    max_size=12,
+).map("".join)
+
+
+@given(name_fields)
+@example("ERIKSSON<<ANNA<MARIA<<<<<<<<")
+@example("ANNA<<<B<<<<")
+@example("ANNA<<B<<ANNA<<")
+@example("<ANNA<<B<<<<")
+@example("ANNA<<B<<<1<<")
+@example("ANNA<<B< <<<<")
+@example("SMITH<<<<<<<<")
+@example("ANNA<<B")
+@example("ANNA<<B1<<<<")
+def test_read_name_matches_rule(field: str) -> None:
+    warnings: list[str] = []
+
+    surname, given_names = read_name(field, warnings)
+
+    assert (surname, given_names, warnings) == _reference_read_name(field)
 
 
 @given(st.text(alphabet=string.ascii_uppercase + "<0", min_size=3, max_size=3))

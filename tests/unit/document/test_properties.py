@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_gate.document import build_mrz, parse_mrz
-from edge_gate.document._checkdigit import compute_check_digit
+from edge_gate.document._checkdigit import compute_check_digit, mrz_values
+from edge_gate.document._checks import td1_check_results, two_line_check_results
 
 TODAY = datetime.date(2026, 12, 4)
 MRZ_CHARS = string.ascii_uppercase + string.digits + "<"
@@ -180,3 +181,79 @@ def test_parse_near_shapes_never_raises(lines: list[str]) -> None:
     assert isinstance(result.to_json_dict(), dict)
     if not result.valid:
         assert result.errors
+
+
+def _reference_check_results(format_name: str, lines: list[str]) -> tuple[bool, ...]:
+    # Every check digit from its ICAO 9303 definition, one field at a time.
+    def passes(covered: str, printed: str) -> bool:
+        return compute_check_digit(covered) == printed
+
+    if format_name == "TD1":
+        line1, line2 = lines[0], lines[1]
+        return (
+            passes(line1[5:14], line1[14]),
+            passes(line2[0:6], line2[6]),
+            passes(line2[8:14], line2[14]),
+            passes(line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29], line2[29]),
+        )
+    line = lines[1]
+    width = len(line)
+    results = (
+        passes(line[0:9], line[9]),
+        passes(line[13:19], line[19]),
+        passes(line[21:27], line[27]),
+    )
+    if format_name == "TD3":
+        empty_personal_number = line[28:42] == "<" * 14 and line[42] == "<"
+        results += (passes(line[28:42], line[42]) or empty_personal_number,)
+    if format_name in {"TD2", "TD3"}:
+        composite = line[0:10] + line[13:20] + line[21 : width - 1]
+        results += (passes(composite, line[width - 1]),)
+    return results
+
+
+def _quick_check_results(format_name: str, lines: list[str]) -> tuple[bool, ...]:
+    values = [mrz_values(line) for line in lines]
+    assert all(value is not None for value in values)
+    if format_name == "TD1":
+        return td1_check_results(
+            lines[0], lines[1], list(values[0] or b""), list(values[1] or b"")
+        )
+    return two_line_check_results(lines[1], list(values[1] or b""), format_name)
+
+
+_OPTIONAL_WIDTHS = {"TD1": 15, "TD2": 7, "TD3": 14, "MRVA": 16, "MRVB": 8}
+
+
+@given(format_name=formats, data=st.data())
+def test_quick_checks_match_definition(format_name: str, data: st.DataObject) -> None:
+    # Empty, or (nearly) full so that every position of the field counts.
+    width = _OPTIONAL_WIDTHS[format_name]
+    optional = data.draw(
+        st.just("") | st.text(alphabet=alnum + "<", min_size=width - 1, max_size=width)
+    )
+    lines = build_mrz(
+        format_name,
+        document_number=data.draw(st.text(alphabet=alnum, min_size=1, max_size=9)),
+        surname="ERIKSSON",
+        birth_date=data.draw(dates),
+        expiry_date=data.draw(expiries),
+        optional_data=optional,
+        optional_data_2=data.draw(
+            st.just("") | st.text(alphabet=alnum + "<", min_size=10, max_size=11)
+        )
+        if format_name == "TD1"
+        else "",
+    )
+    # Overwrite up to two characters of the lines that hold check digits.
+    width = len(lines[0])
+    for _ in range(data.draw(st.integers(min_value=0, max_value=2))):
+        line_index = data.draw(st.integers(min_value=0, max_value=1))
+        position = data.draw(st.integers(min_value=0, max_value=width - 1))
+        char = data.draw(st.sampled_from(MRZ_CHARS))
+        line = lines[line_index]
+        lines[line_index] = line[:position] + char + line[position + 1 :]
+
+    quick = _quick_check_results(format_name, lines)
+
+    assert quick == _reference_check_results(format_name, lines)
