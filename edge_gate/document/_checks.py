@@ -9,6 +9,7 @@ names it.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 
 from ._checkdigit import DIGITS, compute_check_digit
 from ._fields import strip_fillers
@@ -74,7 +75,30 @@ class ParseState:
             filler_allowed: Whether ICAO allows ``<`` here (TD3 position 43
                 over an empty personal number).
         """
-        computed = compute_check_digit(covered)
+        self.record(
+            name,
+            compute_check_digit(covered),
+            printed,
+            line_number,
+            position,
+            filler_allowed=filler_allowed,
+        )
+
+    def record(
+        self,
+        name: str,
+        computed: str | None,
+        printed: str,
+        line_number: int,
+        position: int,
+        *,
+        filler_allowed: bool = False,
+    ) -> None:
+        """Record the check of a digit computed already, as :meth:`check` does.
+
+        ``computed`` is None when the covered characters are not all in
+        ``A-Z 0-9 <``; the other arguments are those of :meth:`check`.
+        """
         # The common case, a correct digit, builds no message.
         if computed == printed:
             self.checks[name] = True
@@ -125,6 +149,16 @@ class ParseState:
         return False
 
 
+def continues_number(printed: str, optional: str) -> bool:
+    """Return whether a TD1 or TD2 document number continues into the optional data.
+
+    ICAO 9303 Parts 5 and 6 mark a number longer than 9 characters with
+    ``<`` in its check-digit position, the optional data starting with the
+    rest of the number.
+    """
+    return printed == "<" and optional[:1] not in ("", "<")
+
+
 def read_document_number(
     field: str,
     printed: str,
@@ -153,7 +187,7 @@ def read_document_number(
         ``(document number, optional data left after the continuation)``.
     """
     check_position, optional_position = positions
-    if printed != "<" or optional[:1] in ("", "<"):
+    if not continues_number(printed, optional):
         state.check("document_number", field, printed, line_number, check_position)
         return strip_fillers(field), optional
 
@@ -194,52 +228,44 @@ def read_document_number(
     return strip_fillers(number), rest
 
 
-# The quick checks below verify every check digit of a well-formed MRZ from
-# the character values of its lines (see ``mrz_values``). For each field
-# they add up every third value from the field's first position (``n0``,
-# ``n1``, ``n2`` for the number), so its weighted sum is 7*n0 + 3*n1 + n2. A
+# The functions below compute every check digit of a layout, in the order
+# in which the parser records the checks. The quick ones read the character
+# values of well-formed lines (see ``mrz_values``). For each field they add
+# up every third value from the field's first position (``n0``, ``n1``,
+# ``n2`` for the number), so its weighted sum is 7*n0 + 3*n1 + n2. A
 # composite check covers several fields, and a field that starts at
 # composite index i has its weights rotated by i % 3: (7, 3, 1) at 0, (3, 1,
 # 7) at 1 and (1, 7, 3) at 2. The composite is then a sum of the same field
 # sums plus the check digits it covers, with no second pass over the line.
-# Single indexes cost less than slices here, because the fields are short,
-# and the values come as a list because CPython 3.11 indexes a list faster
-# than bytes. A check that fails is repeated by ParseState.check for its
-# message and the tolerances.
+# Single indexes cost less than slices here, because the fields are short.
 
 
-def two_line_check_results(
-    line: str, values: list[int], layout_name: str
-) -> tuple[bool, ...]:
-    """Verify every check digit of line 2 of a TD2, TD3, MRV-A or MRV-B.
+def two_line_check_digits(values: bytes, layout_name: str) -> tuple[str, ...]:
+    """Compute the check digits of line 2 of a TD2, TD3, MRV-A or MRV-B.
 
-    ``line`` is line 2 at its full length (36 or 44) in ``A-Z 0-9 <`` and
-    ``values`` its character values. ICAO allows a ``<`` at TD3 position 43
-    over an empty personal number, so that check passes. Any other ``<`` in
-    a check-digit position fails, including the one that starts a TD2 long
-    document number.
+    ``values`` contains the character values of line 2 at its full length (36
+    or 44).
 
     Returns:
-        Whether each check passed, in the order document number, birth
-        date, expiry date, then optional data (TD3) and composite (TD2, TD3).
+        The digits of the document number, birth date, expiry date, then
+        optional data (TD3) and composite (TD2, TD3).
     """
     v = values
     # Positions 1-9, 14-19 and 22-27.
     n0, n1, n2 = v[0] + v[3] + v[6], v[1] + v[4] + v[7], v[2] + v[5] + v[8]
     b0, b1, b2 = v[13] + v[16], v[14] + v[17], v[15] + v[18]
     e0, e1, e2 = v[21] + v[24], v[22] + v[25], v[23] + v[26]
-    number = 7 * n0 + 3 * n1 + n2
-    number_passed = DIGITS[number % 10] == line[9]
-    birth_passed = DIGITS[(7 * b0 + 3 * b1 + b2) % 10] == line[19]
-    expiry_passed = DIGITS[(7 * e0 + 3 * e1 + e2) % 10] == line[27]
+    number = DIGITS[(7 * n0 + 3 * n1 + n2) % 10]
+    birth = DIGITS[(7 * b0 + 3 * b1 + b2) % 10]
+    expiry = DIGITS[(7 * e0 + 3 * e1 + e2) % 10]
     if layout_name in {"MRVA", "MRVB"}:
-        return number_passed, birth_passed, expiry_passed
+        return number, birth, expiry
 
     # Composite over positions 1-10, 14-20 and 22 to the one before the
     # composite check digit: the fields start at composite indexes 0 (number),
     # 10 (birth), 17 (expiry) and 24 (optional data at position 29).
     composite = (
-        number
+        (7 * n0 + 3 * n1 + n2)
         + 7 * v[9]
         + (3 * b0 + b1 + 7 * b2)
         + 3 * v[19]
@@ -247,43 +273,29 @@ def two_line_check_results(
         + v[27]
     )
     if layout_name == "TD2":
-        # Optional data: positions 29-35; composite check digit at 36.
+        # Optional data: positions 29-35.
         o0, o1, o2 = v[28] + v[31] + v[34], v[29] + v[32], v[30] + v[33]
         composite += 7 * o0 + 3 * o1 + o2
-        composite_passed = DIGITS[composite % 10] == line[35]
-        return number_passed, birth_passed, expiry_passed, composite_passed
+        return number, birth, expiry, DIGITS[composite % 10]
 
     # TD3 personal number: positions 29-42, its check digit at 43 (composite
-    # index 38), the composite check digit at 44.
+    # index 38).
     o0 = v[28] + v[31] + v[34] + v[37] + v[40]
     o1 = v[29] + v[32] + v[35] + v[38] + v[41]
     o2 = v[30] + v[33] + v[36] + v[39]
-    optional_passed = DIGITS[(7 * o0 + 3 * o1 + o2) % 10] == line[42] or (
-        line[42] == "<" and line[28:42] == EMPTY_PERSONAL_NUMBER
-    )
+    optional = DIGITS[(7 * o0 + 3 * o1 + o2) % 10]
     composite += 7 * o0 + 3 * o1 + o2 + v[42]
-    composite_passed = DIGITS[composite % 10] == line[43]
-    return (
-        number_passed,
-        birth_passed,
-        expiry_passed,
-        optional_passed,
-        composite_passed,
-    )
+    return number, birth, expiry, optional, DIGITS[composite % 10]
 
 
-def td1_check_results(
-    line1: str, line2: str, values1: list[int], values2: list[int]
-) -> tuple[bool, bool, bool, bool]:
-    """Verify every check digit of a TD1.
+def td1_check_digits(values1: bytes, values2: bytes) -> tuple[str, str, str, str]:
+    """Compute the check digits of a TD1.
 
-    ``line1`` and ``line2`` are the first two 30-character lines in
-    ``A-Z 0-9 <`` and ``values1``, ``values2`` their character values. A
-    ``<`` in a check-digit position fails, the one of a long document number
-    included.
+    ``values1`` and ``values2`` are the character values of the first two
+    30-character lines.
 
     Returns:
-        Whether each check passed: document number, birth date, expiry date,
+        The digits of the document number, birth date, expiry date and
         composite.
     """
     u, v = values1, values2
@@ -312,8 +324,45 @@ def td1_check_results(
         + (7 * q0 + 3 * q1 + q2)
     )
     return (
-        DIGITS[number % 10] == line1[14],
-        DIGITS[(7 * b0 + 3 * b1 + b2) % 10] == line2[6],
-        DIGITS[(7 * e0 + 3 * e1 + e2) % 10] == line2[14],
-        DIGITS[composite % 10] == line2[29],
+        DIGITS[number % 10],
+        DIGITS[(7 * b0 + 3 * b1 + b2) % 10],
+        DIGITS[(7 * e0 + 3 * e1 + e2) % 10],
+        DIGITS[composite % 10],
     )
+
+
+def check_digits_by_field(
+    lines: Sequence[str], layout_name: str
+) -> tuple[str | None, ...]:
+    """Compute every check digit of a layout field by field, in check order.
+
+    ``lines`` have the layout's line count and line length, in any
+    characters. A digit is None when its covered characters are not all in
+    ``A-Z 0-9 <``. The order is that of :func:`td1_check_digits` and
+    :func:`two_line_check_digits`.
+    """
+    line2 = lines[1]
+    if layout_name == "TD1":
+        line1 = lines[0]
+        # Composite: line 1 positions 6-30, line 2 positions 1-7, 9-15, 19-29.
+        composite = line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29]
+        return (
+            compute_check_digit(line1[5:14]),
+            compute_check_digit(line2[0:6]),
+            compute_check_digit(line2[8:14]),
+            compute_check_digit(composite),
+        )
+
+    digits: tuple[str | None, ...] = (
+        compute_check_digit(line2[0:9]),
+        compute_check_digit(line2[13:19]),
+        compute_check_digit(line2[21:27]),
+    )
+    if layout_name == "TD3":
+        digits += (compute_check_digit(line2[28:42]),)
+    if layout_name in {"TD2", "TD3"}:
+        # Composite: positions 1-10, 14-20 and 22 to the one before it.
+        width = len(line2)
+        composite = line2[0:10] + line2[13:20] + line2[21 : width - 1]
+        digits += (compute_check_digit(composite),)
+    return digits

@@ -16,6 +16,9 @@ _DIGITS = "0123456789"
 _LETTERS_AND_FILLER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
 _find_digit = re.compile("[0-9]").search
 _date = datetime.date
+# Days per month in a leap year (index 0 unused), so a month and day outside
+# it form no date in any year.
+_MAX_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 # Longer than any name field, so a run of fillers is a prefix of it.
 _FILLERS = "<" * 44
 
@@ -29,8 +32,9 @@ def strip_fillers(text: str) -> str:
     if "<" not in text:
         return text
     stripped = text.strip("<")
-    # One padded word, the common case: no inner '<' and no whitespace.
-    if stripped.isalnum():
+    # One padded word, the common case: no inner '<' and no whitespace. Or
+    # fillers only, an empty field.
+    if stripped.isalnum() or not stripped:
         return stripped
     # Words joined by single '<', with no whitespace: each '<' is one space.
     if "<<" not in stripped and stripped.replace("<", "").isalnum():
@@ -146,13 +150,9 @@ def read_birth_date(
         year = century + number // 10000
         if year > this_year:
             year -= 100
-        try:
-            candidate = _date(year, number // 100 % 100, number % 100)
-        except ValueError:
-            pass
-        else:
-            if candidate <= today:
-                return candidate
+        candidate = _calendar_date(year, number // 100 % 100, number % 100)
+        if candidate is not None and candidate <= today:
+            return candidate
 
     parts = _date_parts("birth_date", field, warnings, errors)
     if parts is None:
@@ -194,10 +194,9 @@ def read_expiry_date(
         number = int(field)
         year = 2000 + number // 10000
         if year < today.year + 50 <= datetime.MAXYEAR:
-            try:
-                return _date(year, number // 100 % 100, number % 100)
-            except ValueError:
-                pass
+            candidate = _calendar_date(year, number // 100 % 100, number % 100)
+            if candidate is not None:
+                return candidate
 
     latest_expiry, is_clamped = _latest_expiry(today)
     parts = _date_parts("expiry_date", field, warnings, errors)
@@ -228,18 +227,20 @@ def read_expiry_date(
 
 def _calendar_date(year: int, month: int, day: int) -> datetime.date | None:
     """Return the date, or None where it does not exist or is out of range."""
+    # The table rules out most impossible dates without raising, which costs
+    # more than the rest of a date read.
+    if not (1 <= month <= 12 and 1 <= day <= _MAX_DAYS[month]):
+        return None
     try:
-        return datetime.date(year, month, day)
+        return _date(year, month, day)
     except ValueError:
-        # 29 February outside a leap year, no such month or day, or a year
-        # outside 1..9999.
+        # 29 February outside a leap year, or a year outside 1..9999.
         return None
 
 
 def _is_month_day(month: int, day: int) -> bool:
     """Return whether ``month`` and ``day`` form a date in some year."""
-    # 2000 is a leap year, so 29 February counts.
-    return _calendar_date(2000, month, day) is not None
+    return 1 <= month <= 12 and 1 <= day <= _MAX_DAYS[month]
 
 
 def _date_parts(

@@ -27,9 +27,11 @@ from ._checks import (
     LONG_NUMBER_INCLUDES_FILLER,
     TOLERANCES,
     ParseState,
+    check_digits_by_field,
+    continues_number,
     read_document_number,
-    td1_check_results,
-    two_line_check_results,
+    td1_check_digits,
+    two_line_check_digits,
 )
 from ._fields import (
     read_birth_date,
@@ -60,7 +62,7 @@ __all__ = [
 ]
 
 # The check results of an MRZ whose every check passed, in the order in which
-# _verify_checks records them. Each result gets its own copy.
+# _record_checks records them. Each result gets its own copy.
 _ALL_PASSED: dict[str, dict[str, bool]] = {
     "TD1": {
         "document_number": True,
@@ -86,8 +88,8 @@ _ALL_PASSED: dict[str, dict[str, bool]] = {
 }
 
 # Position of the 9-character document number and of the optional data when
-# the number's check digit verified, per layout: (line index, number start,
-# optional data start, optional data end).
+# the number does not continue into the optional data, per layout: (line
+# index, number start, optional data start, optional data end).
 _NUMBER_SPANS: dict[str, tuple[int, int, int, int]] = {
     "TD1": (0, 5, 15, 30),
     "TD2": (1, 0, 28, 35),
@@ -95,9 +97,6 @@ _NUMBER_SPANS: dict[str, tuple[int, int, int, int]] = {
     "MRVA": (1, 0, 28, 44),
     "MRVB": (1, 0, 28, 36),
 }
-
-# No check known to pass: every check runs in full.
-_NONE_PASSED = (False, False, False, False, False)
 
 # The document codes each layout expects, by their first character.
 _EXPECTED_CODES: dict[str, tuple[str, ...]] = {
@@ -165,22 +164,22 @@ def _parse_well_formed(
 
     ``values`` contains the character values of all lines joined. Such lines
     have no structural error besides a failed check digit, so when every
-    quick check passes, the result needs no :class:`ParseState`. Otherwise
-    :func:`_verify_checks` repeats the failed checks one by one, for the
+    check digit matches, the result needs no :class:`ParseState`.
+    Otherwise :func:`_record_checks` records the checks one by one, for the
     messages and the tolerances.
     """
-    passed = _quick_checks(lines, values, layout)
-    if False in passed:
-        state = ParseState(today, tolerances)
-        number, optional = _verify_checks(lines, layout, state, passed)
-        checks, warnings, errors = state.checks, state.warnings, state.errors
-        valid = state.structure_errors == 0
-    else:
+    digits = _quick_check_digits(values, layout)
+    if digits == _printed_check_digits(lines, layout):
         checks = _ALL_PASSED[layout.name].copy()
         number, optional = _number_and_optional(lines, layout)
-        warnings = []
-        errors = []
+        warnings: list[str] = []
+        errors: list[str] = []
         valid = True
+    else:
+        state = ParseState(today, tolerances)
+        number, optional = _record_checks(lines, layout, digits, state)
+        checks, warnings, errors = state.checks, state.warnings, state.errors
+        valid = state.structure_errors == 0
 
     fields = _read_fields(
         lines, layout, number, optional, today=today, warnings=warnings, errors=errors
@@ -204,12 +203,16 @@ def _parse_any_shape(
     if layout is None:
         return _unknown_result(lines, state)
 
-    # Lines cut or padded to the layout's shape; their check digits get the
-    # quick checks too, unless a character is outside the MRZ set.
+    # Lines cut or padded to the layout's shape; their check digits come
+    # from the quick computation unless a character is outside the MRZ set.
     shaped = check_shape(lines, layout, state)
     values = mrz_values("".join(shaped))
-    passed = _NONE_PASSED if values is None else _quick_checks(shaped, values, layout)
-    number, optional = _verify_checks(shaped, layout, state, passed)
+    digits: Sequence[str | None]
+    if values is None:
+        digits = check_digits_by_field(shaped, layout.name)
+    else:
+        digits = _quick_check_digits(values, layout)
+    number, optional = _record_checks(shaped, layout, digits, state)
 
     fields = _read_fields(
         shaped,
@@ -230,28 +233,35 @@ def _parse_any_shape(
     )
 
 
-def _quick_checks(
-    lines: Sequence[str], values: bytes, layout: Layout
-) -> tuple[bool, ...]:
-    """Run the quick check of every check digit, in the layout's check order.
-
-    ``lines`` have the layout's exact shape in ``A-Z 0-9 <``, and ``values``
-    contains the character values of all lines joined.
-    """
+def _quick_check_digits(values: bytes, layout: Layout) -> tuple[str, ...]:
+    """Compute every check digit from the values of all lines joined."""
     if layout is TD1:
-        return td1_check_results(
-            lines[0], lines[1], list(values[0:30]), list(values[30:60])
-        )
-    return two_line_check_results(
-        lines[1], list(values[layout.line_length :]), layout.name
-    )
+        return td1_check_digits(values[0:30], values[30:60])
+    return two_line_check_digits(values[layout.line_length :], layout.name)
+
+
+def _printed_check_digits(lines: Sequence[str], layout: Layout) -> tuple[str, ...]:
+    """Return the check digits as printed, in the order of the computed ones.
+
+    ICAO 9303 Part 4 allows ``<`` for ``0`` at TD3 position 43 when the
+    personal number (positions 29-42) is empty, so that ``<`` comes back
+    as ``0``.
+    """
+    line2 = lines[1]
+    if layout is TD1:
+        return lines[0][14], line2[6], line2[14], line2[29]
+    if layout is TD3:
+        optional = line2[42]
+        if optional == "<" and line2[28:42] == EMPTY_PERSONAL_NUMBER:
+            optional = "0"
+        return line2[9], line2[19], line2[27], optional, line2[43]
+    if layout is TD2:
+        return line2[9], line2[19], line2[27], line2[35]
+    return line2[9], line2[19], line2[27]
 
 
 def _number_and_optional(lines: Sequence[str], layout: Layout) -> tuple[str, str]:
-    """Read the document number and the optional data, the number verified.
-
-    Verified means the number's check digit is a digit, so the number has at
-    most 9 characters and the optional data contains no continuation.
+    """Read the document number and the optional data, the number not continued.
 
     Returns:
         ``(document number without fillers, optional data as printed)``.
@@ -261,17 +271,19 @@ def _number_and_optional(lines: Sequence[str], layout: Layout) -> tuple[str, str
     return strip_fillers(line[start : start + 9]), line[optional_start:optional_end]
 
 
-def _verify_checks(
+def _record_checks(
     lines: Sequence[str],
     layout: Layout,
+    digits: Sequence[str | None],
     state: ParseState,
-    passed: tuple[bool, ...],
 ) -> tuple[str, str]:
-    """Verify every check digit one by one, recording results and messages.
+    """Record every check of the computed ``digits``, with their messages.
 
-    ``lines`` have the layout's line count and line length. ``passed`` is
-    the quick check results in the layout's check order. A check that passed
-    there is recorded as passed without being repeated.
+    ``lines`` have the layout's line count and line length, and ``digits``
+    are their computed check digits in the layout's check order (None where
+    the covered characters are not all in ``A-Z 0-9 <``). A TD1 or TD2
+    document number that continues into the optional data is read and
+    checked by :func:`read_document_number` instead.
 
     Returns:
         ``(document number, optional data)``, the number with fillers
@@ -279,21 +291,17 @@ def _verify_checks(
         document number.
     """
     if layout is TD1:
-        return _verify_td1(lines, state, passed)
-    return _verify_two_line(lines, state, layout, passed)
+        return _record_td1(lines, digits, state)
+    return _record_two_line(lines, layout, digits, state)
 
 
-def _verify_td1(
-    lines: Sequence[str], state: ParseState, passed: tuple[bool, ...]
+def _record_td1(
+    lines: Sequence[str], digits: Sequence[str | None], state: ParseState
 ) -> tuple[str, str]:
-    """Verify the check digits of a TD1 (Doc 9303 Part 5)."""
+    """Record the checks of a TD1 (Doc 9303 Part 5)."""
     line1, line2 = lines[0], lines[1]
-    checks = state.checks
 
-    if passed[0]:
-        checks["document_number"] = True
-        number, optional = _number_and_optional(lines, TD1)
-    else:
+    if continues_number(line1[14], line1[15:30]):
         number, optional = read_document_number(
             line1[5:14],
             line1[14],
@@ -302,37 +310,26 @@ def _verify_td1(
             positions=(15, 16),
             state=state,
         )
-    if passed[1]:
-        checks["birth_date"] = True
     else:
-        state.check("birth_date", line2[0:6], line2[6], 2, 7)
-    if passed[2]:
-        checks["expiry_date"] = True
-    else:
-        state.check("expiry_date", line2[8:14], line2[14], 2, 15)
-    if passed[3]:
-        checks["composite"] = True
-    else:
-        # Composite: line 1 positions 6-30, line 2 positions 1-7, 9-15, 19-29.
-        state.check(
-            "composite",
-            line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29],
-            line2[29],
-            2,
-            30,
-        )
+        state.record("document_number", digits[0], line1[14], 1, 15)
+        number, optional = _number_and_optional(lines, TD1)
+    state.record("birth_date", digits[1], line2[6], 2, 7)
+    state.record("expiry_date", digits[2], line2[14], 2, 15)
+    state.record("composite", digits[3], line2[29], 2, 30)
     return number, optional
 
 
-def _verify_two_line(
-    lines: Sequence[str], state: ParseState, layout: Layout, passed: tuple[bool, ...]
+def _record_two_line(
+    lines: Sequence[str],
+    layout: Layout,
+    digits: Sequence[str | None],
+    state: ParseState,
 ) -> tuple[str, str]:
-    """Verify the check digits of a TD2, TD3, MRV-A or MRV-B (Parts 4, 6, 7)."""
+    """Record the checks of a TD2, TD3, MRV-A or MRV-B (Parts 4, 6, 7)."""
     line2 = lines[1]
     width = layout.line_length
-    checks = state.checks
 
-    if layout is TD2 and not passed[0]:
+    if layout is TD2 and continues_number(line2[9], line2[28:35]):
         number, optional = read_document_number(
             line2[0:9],
             line2[9],
@@ -342,44 +339,23 @@ def _verify_two_line(
             state=state,
         )
     else:
-        if passed[0]:
-            checks["document_number"] = True
-        else:
-            state.check("document_number", line2[0:9], line2[9], 2, 10)
+        state.record("document_number", digits[0], line2[9], 2, 10)
         number, optional = _number_and_optional(lines, layout)
-    if passed[1]:
-        checks["birth_date"] = True
-    else:
-        state.check("birth_date", line2[13:19], line2[19], 2, 20)
-    if passed[2]:
-        checks["expiry_date"] = True
-    else:
-        state.check("expiry_date", line2[21:27], line2[27], 2, 28)
+    state.record("birth_date", digits[1], line2[19], 2, 20)
+    state.record("expiry_date", digits[2], line2[27], 2, 28)
 
-    if layout is TD3 and passed[3]:
-        checks["optional_data"] = True
-    elif layout is TD3:
+    if layout is TD3:
         # ICAO 9303 Part 4: position 43 may be '<' when positions 29-42 are all '<'.
-        state.check(
+        state.record(
             "optional_data",
-            optional,
+            digits[3],
             line2[42],
             2,
             43,
             filler_allowed=optional == EMPTY_PERSONAL_NUMBER,
         )
-    composite_index = 4 if layout is TD3 else 3
-    if (layout is TD2 or layout is TD3) and passed[composite_index]:
-        checks["composite"] = True
-    elif layout is TD2 or layout is TD3:
-        # Composite: positions 1-10, 14-20 and 22 to the one before it.
-        state.check(
-            "composite",
-            line2[0:10] + line2[13:20] + line2[21 : width - 1],
-            line2[width - 1],
-            2,
-            width,
-        )
+    if layout is TD2 or layout is TD3:
+        state.record("composite", digits[-1], line2[width - 1], 2, width)
     return number, optional
 
 
@@ -411,13 +387,7 @@ def _read_fields(
         name_field, optional_data_2 = line1[5:], ""
 
     document_type = strip_fillers(line1[0:2])
-    expected = _EXPECTED_CODES[layout.name]
-    if document_type[:1] not in expected:
-        warnings.append(
-            f"document_type: {document_type!r} does not start with "
-            f"{' or '.join(expected)} as {FORMAT_NAMES[layout.name]} document "
-            "codes do"
-        )
+    _check_document_code(layout.name, document_type, warnings)
     birth_date = read_birth_date(birth_field, today, warnings, errors)
     expiry_date = read_expiry_date(expiry_field, today, warnings, errors)
     if birth_date is not None and expiry_date is not None and expiry_date < birth_date:
@@ -440,6 +410,19 @@ def _read_fields(
         optional_data=strip_fillers(optional),
         optional_data_2=optional_data_2,
     )
+
+
+def _check_document_code(
+    layout_name: str, document_type: str, warnings: list[str]
+) -> None:
+    """Warn about a document code that does not fit the layout."""
+    expected = _EXPECTED_CODES[layout_name]
+    if document_type[:1] not in expected:
+        warnings.append(
+            f"document_type: {document_type!r} does not start with "
+            f"{' or '.join(expected)} as {FORMAT_NAMES[layout_name]} document "
+            "codes do"
+        )
 
 
 def _unknown_result(lines: Sequence[str], state: ParseState) -> MrzResult:

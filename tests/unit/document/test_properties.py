@@ -10,7 +10,11 @@ from hypothesis import strategies as st
 
 from edge_gate.document import build_mrz, parse_mrz
 from edge_gate.document._checkdigit import compute_check_digit, mrz_values
-from edge_gate.document._checks import td1_check_results, two_line_check_results
+from edge_gate.document._checks import (
+    check_digits_by_field,
+    td1_check_digits,
+    two_line_check_digits,
+)
 
 TODAY = datetime.date(2026, 12, 4)
 MRZ_CHARS = string.ascii_uppercase + string.digits + "<"
@@ -183,50 +187,38 @@ def test_parse_near_shapes_never_raises(lines: list[str]) -> None:
         assert result.errors
 
 
-def _reference_check_results(format_name: str, lines: list[str]) -> tuple[bool, ...]:
+def _reference_check_digits(
+    format_name: str, lines: list[str]
+) -> tuple[str | None, ...]:
     # Every check digit from its ICAO 9303 definition, one field at a time.
-    def passes(covered: str, printed: str) -> bool:
-        return compute_check_digit(covered) == printed
-
     if format_name == "TD1":
         line1, line2 = lines[0], lines[1]
-        return (
-            passes(line1[5:14], line1[14]),
-            passes(line2[0:6], line2[6]),
-            passes(line2[8:14], line2[14]),
-            passes(line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29], line2[29]),
-        )
-    line = lines[1]
-    width = len(line)
-    results = (
-        passes(line[0:9], line[9]),
-        passes(line[13:19], line[19]),
-        passes(line[21:27], line[27]),
-    )
-    if format_name == "TD3":
-        empty_personal_number = line[28:42] == "<" * 14 and line[42] == "<"
-        results += (passes(line[28:42], line[42]) or empty_personal_number,)
-    if format_name in {"TD2", "TD3"}:
-        composite = line[0:10] + line[13:20] + line[21 : width - 1]
-        results += (passes(composite, line[width - 1]),)
-    return results
+        composite = line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29]
+        covered = [line1[5:14], line2[0:6], line2[8:14], composite]
+    else:
+        line = lines[1]
+        width = len(line)
+        covered = [line[0:9], line[13:19], line[21:27]]
+        if format_name == "TD3":
+            covered.append(line[28:42])
+        if format_name in {"TD2", "TD3"}:
+            covered.append(line[0:10] + line[13:20] + line[21 : width - 1])
+    return tuple(compute_check_digit(text) for text in covered)
 
 
-def _quick_check_results(format_name: str, lines: list[str]) -> tuple[bool, ...]:
-    values = [mrz_values(line) for line in lines]
-    assert all(value is not None for value in values)
+def _quick_check_digits(format_name: str, lines: list[str]) -> tuple[str, ...]:
+    values = [mrz_values(line) or b"" for line in lines]
+    assert all(values)
     if format_name == "TD1":
-        return td1_check_results(
-            lines[0], lines[1], list(values[0] or b""), list(values[1] or b"")
-        )
-    return two_line_check_results(lines[1], list(values[1] or b""), format_name)
+        return td1_check_digits(values[0], values[1])
+    return two_line_check_digits(values[1], format_name)
 
 
 _OPTIONAL_WIDTHS = {"TD1": 15, "TD2": 7, "TD3": 14, "MRVA": 16, "MRVB": 8}
 
 
 @given(format_name=formats, data=st.data())
-def test_quick_checks_match_definition(format_name: str, data: st.DataObject) -> None:
+def test_check_digits_match_definition(format_name: str, data: st.DataObject) -> None:
     # Empty, or (nearly) full so that every position of the field counts.
     width = _OPTIONAL_WIDTHS[format_name]
     optional = data.draw(
@@ -254,6 +246,7 @@ def test_quick_checks_match_definition(format_name: str, data: st.DataObject) ->
         line = lines[line_index]
         lines[line_index] = line[:position] + char + line[position + 1 :]
 
-    quick = _quick_check_results(format_name, lines)
+    reference = _reference_check_digits(format_name, lines)
 
-    assert quick == _reference_check_results(format_name, lines)
+    assert _quick_check_digits(format_name, lines) == reference
+    assert check_digits_by_field(lines, format_name) == reference
