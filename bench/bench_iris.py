@@ -13,6 +13,16 @@ Subcommands (all print one JSON report on stdout):
     instead reports the rates of a fixed threshold on every eye of the set
     (for held-back sets).
 
+``stress``
+    Encodes the calibration eyes 001-040, then each image again after one
+    change of the picture (darker or brighter exposure, sensor noise,
+    defocus, head tilt, a smaller iris in a 640 x 480 frame, fewer or more
+    pixels), and compares each changed image with the other six images of
+    its eye as they are. Reports, per change, failures to enrol, the lowest
+    and 1st-percentile genuine scores and the pairs below the manifest's
+    threshold. Use it in place of other cameras' images while tuning: it
+    reads no report eye.
+
 ``speed``
     Times, on one core: template from a decoded image (median), 1:1
     comparison, and a 1:N search over ``--gallery-size`` templates (default
@@ -43,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageFilter
 
 # One core for ONNX Runtime and numpy's threads, before they load.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -64,6 +75,7 @@ from edge_gate.iris import (
     compare_irises,
     load_iris_image,
 )
+from edge_gate.iris._filters import bilinear
 from edge_gate.iris._match import hamming_distances, normalise_distance
 
 TARGET_FMR = 1e-4
@@ -209,6 +221,110 @@ def command_accuracy(args: argparse.Namespace) -> dict[str, Any]:
     if args.write_manifest:
         write_threshold(threshold, cal_impostor)
         report["manifest"] = "thresholds.iris written"
+    return report
+
+
+def _affine(
+    image: np.ndarray[Any, Any],
+    shape: tuple[int, int],
+    scale: float = 1.0,
+    degrees: float = 0.0,
+) -> np.ndarray[Any, Any]:
+    """Return ``image`` scaled and turned about its centre into ``shape``.
+
+    Pixels outside the source repeat its nearest edge, so no artificial
+    border enters the frame.
+    """
+    height, width = shape
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = np.radians(degrees)
+    dy, dx = ys - (height - 1) / 2, xs - (width - 1) / 2
+    source_y = (np.cos(angle) * dy - np.sin(angle) * dx) / scale
+    source_x = (np.sin(angle) * dy + np.cos(angle) * dx) / scale
+    rows = source_y + (image.shape[0] - 1) / 2
+    cols = source_x + (image.shape[1] - 1) / 2
+    sampled = bilinear(image.astype(np.float32), rows, cols)
+    return np.clip(sampled + 0.5, 0, 255).astype(np.uint8)
+
+
+def _changed(image: np.ndarray[Any, Any], change: str) -> np.ndarray[Any, Any]:
+    """Return ``image`` after one of the ``STRESS_CHANGES``."""
+    grey = image.astype(np.float64)
+    height, width = image.shape
+    if change.startswith("gamma "):
+        power = float(change.split()[1])
+        return np.asarray(255 * (grey / 255) ** power, dtype=np.uint8)
+    if change == "noise sd 8":
+        noise = np.random.default_rng(0).normal(0, 8, image.shape)
+        return np.asarray(np.clip(grey + noise, 0, 255), dtype=np.uint8)
+    if change == "blur sd 1.5":
+        blurred = Image.fromarray(image).filter(ImageFilter.GaussianBlur(1.5))
+        return np.asarray(blurred, dtype=np.uint8)
+    if change == "tilt 8 deg":
+        return _affine(image, (height, width), degrees=8.0)
+    if change == "0.85x in 640 x 480":
+        return _affine(image, (480, 640), scale=0.85)
+    if change.startswith("resize "):
+        scale = float(change.split()[1].rstrip("x"))
+        return _affine(image, (round(height * scale), round(width * scale)), scale)
+    raise ValueError(f"unknown change {change!r}")
+
+
+STRESS_CHANGES = (
+    "gamma 1.5",
+    "gamma 0.7",
+    "noise sd 8",
+    "blur sd 1.5",
+    "tilt 8 deg",
+    "0.85x in 640 x 480",
+    "resize 0.7x",
+    "resize 1.6x",
+)
+
+
+def command_stress(args: argparse.Namespace) -> dict[str, Any]:
+    """Score changed calibration images against their eyes' other images."""
+    root = data_root(args.data)
+    manifest = json.loads((find_models_dir() / "manifest.json").read_text("utf-8"))
+    threshold = float(manifest["thresholds"]["iris"]["threshold"])
+    encoder = IrisEncoder(threads=1, min_quality=args.min_quality)
+    eyes, names, images, templates = [], [], [], []
+    wanted = {f"{eye:03d}" for eye in CALIBRATION_EYES}
+    for eye_dir in sorted(p for p in root.iterdir() if p.name in wanted):
+        for path in sorted(eye_dir.iterdir()):
+            image = load_iris_image(path)
+            try:
+                template: IrisTemplate | None = encoder.encode(image)
+            except CaptureError:
+                template = None
+            eyes.append(eye_dir.name)
+            names.append(path.name)
+            images.append(image)
+            templates.append(template)
+    report: dict[str, Any] = {"images": len(images), "threshold": threshold}
+    for change in STRESS_CHANGES:
+        failures, scores = 0, []
+        for index, image in enumerate(images):
+            try:
+                changed = encoder.encode(_changed(image, change))
+            except CaptureError:
+                failures += 1
+                continue
+            scores += [
+                compare_irises(changed, other)
+                for other_index, other in enumerate(templates)
+                if eyes[other_index] == eyes[index]
+                and other_index != index
+                and other is not None
+            ]
+        values = np.asarray(scores)
+        report[change] = {
+            "failure_to_enrol": failures,
+            "genuine_pairs": len(values),
+            "genuine_min": round(float(values.min()), 4),
+            "genuine_p1": round(float(np.quantile(values, 0.01)), 4),
+            "below_threshold": int((values < threshold).sum()),
+        }
     return report
 
 
@@ -387,7 +503,7 @@ def command_peer(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     """Parse the command line and print the chosen report as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["accuracy", "speed", "peer"])
+    parser.add_argument("command", choices=["accuracy", "stress", "speed", "peer"])
     parser.add_argument("--data", help="iris set folder (one sub-folder per eye)")
     parser.add_argument("--min-quality", type=float, default=0.0)
     parser.add_argument("--threshold", type=float, default=None)
@@ -399,6 +515,7 @@ def main() -> None:
     args = parser.parse_args()
     commands = {
         "accuracy": command_accuracy,
+        "stress": command_stress,
         "speed": command_speed,
         "peer": command_peer,
     }

@@ -62,10 +62,8 @@ class NormalizationParams:
     # lowered by this share of the iris radius for the lashes' roots, are
     # invalid. None skips the fit.
     upper_lid_margin: float | None = 0.1
-    # Steepest accepted lid, as a * iris radius for y = a x^2 + b x + c:
-    # 0.5 is an arch as round as the iris itself, and a lid is flatter.
-    # (Up to December 2026 the bound was 4, which admitted arches that
-    # followed the iris's own top edge and fell through its upper sides.)
+    # Steepest accepted lid, as a * iris radius for y = a x^2 + b x + c.
+    # At 0.5 the arch is as round as the iris itself, and a lid is flatter.
     upper_lid_max_curvature: float = 0.5
     # Dark outliers in the upper sector (sine below -0.3), where the lashes
     # hang, use this lower limit in robust standard deviations.

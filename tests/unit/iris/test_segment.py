@@ -153,7 +153,7 @@ def test_iris_circle_steady_when_side_arcs_turn(
 
 
 def test_painted_pupil_highlights_still_enrol_and_match(data_dir: Path) -> None:
-    # Another camera's illuminators show as spots inside the pupil; the
+    # Another camera's illuminators show as spots inside the pupil. The
     # image must still enrol and match its clean copy well above unrelated
     # eyes (about 0.55).
     image = load_iris_image(data_dir / "iris" / "casia-iris-v1" / "027/027_1_2.jpg")
