@@ -133,6 +133,20 @@ def test_layernorm_then_gelu_fused_to_same_outputs() -> None:
     np.testing.assert_allclose(run(fused, BATCH), run(original, BATCH), atol=1e-5)
 
 
+def test_gelu_moved_before_transpose() -> None:
+    build = load_build_script()
+    original = make_model(
+        layernorm_nodes("input", "normalised") + gelu_nodes("normalised", "output")
+    )
+
+    fused, _, _ = build.rewrite_graph(original)
+
+    # Order: Transpose, LayerNormalization, FastGelu, Transpose.
+    ops = [node.op_type for node in onnx.load_from_string(fused).graph.node]
+    assert ops == ["Transpose", "LayerNormalization", "FastGelu", "Transpose"]
+    np.testing.assert_allclose(run(fused, BATCH), run(original, BATCH), atol=1e-5)
+
+
 def test_gelu_with_other_constant_left_alone() -> None:
     build = load_build_script()
     original = make_model(gelu_nodes("input", "output"), half=0.4)
@@ -168,6 +182,7 @@ def test_shipped_model_fully_fused() -> None:
     assert counts["FastGelu"] == 27
     assert counts["LayerNormalization"] == 24
     assert counts["Tanh"] == 0
+    assert build.gelu_before_transpose(onnx.load_from_string(shipped).graph) == 0
     # Nothing is left to fuse, so the step 5 check finds no difference.
     assert (gelus, norms) == (0, 0)
     assert build.output_difference(shipped, again) == 0.0
