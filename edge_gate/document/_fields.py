@@ -65,6 +65,9 @@ def read_name(field: str, warnings: list[str]) -> tuple[str, str]:
             return surname, given_names
 
     body = field.rstrip("<")
+    if not body:
+        warnings.append("name: not given (fillers only)")
+        return "", ""
     primary, separator, secondary = body.partition("<<")
     if not separator:
         warnings.append(
@@ -256,9 +259,26 @@ def _date_parts(
         return number // 10000, number // 100 % 100, number % 100
     if field == "<<<<<<":
         warnings.append(f"{name}: not given")
+    elif name == "birth_date" and _is_partly_unknown(field):
+        warnings.append(
+            f"{name}: {field!r} is partly unknown (fillers for unknown parts), "
+            "so no date is given"
+        )
     else:
         errors.append(f"{name}: {field!r} is not a YYMMDD date (digits only)")
     return None
+
+
+def _is_partly_unknown(field: str) -> bool:
+    """Return whether a YYMMDD field has ``<<`` for some parts, digits for the rest.
+
+    ICAO 9303 Part 3 lets an issuer fill the unknown parts of a birth date
+    with fillers, for example ``74<<<<`` for a known year only.
+    """
+    if len(field) != 6:
+        return False
+    parts = (field[0:2], field[2:4], field[4:6])
+    return all(part == "<<" or part.isdigit() for part in parts) and "<<" in parts
 
 
 @functools.lru_cache(maxsize=16)

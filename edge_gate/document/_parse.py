@@ -390,8 +390,13 @@ def _read_fields(
     _check_document_code(layout.name, document_type, warnings)
     birth_date = read_birth_date(birth_field, today, warnings, errors)
     expiry_date = read_expiry_date(expiry_field, today, warnings, errors)
+    if expiry_date is not None and expiry_date < today:
+        # Reported for the operator; the lane's document policy rejects it.
+        warnings.append(f"expiry_date: the document expired on {expiry_date}")
     if birth_date is not None and expiry_date is not None and expiry_date < birth_date:
         errors.append("expiry_date: lies before birth_date")
+    if not number:
+        warnings.append("document_number: not given (fillers only)")
     issuing_state = read_state("issuing_state", line1[2:5], warnings, errors)
     nationality = read_state("nationality", nationality_field, warnings, errors)
     sex = read_sex(sex_field, warnings, errors)

@@ -37,6 +37,8 @@ def _reference_read_name(field: str) -> tuple[str, str, list[str]]:
     # The rule as first written, without the fast path for the common shape.
     warnings = []
     body = field.rstrip("<")
+    if not body:
+        return "", "", ["name: not given (fillers only)"]
     primary, separator, secondary = body.partition("<<")
     if not separator:
         warnings.append(

@@ -344,3 +344,48 @@ def test_json_dict_dates_iso() -> None:
     assert output["fields"]["expiry_date"] == "1995-07-12"
     assert output["fields"]["optional_data_2"] == ""
     assert output["checks"]["composite"] is True
+
+
+def test_expired_document_is_reported_and_stays_valid() -> None:
+    result = parse_mrz(_td3(expiry_date="120415"), today=TODAY)
+
+    assert result.valid
+    assert "expiry_date: the document expired on 2012-04-15" in result.warnings
+    assert not result.errors
+
+
+def test_document_valid_on_its_expiry_day_gets_no_expiry_message() -> None:
+    result = parse_mrz(_td3(expiry_date="261204"), today=TODAY)
+
+    assert not [w for w in result.warnings if w.startswith("expiry_date:")]
+
+
+@pytest.mark.parametrize("birth", ["74<<<<", "7408<<", "<<0812", "74<<12"])
+def test_partly_unknown_birth_date_is_a_warning(birth: str) -> None:
+    result = parse_mrz(_td3(birth_date=birth), today=TODAY)
+
+    assert result.valid
+    assert result.fields.birth_date is None
+    assert f"birth_date: {birth!r} is partly unknown" in " ".join(result.warnings)
+    assert not result.errors
+
+
+@pytest.mark.parametrize("expiry", ["34<<<<", "3404<<"])
+def test_partly_unknown_expiry_date_is_an_error(expiry: str) -> None:
+    result = parse_mrz(_td3(expiry_date=expiry), today=TODAY)
+
+    assert result.fields.expiry_date is None
+    assert f"expiry_date: {expiry!r} is not a YYMMDD date (digits only)" in (
+        result.errors
+    )
+
+
+def test_empty_number_and_name_are_reported() -> None:
+    lines = _td3(document_number="", surname="", given_names="")
+
+    result = parse_mrz(lines, today=TODAY)
+
+    assert result.valid
+    assert "document_number: not given (fillers only)" in result.warnings
+    assert "name: not given (fillers only)" in result.warnings
+    assert not [w for w in result.warnings if "primary identifier" in w]
