@@ -1,6 +1,7 @@
 """Travel documents: the ICAO 9303 MRZ parser and the document-reader drivers.
 
-``parse_mrz`` turns MRZ lines into an :class:`MrzResult`; ``build_mrz``
+``parse_mrz`` turns MRZ lines into an :class:`MrzResult` and
+``mrz_is_valid`` gives its verdict alone; ``build_mrz``
 makes lines with correct check digits (tests and the rig's travellers);
 ``document_problems`` is the lane's document policy. ``MrzReader`` is the
 reader interface and ``SerialMrzReader`` its pyserial implementation.
@@ -11,6 +12,7 @@ from ._parse import (
     FILLER_CHECK_DIGIT,
     LONG_NUMBER_INCLUDES_FILLER,
     TOLERANCES,
+    mrz_is_valid,
     parse_mrz,
 )
 from ._reader import MrzReader, SerialMrzReader
@@ -28,5 +30,6 @@ __all__ = [
     "build_mrz",
     "document_problems",
     "is_expired",
+    "mrz_is_valid",
     "parse_mrz",
 ]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 
-from ._checkdigit import mrz_values
+from ._checkdigit import compute_check_digit, mrz_values
 from ._checks import (
     EMPTY_PERSONAL_NUMBER,
     FILLER_CHECK_DIGIT,
@@ -58,6 +58,7 @@ __all__ = [
     "FILLER_CHECK_DIGIT",
     "LONG_NUMBER_INCLUDES_FILLER",
     "TOLERANCES",
+    "mrz_is_valid",
     "parse_mrz",
 ]
 
@@ -139,18 +140,79 @@ def parse_mrz(
         ValueError: ``tolerances`` names an unknown tolerance (a
             configuration error, not bad input).
     """
-    if tolerances and not tolerances <= TOLERANCES:
-        unknown = sorted(tolerances - TOLERANCES)
-        raise ValueError(
-            f"unknown MRZ tolerance(s) {unknown}; known: {sorted(TOLERANCES)}"
-        )
-
+    if tolerances:
+        _check_tolerances(tolerances)
     layout = exact_layout(lines)
     if layout is not None:
         values = mrz_values("".join(lines))
         if values is not None:
             return _parse_well_formed(lines, values, layout, today, tolerances)
     return _parse_any_shape(lines, today, tolerances)
+
+
+# Any date serves: the verdict depends on structure only, never on dates.
+_VERDICT_REFERENCE_DATE = datetime.date(2000, 1, 1)
+
+
+def mrz_is_valid(
+    lines: Sequence[str], *, tolerances: frozenset[str] = frozenset()
+) -> bool:
+    """Return ``parse_mrz(lines, ...).valid`` without reading the fields.
+
+    For callers that need only the ICAO 9303 verdict, for example to sort a
+    batch before reading it. Under strict ICAO 9303 (no ``tolerances``)
+    lines of a layout's exact shape are decided here: a character outside
+    ``A-Z 0-9 <`` or a failed check digit is invalid, except that a TD1 or
+    TD2 number's ``<`` check digit sends the number through the long-number
+    rule. Lines of no exact shape are invalid, but 2 x 36 lines that look
+    like a French identity card go through :func:`parse_mrz`, as does every
+    mismatch under tolerances; the property tests hold the two to the same
+    verdict.
+
+    Raises:
+        ValueError: ``tolerances`` names an unknown tolerance.
+    """
+    if tolerances:
+        _check_tolerances(tolerances)
+    layout = exact_layout(lines)
+    if layout is None:
+        if tolerances or (len(lines) == 2 and len(lines[0]) == len(lines[1]) == 36):
+            return _parsed_verdict(lines, tolerances)
+        return False
+    values = mrz_values("".join(lines))
+    if values is None:
+        # Outside the character set: no tolerance covers that.
+        return _parsed_verdict(lines, tolerances) if tolerances else False
+    digits = _quick_check_digits(values, layout)
+    printed = _printed_check_digits(lines, layout)
+    if digits == printed:
+        return True
+    if tolerances:
+        return _parsed_verdict(lines, tolerances)
+    if printed[0] != "<" or layout not in (TD1, TD2) or digits[1:] != printed[1:]:
+        return False
+    # ICAO 9303 Parts 5 and 6: the number continues into the optional data,
+    # which ends it with its check digit; the '<' itself is not checked.
+    line_index, start, optional_start, optional_end = _NUMBER_SPANS[layout.name]
+    line = lines[line_index]
+    optional = line[optional_start:optional_end]
+    if not continues_number("<", optional):
+        return False
+    continuation = optional.split("<", 1)[0]
+    number = line[start : start + 9] + continuation[:-1]
+    return compute_check_digit(number) == continuation[-1]
+
+
+def _check_tolerances(tolerances: frozenset[str]) -> None:
+    if not tolerances <= TOLERANCES:
+        unknown = sorted(tolerances - TOLERANCES)
+        raise ValueError(
+            f"unknown MRZ tolerance(s) {unknown}; known: {sorted(TOLERANCES)}"
+        )
+
+
+def _parsed_verdict(lines: Sequence[str], tolerances: frozenset[str]) -> bool:
+    return parse_mrz(lines, today=_VERDICT_REFERENCE_DATE, tolerances=tolerances).valid
 
 
 def _parse_well_formed(

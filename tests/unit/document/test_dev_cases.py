@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from edge_gate.document import TOLERANCES, parse_mrz
+from edge_gate.document import TOLERANCES, mrz_is_valid, parse_mrz
 
 # Fixed reference date, so that century resolution does not drift with time.
 TODAY = datetime.date(2026, 12, 4)
@@ -48,6 +48,7 @@ def test_dev_case_verdict(case: dict[str, Any]) -> None:
         return
     assert result.format == case["format"]
     assert result.valid is case["valid"], result.errors
+    assert mrz_is_valid(case["lines"]) is case["valid"]
     if not case["valid"]:
         assert result.errors
 
@@ -61,6 +62,7 @@ def test_dev_case_lenient_verdict(case: dict[str, Any]) -> None:
     result = parse_mrz(case["lines"], today=TODAY, tolerances=TOLERANCES)
 
     assert result.valid is case["valid_lenient"], result.errors
+    assert mrz_is_valid(case["lines"], tolerances=TOLERANCES) is result.valid
     if result.valid and not case["valid"]:
         assert any("tolerance" in warning for warning in result.warnings)
 

@@ -8,7 +8,7 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_gate.document import build_mrz, parse_mrz
+from edge_gate.document import TOLERANCES, build_mrz, mrz_is_valid, parse_mrz
 from edge_gate.document._checkdigit import compute_check_digit, mrz_values
 from edge_gate.document._checks import (
     check_digits_by_field,
@@ -250,3 +250,31 @@ def test_check_digits_match_definition(format_name: str, data: st.DataObject) ->
 
     assert _quick_check_digits(format_name, lines) == reference
     assert check_digits_by_field(lines, format_name) == reference
+
+
+@given(
+    format_name=formats,
+    data=st.data(),
+    tolerances=st.sets(st.sampled_from(sorted(TOLERANCES))).map(frozenset),
+)
+def test_verdict_alone_equals_parse_verdict(
+    format_name: str, data: st.DataObject, tolerances: frozenset[str]
+) -> None:
+    longest = {"TD1": 14, "TD2": 13}.get(format_name, 9)
+    lines = build_mrz(
+        format_name,
+        document_number=data.draw(st.text(alphabet=alnum, max_size=longest)),
+        surname="DOE",
+        birth_date="800101",
+        expiry_date="300101",
+    )
+    # Most draws change one character, so failed check digits are common.
+    for _ in range(data.draw(st.integers(min_value=0, max_value=2))):
+        row = data.draw(st.integers(min_value=0, max_value=len(lines) - 1))
+        line = lines[row]
+        position = data.draw(st.integers(min_value=0, max_value=len(line) - 1))
+        char = data.draw(st.sampled_from(MRZ_CHARS + "a "))
+        lines[row] = line[:position] + char + line[position + 1 :]
+
+    expected = parse_mrz(lines, today=TODAY, tolerances=tolerances).valid
+    assert mrz_is_valid(lines, tolerances=tolerances) is expected
