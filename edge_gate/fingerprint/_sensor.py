@@ -19,12 +19,12 @@ from __future__ import annotations
 import abc
 import logging
 import time
-from types import TracebackType
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
+from edge_gate._closing import Closing
 from edge_gate.config import FingerprintConfig
 from edge_gate.errors import (
     CaptureError,
@@ -80,7 +80,7 @@ class ModuleRejectedError(DeviceProtocolError):
         self.instruction = instruction
 
 
-class FingerprintSensor(abc.ABC):
+class FingerprintSensor(Closing, abc.ABC):
     """A fingerprint capture device seen by the lane."""
 
     @abc.abstractmethod
@@ -102,16 +102,6 @@ class FingerprintSensor(abc.ABC):
     def close(self) -> None:
         """Release the device; idempotent."""
 
-    def __enter__(self) -> FingerprintSensor:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class SerialFingerprintSensor(FingerprintSensor):
