@@ -16,12 +16,12 @@ Subcommands (all print one JSON report on stdout):
 ``stress``
     Encodes the calibration eyes 001-040, then each image again after one
     change of the picture (darker or brighter exposure, sensor noise,
-    defocus, head tilt, a smaller iris in a 640 x 480 frame, fewer or more
-    pixels), and compares each changed image with the other six images of
-    its eye as they are. Reports, per change, failures to enrol, the lowest
-    and 1st-percentile genuine scores and the pairs below the manifest's
-    threshold. Use it in place of other cameras' images while tuning: it
-    reads no report eye.
+    light falling off from one side, defocus, head tilt, a smaller iris in
+    a 640 x 480 frame, fewer or more pixels), and compares each changed
+    image with the other six images of its eye as they are. Reports, per
+    change, failures to enrol, the lowest and 1st-percentile genuine scores
+    and the pairs below the manifest's threshold. Use it in place of other
+    cameras' images while tuning: it reads no report eye.
 
 ``speed``
     Times, on one core: template from a decoded image (median), 1:1
@@ -257,6 +257,9 @@ def _changed(image: np.ndarray[Any, Any], change: str) -> np.ndarray[Any, Any]:
     if change == "noise sd 8":
         noise = np.random.default_rng(0).normal(0, 8, image.shape)
         return np.asarray(np.clip(grey + noise, 0, 255), dtype=np.uint8)
+    if change == "light ramp -40..+40":
+        ramp = np.linspace(-40.0, 40.0, width)[None, :]
+        return np.asarray(np.clip(grey + ramp, 0, 255), dtype=np.uint8)
     if change == "blur sd 1.5":
         blurred = Image.fromarray(image).filter(ImageFilter.GaussianBlur(1.5))
         return np.asarray(blurred, dtype=np.uint8)
@@ -274,6 +277,7 @@ STRESS_CHANGES = (
     "gamma 1.5",
     "gamma 0.7",
     "noise sd 8",
+    "light ramp -40..+40",
     "blur sd 1.5",
     "tilt 8 deg",
     "0.85x in 640 x 480",

@@ -395,8 +395,18 @@ def _pupil_from_seed(
     radius_min: float,
     radius_max: float,
 ) -> tuple[Circle, float]:
-    """Return the pupil circle grown from one seed, with its boundary rise."""
-    # Grow the dark region connected to the seed inside a pupil-sized box.
+    """Return the pupil circle grown from one seed, with its boundary rise.
+
+    The dark region is grown below two thresholds in turn, and the circle
+    with the steeper boundary wins. The first threshold follows Otsu on a
+    pupil-sized patch. In a dark exposure the inner iris still falls below
+    it, so the second splits the darker pixels again (Otsu), held above the
+    pupil's grey level and noise. Under uneven lighting the second split
+    can cut the pupil itself in two instead, and the first region wins.
+
+    Raises:
+        CaptureError: neither threshold gave a dark, pupil-sized region.
+    """
     half = int(radius_max * 1.2) + 1
     top, left = max(0, seed_y - half), max(0, seed_x - half)
     patch = coarse[top : seed_y + half + 1, left : seed_x + half + 1]
@@ -405,9 +415,7 @@ def _pupil_from_seed(
     # Otsu may split (pupil + iris) from sclera and skin, so stay closer to
     # the pupil's own grey level.
     threshold = min(threshold, dark_level + 0.4 * (threshold - dark_level) + 10.0)
-    # In a dark exposure the inner iris still falls below that threshold,
-    # and the region grows into it: a second Otsu split of the darker
-    # pixels separates pupil from iris, held above the pupil's noise.
+    thresholds = [threshold]
     darker = patch[patch < threshold]
     if darker.size > 16:
         window = max(1, int(radius_min * 0.4))
@@ -419,12 +427,50 @@ def _pupil_from_seed(
             _PUPIL_FLOOR_SHARE * (threshold - dark_level),
             _PUPIL_NOISE_SPAN * float(seed_patch.std()),
         )
-        threshold = min(threshold, max(otsu_threshold(darker), floor))
+        second = max(otsu_threshold(darker), floor)
+        if second < threshold:
+            thresholds.append(second)
+    best: tuple[Circle, float] | None = None
+    error = CaptureError("no dark pupil region found; recapture the eye")
+    for level in thresholds:
+        try:
+            candidate = _pupil_below(
+                coarse,
+                patch < level,
+                (top, left),
+                (seed_y, seed_x),
+                radius_min=radius_min,
+                radius_max=radius_max,
+            )
+        except CaptureError as err:
+            error = err
+            continue
+        if best is None or candidate[1] > best[1]:
+            best = candidate
+    if best is None:
+        raise error
+    return best
+
+
+def _pupil_below(
+    coarse: FloatImage,
+    dark: BoolImage,
+    corner: tuple[int, int],
+    seed: tuple[int, int],
+    *,
+    radius_min: float,
+    radius_max: float,
+) -> tuple[Circle, float]:
+    """Return the pupil circle of the dark patch region nearest the seed.
+
+    ``dark`` marks the pixels below a threshold in the patch whose top-left
+    corner is at ``corner`` (row, column) of ``coarse``.
+    """
+    top, left = corner
     # An opening cuts eyelashes that touch the pupil off the dark region.
-    dark = patch < threshold
     opening = max(1, int(radius_min * 0.4))
     dark = dilate(box_mean(dark, opening) > 0.999, opening) & dark
-    seed_row, seed_col = int(seed_y - top), int(seed_x - left)
+    seed_row, seed_col = seed[0] - top, seed[1] - left
     if not dark[seed_row, seed_col]:
         rows, cols = np.nonzero(dark)
         if rows.size == 0:

@@ -167,3 +167,24 @@ def test_painted_pupil_highlights_still_enrol_and_match(data_dir: Path) -> None:
     painted = encoder.encode_with_details(paint_spots(image, spots))
     assert_close(painted.segmentation.pupil, pupil, 2.0)
     assert compare_irises(clean.template, painted.template) > 0.9
+
+
+@pytest.mark.parametrize("name", ["035/035_2_2.jpg", "039/039_1_1.jpg"])
+def test_light_ramp_leaves_pupil(data_dir: Path, name: str) -> None:
+    # Light falling off from one side (80 grey levels across the frame)
+    # makes the pupil itself uneven. A second threshold alone then cut it
+    # in half and took one half for the pupil.
+    image = load_iris_image(data_dir / "iris" / "casia-iris-v1" / name)
+    ramp = np.linspace(-40.0, 40.0, image.shape[1])[None, :]
+    lit = np.clip(image + ramp, 0, 255).astype(np.uint8)
+    clean = segment_eye(image)
+    assert_close(segment_eye(lit).pupil, clean.pupil, 2.0)
+
+
+def test_dark_exposure_leaves_pupil(data_dir: Path) -> None:
+    # At gamma 1.5 the inner iris falls below the first dark threshold, and
+    # the pupil circle came out about 1.5 times too large.
+    image = load_iris_image(data_dir / "iris" / "casia-iris-v1" / "005/005_2_4.jpg")
+    dark = (255 * (image / 255.0) ** 1.5).astype(np.uint8)
+    clean = segment_eye(image)
+    assert_close(segment_eye(dark).pupil, clean.pupil, 2.0)
