@@ -44,8 +44,8 @@ Words = npt.NDArray[np.uint64]
 # Code rows of the coarse stage, every second row. The check: 160
 # second-visit probes of CASIA-IrisV1 eyes 001-040 against 100,000
 # templates recombined from first-visit codes, with the segmentation of
-# December 2026. The mate ranked at worst 14th with these rows, 42nd with
-# rows (2, 5, 8, 11) and 101st with (1, 4, 7, 10, 13). Four rows also lost
+# December 2026. The mate ranked at worst 9th with these rows, 58th with
+# rows (2, 5, 8, 11) and 106th with (1, 4, 7, 10, 13). Four rows also lost
 # a mate below the cut in the unit test on every second CASIA eye. The six
 # rows cost about 1.4 times the four. Distances are normalised for the
 # valid-bit count: with raw distances a template whose coarse rows are

@@ -528,8 +528,8 @@ def _grow_region(dark: BoolImage, seed_row: int, seed_col: int) -> BoolImage:
 
 
 # TODO: the accuracy targets are not met (FNMR 1.1% at the FMR 1e-4
-# threshold on eyes 041-080, target 0.5%; EER 0.36% over all eyes, target
-# 0.1%). The lowest genuine score over all eyes (0.559, near unrelated
+# threshold on eyes 041-080, target 0.5%; EER 0.30% over all eyes, target
+# 0.1%). The lowest genuine score over all eyes (0.558, near unrelated
 # eyes) stayed put through the centre bias, the lid bound and the pupil's
 # second threshold. So some report-eye images fail for a cause not yet
 # seen on eyes 001-040, which was not examined, to keep the report split
