@@ -378,6 +378,10 @@ def score_to_fmr(threshold: ThresholdLike, score: float) -> float:
     Returns:
         The false-match rate, in (0, 1].
     """
+    if math.isnan(score):
+        # No comparison gives NaN on purpose; it must not reach the curve's
+        # tail, which would make it the strongest match.
+        return 1.0
     points = _monotone_curve(threshold.fmr_curve)
     if not points or points[-1][1] <= 0.0:
         return threshold.target_fmr if score >= threshold.threshold else 1.0

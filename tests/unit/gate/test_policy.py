@@ -390,3 +390,24 @@ def test_threshold_for_fmr_without_curve(target: float, expected: float) -> None
 
 def test_iris_curve_helper_sanity() -> None:
     assert score_to_fmr(IRIS, 0.7) == pytest.approx(1e-4)
+
+
+def test_score_to_fmr_nan_is_no_match() -> None:
+    assert score_to_fmr(FINGERPRINT, math.nan) == 1.0
+
+
+@pytest.mark.parametrize("other", [0.0, 0.9])
+def test_fused_nan_score_is_not_accepted(other: float) -> None:
+    # A NaN compares false with every curve point; before the fix it took the
+    # curve's last FMR (1e-5) and, with any iris score, was accepted.
+    decision = decide(
+        PolicyConfig(mode="fused", fused_fmr=1e-4),
+        document=GOOD_DOC,
+        enrolment=ENROLLED,
+        watchlist=CLEAR,
+        evidence=scored(math.nan, other),
+        thresholds=THRESHOLDS,
+    )
+    assert decision.fmrs["fingerprint"] == 1.0
+    if other == 0.0:
+        assert decision.outcome is Outcome.REJECTED
