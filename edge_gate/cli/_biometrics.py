@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import itertools
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 from edge_gate.errors import BiometricError, EdgeGateError
 from edge_gate.evaluation import (
@@ -31,6 +33,8 @@ from edge_gate.evaluation import (
 
 logger = logging.getLogger(__name__)
 
+# The byte order mark some editors write first in a UTF-8 file; no path has it.
+_BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 # Fixed registry: modality name to the module holding its ``modality`` object.
 _MODALITIES = {"fingerprint": "edge_gate.fingerprint", "iris": "edge_gate.iris"}
 
@@ -43,7 +47,13 @@ def register(subparsers: Any) -> None:
     commands = group.add_subparsers(dest="biometrics_command", metavar="COMMAND")
 
     compare = commands.add_parser(
-        "compare", help="score pairs of images listed in a file"
+        "compare",
+        help="score pairs of images listed in a file",
+        description="Print 'pathA, pathB, score, accept|reject, ok|fte' for "
+        "each tab-separated pair. Exit status: 0 when every pair was printed "
+        "(an image without a template counts as fte), 1 when the pairs file "
+        "cannot be read or has a bad line, or no pair gave two templates, "
+        "2 for a usage error.",
     )
     _add_modality(compare)
     compare.add_argument(
@@ -55,7 +65,13 @@ def register(subparsers: Any) -> None:
     compare.set_defaults(handler=run_compare)
 
     evaluate = commands.add_parser(
-        "evaluate", help="error rates over all pairs of a labelled data set"
+        "evaluate",
+        help="error rates over all pairs of a labelled data set",
+        description="Compare every pair of images of the labelled set in "
+        "DIR and print the error rates. Exit status: 0 when the figures were "
+        "printed (also when the DET curve could not be written), 1 when DIR "
+        "or --det is unusable or DIR holds too few identities, 2 for a usage "
+        "error.",
     )
     _add_modality(evaluate)
     evaluate.add_argument("directory", metavar="DIR", help="data set folder")
@@ -116,12 +132,20 @@ class TemplateCache:
         return sum(1 for t in self._templates.values() if t is None)
 
 
-def _read_pairs(stream: TextIO, source: str) -> list[tuple[Path, Path]]:
+def _read_pairs(stream: BinaryIO, source: str) -> list[tuple[Path, Path]]:
+    """Read tab-separated path pairs; bytes that are not UTF-8 stay as in the
+    file system (``os.fsdecode``), so any file name can be listed."""
     pairs = []
-    for number, line in enumerate(stream, start=1):
-        text = line.rstrip("\r\n")
+    for number, raw in enumerate(stream, start=1):
+        line = raw.removeprefix(_BYTE_ORDER_MARK) if number == 1 else raw
+        text = os.fsdecode(line).rstrip("\r\n")
         if not text.strip() or text.lstrip().startswith("#"):
             continue
+        if "\0" in text:
+            raise EdgeGateError(
+                f"{source} line {number}: a path contains a NUL byte, which no "
+                "file name can hold; fix that line"
+            )
         parts = text.split("\t")
         if len(parts) != 2 or not all(parts):
             raise EdgeGateError(
@@ -136,13 +160,16 @@ def run_compare(args: argparse.Namespace) -> int:
     """Print ``pathA, pathB, score, accept|reject, ok|fte`` for each pair."""
     modality = load_modality(args.modality)
     if args.pairs == "-":
-        pairs = _read_pairs(sys.stdin, "stdin")
+        pairs = _read_pairs(sys.stdin.buffer, "stdin")
     else:
         try:
-            with open(args.pairs, encoding="utf-8") as handle:
+            with open(args.pairs, "rb") as handle:
                 pairs = _read_pairs(handle, args.pairs)
         except OSError as err:
             raise EdgeGateError(f"cannot read pairs file {args.pairs}: {err}") from err
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # Paths echo as the file system spells them, UTF-8 or not.
+        sys.stdout.reconfigure(errors="surrogateescape")
     threshold = modality.threshold()
     cache = TemplateCache(modality)
     failed_pairs = 0

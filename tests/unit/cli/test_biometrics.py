@@ -187,3 +187,49 @@ def test_evaluate_det_missing_folder_rejected(
     )
     assert status == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_compare_reads_file_names_that_are_not_utf8(
+    tmp_path: Path, modality: ByteModality, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    # A pairs file is a list of file names, and Linux names are bytes: one
+    # that is not UTF-8 used to end the run with an internal error.
+    folder = bytes(tmp_path)
+    odd = folder + b"/caf\xe9_1.img"
+    with open(odd, "wb") as handle:
+        handle.write(b"a")
+    plain = _image(tmp_path, "1_1.img", b"a")
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_bytes(b"\xef\xbb\xbf" + bytes(plain) + b"\t" + odd + b"\n")
+
+    status = main(
+        ["biometrics", "compare", "--modality", "iris", "--pairs", str(pairs)]
+    )
+
+    captured = capsysbinary.readouterr()
+    assert status == 0, captured.err
+    assert captured.out == bytes(plain) + b"\t" + odd + b"\t1.000000\taccept\tok\n"
+
+
+def test_compare_nul_in_path_names_the_line(
+    tmp_path: Path, modality: ByteModality, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_bytes(b"# header\na.img\tb\x00.img\n")
+    status = main(
+        ["biometrics", "compare", "--modality", "iris", "--pairs", str(pairs)]
+    )
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "line 2" in err and "NUL" in err
+    assert "internal error" not in err
+
+
+@pytest.mark.parametrize("command", ["compare", "evaluate"])
+def test_help_lists_exit_statuses(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["biometrics", command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Exit status: 0" in text and "2 for a usage error" in text
