@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import io
 import json
 import math
 import re
@@ -74,6 +75,10 @@ def run_mrz(args: argparse.Namespace) -> int:
     """Parse stdin as one document or as JSON lines, print JSON, return status."""
     today: datetime.date = args.today or datetime.datetime.now(datetime.UTC).date()
     tolerances = frozenset(args.tolerance)
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # Bytes that are not UTF-8 become an invalid document, not a crash
+        # that loses the rest of a batch (stdin is strict in UTF-8 locales).
+        sys.stdin.reconfigure(errors="surrogateescape")
     if args.batch:
         return _run_batch(sys.stdin, sys.stdout, today, tolerances)
 
@@ -116,6 +121,11 @@ def _run_batch(
 
 def _read_record(text: str, number: int) -> tuple[Any, list[str], str | None]:
     """Return ``(id, lines, None)``, or ``(id, [], reason)`` for a bad record."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Undecodable input bytes, kept as lone surrogates by stdin.
+        return None, [], f"input line {number}: not UTF-8 text; save the input as UTF-8"
     try:
         record = json.loads(
             text, parse_constant=_refuse_constant, parse_float=_finite_float

@@ -203,3 +203,22 @@ def test_single_document_splits_only_on_line_ends(
     status, out = _run(monkeypatch, capsys, crlf, "--today", "2026-12-04")
     assert status == 0
     assert json.loads(out)["format"] == "TD3"
+
+
+def test_batch_line_not_utf8_does_not_stop_the_batch(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # sys.stdin decodes strictly in a UTF-8 locale such as en_GB.UTF-8.
+    raw = (_GOOD_RECORD + "\n").encode() + b'{"id": "\xff"}\n'
+    raw += (_GOOD_RECORD + "\n").encode()
+    strict = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors="strict")
+    monkeypatch.setattr("sys.stdin", strict)
+
+    status = main(["mrz", "--batch", "--today", "2026-12-04"])
+
+    outputs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert status == 1
+    assert [o["valid"] for o in outputs] == [True, False, True]
+    assert outputs[1]["errors"] == [
+        "input line 2: not UTF-8 text; save the input as UTF-8"
+    ]
