@@ -33,7 +33,7 @@ from edge_gate.evaluation import (
 
 logger = logging.getLogger(__name__)
 
-# The byte order mark some editors write first in a UTF-8 file; no path has it.
+# Some editors write this byte order mark first in a UTF-8 file. No path has it.
 _BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 # Fixed registry: modality name to the module holding its ``modality`` object.
 _MODALITIES = {"fingerprint": "edge_gate.fingerprint", "iris": "edge_gate.iris"}
@@ -168,7 +168,7 @@ def run_compare(args: argparse.Namespace) -> int:
         except OSError as err:
             raise EdgeGateError(f"cannot read pairs file {args.pairs}: {err}") from err
     if isinstance(sys.stdout, io.TextIOWrapper):
-        # Paths echo as the file system spells them, UTF-8 or not.
+        # Print each path with the bytes of its file name, UTF-8 or not.
         sys.stdout.reconfigure(errors="surrogateescape")
     threshold = modality.threshold()
     cache = TemplateCache(modality)

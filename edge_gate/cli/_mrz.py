@@ -76,8 +76,8 @@ def run_mrz(args: argparse.Namespace) -> int:
     today: datetime.date = args.today or datetime.datetime.now(datetime.UTC).date()
     tolerances = frozenset(args.tolerance)
     if isinstance(sys.stdin, io.TextIOWrapper):
-        # Bytes that are not UTF-8 become an invalid document, not a crash
-        # that loses the rest of a batch (stdin is strict in UTF-8 locales).
+        # Stdin decodes strictly in UTF-8 locales. With this, bytes that are
+        # not UTF-8 give an invalid document instead of ending the batch.
         sys.stdin.reconfigure(errors="surrogateescape")
     if args.batch:
         return _run_batch(sys.stdin, sys.stdout, today, tolerances)

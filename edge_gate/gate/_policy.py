@@ -379,8 +379,8 @@ def score_to_fmr(threshold: ThresholdLike, score: float) -> float:
         The false-match rate, in (0, 1].
     """
     if math.isnan(score):
-        # No comparison gives NaN on purpose; it must not reach the curve's
-        # tail, which would make it the strongest match.
+        # A NaN compares false with every curve point, so below it would
+        # take the last and smallest FMR, as the strongest match does.
         return 1.0
     points = _monotone_curve(threshold.fmr_curve)
     if not points or points[-1][1] <= 0.0:
