@@ -64,8 +64,13 @@ def configure_logging(verbosity: int) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one ``edge-gate`` command and return its exit status."""
+def main(argv: Sequence[str] | None = None, *, nested: bool = False) -> int:
+    """Run one ``edge-gate`` command and return its exit status.
+
+    With ``nested`` (a command run inside another, as ``simulate`` runs
+    ``publish`` and ``sync``) Ctrl-C propagates to the outer command instead
+    of ending this one as a failure of its own.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -76,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.handler(args)
     except KeyboardInterrupt:
+        if nested:
+            raise
         print("edge-gate: interrupted", file=sys.stderr)
         return EXIT_FAILED
     except EdgeGateError as err:

@@ -403,7 +403,8 @@ class CaptureWorker(DeviceWorker):
             SampleScored(
                 tx,
                 command.modality,
-                score=max(scores, default=0.0),
+                # A NaN would win or lose max() by position; it counts as 0.
+                score=max((s for s in scores if s == s), default=0.0),
                 quality=float(probe.quality),
             )
         )

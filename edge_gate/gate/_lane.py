@@ -36,9 +36,12 @@ Invariants:
   result for one of the last transactions, arriving after it ended, is
   expected (a worker finishes what it started) and logged at INFO; any
   other rejection is logged at WARNING.
-- A document read while the barrier is open outside a passage starts a
-  transaction that is rejected at once (reason ``barrier_open``), so the
-  traveller is referred and the document is recorded.
+- A document read while the barrier is open outside a passage, or while
+  the exit beam is broken, starts a transaction that is rejected at once
+  (reason ``barrier_open`` or ``exit_occupied``), so the traveller is
+  referred and the document is recorded.
+- A score outside [0, 1] (NaN included) is refused like a stray result;
+  the capture then times out, so such a score can never reach a decision.
 """
 
 from __future__ import annotations
@@ -453,6 +456,10 @@ class Lane:
         if rejection is None and not self._monitor.barrier_is_closed:
             # The barrier cannot lock behind a traveller while it is open.
             rejection = Decision(Outcome.REJECTED, "barrier_open", self._policy.mode)
+        elif rejection is None and self._monitor.broken["exit"]:
+            # Passages are counted on exit-beam breaks; one already broken
+            # would hide the traveller's crossing (and anyone with them).
+            rejection = Decision(Outcome.REJECTED, "exit_occupied", self._policy.mode)
         if rejection is not None:
             self._apply_decision(rejection, out)
             return None
@@ -505,6 +512,10 @@ class Lane:
         elif not (capturing or capture.pending):
             return f"no {event.modality} capture or template in progress"
         elif isinstance(event, SampleScored):
+            if not 0.0 <= event.score <= 1.0:
+                # NaN fails this test too; the capture stays pending, so the
+                # step times out and the transaction ends without a decision.
+                return f"{event.modality} score {event.score!r} is outside [0, 1]"
             if not capture.pending:
                 tx.last_capture_s = self._now()
             capture.pending = False
@@ -651,6 +662,17 @@ class Lane:
                 Alarm.EXIT_BREACH, "exit beam broken while the barrier was locked", out
             )
             self._reject_breach("exit_crossing", out)
+        elif (
+            seen.exit_broken
+            and self._state is LaneState.DOCUMENT
+            and self._monitor.broken["inside"]
+            and self._monitor.barrier_is_closed
+            and not self._free()
+        ):
+            # Someone inside and someone at the exit, before any document.
+            self._alarm(
+                Alarm.EXIT_BREACH, "exit beam broken before a document was read", out
+            )
         elif self._state in _PASSAGES:
             self._on_passage(seen, out)
 

@@ -72,7 +72,7 @@ def _run_quietly(cli_main: Any, argv: list[str]) -> int:
     """
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
-        status: int = cli_main(argv)
+        status: int = cli_main(argv, nested=True)
     for line in captured.getvalue().splitlines():
         logger.debug("edge-gate %s: %s", argv[0], line)
     return status

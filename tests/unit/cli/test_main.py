@@ -60,3 +60,26 @@ def test_broken_pipe_is_quiet(tmp_path: Path) -> None:
     err = (tmp_path / "err").read_text()
     assert "Broken pipe" not in err
     assert "Traceback" not in err
+
+
+class _InterruptedInput:
+    def read(self) -> str:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_ends_a_command_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", _InterruptedInput())
+
+    assert cli.main(["mrz"]) == 1
+    assert capsys.readouterr().err == "edge-gate: interrupted\n"
+
+
+def test_ctrl_c_in_a_nested_command_reaches_the_outer_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("sys.stdin", _InterruptedInput())
+
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(["mrz"], nested=True)

@@ -1036,3 +1036,51 @@ def test_document_with_barrier_open_is_referred(driver: Driver) -> None:
     driver.send(Tick(), after_s=60.0)
     driver.document()
     assert driver.lane.state is LaneState.LOOKUP
+
+
+@pytest.mark.parametrize("score", [float("nan"), float("inf"), -0.1, 1.5])
+def test_score_outside_unit_range_is_refused(driver: Driver, score: float) -> None:
+    driver.document()
+    driver.enrolled()
+    driver.send(SampleCaptured(driver.tx, "fingerprint"))
+    out = driver.send(SampleScored(driver.tx, "fingerprint", score))
+
+    assert out == []
+    assert driver.lane.rejected_events == 1
+    assert "outside [0, 1]" in (driver.lane.last_rejection or "")
+    # The capture never completes, so the transaction times out unopened.
+    driver.send(SampleCaptured(driver.tx, "iris"))
+    driver.send(SampleScored(driver.tx, "iris", 0.99))
+    driver.send(Tick(), after_s=120.0)
+    assert unlocks(driver) == []
+    assert driver.records()[0].outcome is Outcome.ABORTED
+
+
+def test_document_with_exit_beam_broken_is_referred(driver: Driver) -> None:
+    # Someone came in from the exit side and stays in the exit beam.
+    driver.send(BeamChanged("exit", True))
+    driver.send(BeamChanged("inside", True))
+    out = driver.document()
+
+    (record,) = driver.records()
+    assert record.reason == "exit_occupied"
+    assert ShowMessage("see_officer") in out
+    assert unlocks(driver) == []
+
+
+def test_exit_break_before_a_document_raises_an_alarm(driver: Driver) -> None:
+    driver.send(BeamChanged("inside", True))
+    assert driver.lane.state is LaneState.DOCUMENT
+    out = driver.send(BeamChanged("exit", True))
+
+    alarms = [c.record.alarm for c in out if isinstance(c, RecordAlarm)]
+    assert alarms == [Alarm.EXIT_BREACH]
+    assert driver.records() == []
+
+
+def test_exit_break_during_fire_release_raises_no_alarm(driver: Driver) -> None:
+    driver.send(FireReleaseChanged(True))
+    driver.send(BeamChanged("inside", True))
+    out = driver.send(BeamChanged("exit", True))
+
+    assert not [c for c in out if isinstance(c, RecordAlarm)]
