@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import queue
 import threading
 import time
@@ -404,7 +405,7 @@ class CaptureWorker(DeviceWorker):
                 tx,
                 command.modality,
                 # A NaN would win or lose max() by position; it counts as 0.
-                score=max((s for s in scores if s == s), default=0.0),
+                score=max((s for s in scores if not math.isnan(s)), default=0.0),
                 quality=float(probe.quality),
             )
         )

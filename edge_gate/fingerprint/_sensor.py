@@ -103,7 +103,6 @@ class FingerprintSensor(Closing, abc.ABC):
         """Release the device; idempotent."""
 
 
-
 class SerialFingerprintSensor(FingerprintSensor):
     """Driver for the R30x / AS608 / ZFM / R503 module family over a serial port.
 
