@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -109,7 +110,14 @@ def _models_folder(text: str) -> Path:
 
 
 def _work_folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path; give a new or empty folder")
     path = Path(text).expanduser()
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if not path.exists() and (parent is None or not os.access(parent, os.W_OK)):
+        raise argparse.ArgumentTypeError(
+            f"{text} cannot be created here; give a folder under one you can write to"
+        )
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(
             f"{text} is a file; give a new or empty folder"

@@ -27,7 +27,12 @@ from typing import Any
 
 from edge_gate.errors import ModelError
 from edge_gate.rig._crossing import CrossingTrace, TravellerActor, machine_ms
-from edge_gate.rig._lane_rig import ComponentMissingError, LaneRig, today_utc
+from edge_gate.rig._lane_rig import (
+    ComponentMissingError,
+    LaneRig,
+    SimulationError,
+    today_utc,
+)
 from edge_gate.rig._limits import MAX_TIME_SCALE, MAX_TRAVELLERS, MIN_TRAVELLERS
 from edge_gate.rig._plan import (
     EXTRA_PEOPLE,
@@ -337,7 +342,15 @@ def run_simulation(
     if work_dir is None:
         work_dir = Path(tempfile.mkdtemp(prefix="edge-gate-simulate-"))
     try:
-        work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # An existing empty folder keeps its mode unless it is set here.
+            work_dir.chmod(0o700)
+        except OSError as err:
+            raise SimulationError(
+                f"cannot use {work_dir} as the work folder ({err.strerror}); "
+                "give a new or empty folder you can write to"
+            ) from err
         log_handler = logging.FileHandler(work_dir / LOG_FILE_NAME, encoding="utf-8")
         log_handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")

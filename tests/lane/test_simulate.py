@@ -149,11 +149,14 @@ _NOISY = ("--scenario", "tailgating", "--scenario", "fingerprint_unplug")
 
 def test_passing_run_keeps_expected_warnings_in_the_log(tmp_path: Path) -> None:
     work_dir = tmp_path / "work"
+    # An existing empty folder readable by all must end up private.
+    work_dir.mkdir(mode=0o755)
     done = _run_cli(
         "simulate", *_SHORT, *_NOISY, "--work-dir", str(work_dir), "--progress"
     )
 
     assert done.returncode == 0, done.stdout + done.stderr
+    assert stat.S_IMODE(work_dir.stat().st_mode) == 0o700
     assert "WARNING" not in done.stderr, done.stderr
     assert "edge-gate simulate: enrolling 4 people" in done.stderr
     log = (work_dir / "simulate.log").read_text(encoding="utf-8")

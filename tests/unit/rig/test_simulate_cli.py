@@ -96,3 +96,19 @@ def test_api_rejects_too_many_travellers() -> None:
 
     with pytest.raises(ValueError, match="travellers must be from 2 to 1000"):
         run_simulation(SimulationOptions(travellers=1001))
+
+
+def test_work_dir_empty_path_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["simulate", "--work-dir", " "])
+    assert caught.value.code == 2
+    assert "empty path" in capsys.readouterr().err
+
+
+def test_api_names_a_work_dir_it_cannot_create() -> None:
+    from edge_gate.rig._lane_rig import SimulationError
+    from edge_gate.rig.simulation import SimulationOptions, run_simulation
+
+    unusable = Path("/proc/edge-gate-simulate-test")
+    with pytest.raises(SimulationError, match="cannot use /proc/edge-gate-simulate"):
+        run_simulation(SimulationOptions(travellers=2, work_dir=unusable))
