@@ -205,6 +205,12 @@ class Evaluation:
     failures_to_enrol: int
 
 
+_LAYOUTS = {
+    "fingerprint": "FVC names <finger>_<impression>.<ext> (101_1.tif)",
+    "iris": "one sub-folder per eye holding its images",
+}
+
+
 def score_all_pairs(modality: Modality, directory: Path) -> Evaluation:
     """Compare every pair of images in ``directory`` once.
 
@@ -215,7 +221,7 @@ def score_all_pairs(modality: Modality, directory: Path) -> Evaluation:
     if len(samples) < 2:
         raise EdgeGateError(
             f"{directory} contains {len(samples)} usable {modality.name} image(s); "
-            "at least two are needed"
+            f"at least two are needed, laid out as {_LAYOUTS[modality.name]}"
         )
     cache = TemplateCache(modality)
     templates = [(identity, cache.get(path)) for identity, path in samples]

@@ -111,7 +111,10 @@ class FingerprintExtractor:
         # Step 2: crop to the ridge area.
         mask = foreground_blocks(scaled)
         if mask.sum() < 4:
-            raise CaptureError("no ridge area found in the fingerprint image")
+            raise CaptureError(
+                "no ridge area found in the fingerprint image; clean the sensor "
+                "and place the finger flat, or check that the file is a fingerprint"
+            )
         rows, cols = np.nonzero(mask)
         margin = CROP_MARGIN_PX
         top = max(0, int(rows.min()) * FOREGROUND_BLOCK_PX - margin)

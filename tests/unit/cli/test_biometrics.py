@@ -233,3 +233,18 @@ def test_help_lists_exit_statuses(
         main(["biometrics", command, "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "Exit status: 0" in text and "2 for a usage error" in text
+
+
+@pytest.mark.parametrize(
+    ("modality", "layout"),
+    [("fingerprint", "<finger>_<impression>"), ("iris", "one sub-folder per eye")],
+)
+def test_evaluate_empty_folder_names_the_layout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], modality: str, layout: str
+) -> None:
+    (tmp_path / "scan.png").write_bytes(b"")
+
+    status = main(["biometrics", "evaluate", "--modality", modality, str(tmp_path)])
+
+    assert status == 1
+    assert layout in capsys.readouterr().err
