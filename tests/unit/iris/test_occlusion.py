@@ -14,6 +14,7 @@ from edge_gate.iris._encoder import EncodingParams
 from edge_gate.iris._normalize import (
     IrisStrip,
     NormalizationParams,
+    fit_lower_eyelid,
     fit_upper_eyelid,
     unwrap_iris,
 )
@@ -22,6 +23,8 @@ from edge_gate.iris._segment import segment_eye
 # Upper lid of the drawn eyes: y = LID_CURVE (x - 160)^2 + LID_APEX.
 LID_APEX = 80.0
 LID_CURVE = 0.004
+# Lower lid: y = LOWER_APEX - LID_CURVE (x - 160)^2, sagging below the eye.
+LOWER_APEX = 205.0
 
 
 def with_upper_lid(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -30,6 +33,20 @@ def with_upper_lid(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     ys, xs = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
     painted[ys < LID_CURVE * (xs - 160.0) ** 2 + LID_APEX] = 150
     return painted
+
+
+def with_lower_lid(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Paint skin a little brighter than the iris below the lower lid."""
+    painted = image.copy()
+    ys, xs = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+    painted[ys > LOWER_APEX - LID_CURVE * (xs - 160.0) ** 2] = 150
+    return painted
+
+
+def lower_valid_share(strip: IrisStrip) -> float:
+    columns = strip.valid.shape[1]
+    angles = np.arange(columns) * (2 * math.pi / columns)
+    return float(strip.valid[:, np.sin(angles) > 0.5].mean())
 
 
 def upper_valid_share(strip: IrisStrip) -> float:
@@ -151,3 +168,35 @@ def test_lid_no_steeper_than_the_iris(eye_drawer: Any) -> None:
     assert loose[0] > 2 * bound
     lid = fit_upper_eyelid(steep)
     assert lid is None or 0.0 <= lid[0] <= bound
+
+
+def test_lower_lid_fitted_where_drawn(eye_drawer: Any) -> None:
+    segmentation = segment_eye(with_lower_lid(eye_drawer()))
+    lid = fit_lower_eyelid(segmentation)
+    assert lid is not None
+    assert lid[0] < 0  # it sags: lowest in the middle
+    for x in (130.0, 160.0, 190.0):
+        expected = LOWER_APEX - LID_CURVE * (x - 160.0) ** 2
+        assert abs(float(np.polyval(lid, x)) - expected) <= 4.0, x
+    # The upper fit finds no lid in the same image, which has none above.
+    upper = fit_upper_eyelid(segmentation)
+    assert upper is None or float(np.polyval(upper, 160.0)) < 60.0
+
+
+def test_samples_below_the_lower_lid_masked(eye_drawer: Any) -> None:
+    segmentation = segment_eye(with_lower_lid(eye_drawer()))
+    masked = unwrap_iris(segmentation)
+    unmasked = unwrap_iris(segmentation, NormalizationParams(lower_lid_margin=None))
+    # The lid apex (y 205) lies 64 px below the iris centre (y 141) on a
+    # 100 px iris: the lowest third of the lower sector is skin that lies
+    # within the iris's grey levels.
+    assert lower_valid_share(unmasked) - lower_valid_share(masked) > 0.15
+    # The upper sector is untouched.
+    assert upper_valid_share(masked) == upper_valid_share(unmasked)
+
+
+def test_open_eye_keeps_its_lower_iris(eye_drawer: Any) -> None:
+    segmentation = segment_eye(eye_drawer())
+    masked = unwrap_iris(segmentation)
+    unmasked = unwrap_iris(segmentation, NormalizationParams(lower_lid_margin=None))
+    assert lower_valid_share(unmasked) - lower_valid_share(masked) < 0.15
