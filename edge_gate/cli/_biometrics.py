@@ -160,7 +160,13 @@ def run_compare(args: argparse.Namespace) -> int:
     """Print ``pathA, pathB, score, accept|reject, ok|fte`` for each pair."""
     modality = load_modality(args.modality)
     if args.pairs == "-":
-        pairs = _read_pairs(sys.stdin.buffer, "stdin")
+        stdin_bytes = getattr(sys.stdin, "buffer", None)
+        if stdin_bytes is None:
+            # A text-only stdin (an embedding program or a test): its text
+            # goes back to the bytes the file system would have given.
+            text = sys.stdin.read()
+            stdin_bytes = io.BytesIO(text.encode("utf-8", "surrogateescape"))
+        pairs = _read_pairs(stdin_bytes, "stdin")
     else:
         try:
             with open(args.pairs, "rb") as handle:

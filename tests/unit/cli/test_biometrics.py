@@ -237,7 +237,7 @@ def test_help_lists_exit_statuses(
 
 @pytest.mark.parametrize(
     ("modality", "layout"),
-    [("fingerprint", "<finger>_<impression>"), ("iris", "one sub-folder per eye")],
+    [("fingerprint", "<finger>_<impression>"), ("iris", "one folder per eye")],
 )
 def test_evaluate_empty_folder_names_the_layout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], modality: str, layout: str
