@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import warnings
 from pathlib import Path
 from typing import IO
 
@@ -53,7 +54,10 @@ def read_greyscale_image(
             ``max_pixels``, or truncated or corrupt.
     """
     image_path = Path(path)
-    with _open_regular_file(image_path, kind) as stream:
+    with _open_regular_file(image_path, kind) as stream, warnings.catch_warnings():
+        # Pillow warns on stderr about damaged metadata (EXIF) that does
+        # not stop decoding; the image is judged by its pixels alone.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
         return _decode(stream, image_path, kind, max_pixels)
 
 
