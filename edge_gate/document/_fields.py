@@ -69,10 +69,14 @@ def read_name(field: str, warnings: list[str]) -> tuple[str, str]:
         warnings.append("name: not given (fillers only)")
         return "", ""
     primary, separator, secondary = body.partition("<<")
-    if not separator:
+    if not separator and "<" in body:
+        # A single name (ANNA<<<) is a primary identifier alone, as ICAO
+        # writes it; several components with no '<<' may be a misread one.
         warnings.append(
             "name: no '<<' separator, so the whole name is the primary identifier"
         )
+    if separator and not primary:
+        warnings.append("name: the primary identifier is empty")
     if "<<" in secondary:
         warnings.append("name: more than one '<<' separator; read as spaces")
     if field.startswith("<") and not field.startswith("<<"):

@@ -93,7 +93,8 @@ def detect_layout(lines: Sequence[str], state: ParseState) -> Layout | None:
         return None
     if count == 1:
         state.structural(
-            f"lines: 1 line of {lengths[0]} characters; ICAO 9303 MRZs have 2 lines "
+            f"lines: 1 line of {lengths[0]} character"
+            f"{'' if lengths[0] == 1 else 's'}; ICAO 9303 MRZs have 2 lines "
             "(TD2, TD3, MRV-A, MRV-B) or 3 lines (TD1)"
         )
         return None

@@ -40,10 +40,12 @@ def _reference_read_name(field: str) -> tuple[str, str, list[str]]:
     if not body:
         return "", "", ["name: not given (fillers only)"]
     primary, separator, secondary = body.partition("<<")
-    if not separator:
+    if not separator and "<" in body:
         warnings.append(
             "name: no '<<' separator, so the whole name is the primary identifier"
         )
+    if separator and not primary:
+        warnings.append("name: the primary identifier is empty")
     if "<<" in secondary:
         warnings.append("name: more than one '<<' separator; read as spaces")
     if field.startswith("<") and not field.startswith("<<"):

@@ -211,12 +211,33 @@ def test_name_split(field: str, expected: tuple[str, str]) -> None:
     assert (result.fields.surname, result.fields.given_names) == expected
 
 
-def test_name_without_separator_warns() -> None:
+def test_components_without_separator_warn() -> None:
+    lines = _td3()
+    lines[0] = "P<UTOERIKSSON<ANNA<MARIA".ljust(44, "<")
+
+    result = parse_mrz(lines, today=TODAY)
+
+    assert result.fields.surname == "ERIKSSON ANNA MARIA"
+    assert any(w.startswith("name: no '<<'") for w in result.warnings)
+
+
+def test_single_name_gets_no_warning() -> None:
     lines = _td3(surname="ARKFREITH", given_names="")
 
     result = parse_mrz(lines, today=TODAY)
 
-    assert any(w.startswith("name: no '<<'") for w in result.warnings)
+    assert result.fields.surname == "ARKFREITH"
+    assert not [w for w in result.warnings if w.startswith("name:")]
+
+
+def test_empty_primary_identifier_warns() -> None:
+    lines = _td3()
+    lines[0] = "P<UTO<<ANNA".ljust(44, "<")
+
+    result = parse_mrz(lines, today=TODAY)
+
+    assert result.fields.given_names == "ANNA"
+    assert "name: the primary identifier is empty" in result.warnings
 
 
 def test_full_name_field_warns_truncation() -> None:
