@@ -99,3 +99,20 @@ def test_machine_time_leaves_out_captures() -> None:
     # 5000 - 2500 - 2300 + 400 (extraction hidden behind the iris capture).
     assert machine_ms_from_durations(durations) == 600.0
     assert machine_ms_from_durations({"to_decision": 3.0}) == 3.0
+
+
+def test_summary_separates_false_rejects_from_faults() -> None:
+    report = SimulationReport(
+        source="real images",
+        time_scale=0.1,
+        crossings=(
+            _row(1, "tailgating", "rejected", reason="iris_no_match"),
+            _row(2, "walk_away", "accepted"),
+            _row(3, "genuine", "accepted"),
+        ),
+    )
+    table = report.format_table()
+
+    assert "scenarios that differed only by a false reject: tailgating" in table
+    assert "scenarios not as expected: walk_away" in table
+    assert "every scenario ended as expected" not in table
