@@ -38,7 +38,9 @@ class EncodingParams:
     # Share of valid cells with the weakest responses masked as fragile
     # bits (their sign flips between captures of the same eye).
     fragile_share: float = 0.1
-    # Fewer valid cells than this share is a failure to enrol.
+    # Fewer valid cells than this share is a failure to enrol. The cells are
+    # counted before the fragile bits are masked, because that mask always
+    # takes the same share and says nothing about the capture.
     min_valid_share: float = 0.25
     # Half-width, in strip columns, of the running mean that each strip row
     # loses before filtering (0: the strip's global mean only). A smooth
@@ -206,17 +208,17 @@ class IrisEncoder:
         support = support[::stride_rows, ::stride_columns][:rows, :columns]
         centre = strip.valid[::stride_rows, ::stride_columns][:rows, :columns]
         mask = centre & (support >= self._encoding.min_support)
+        if mask.mean() < self._encoding.min_valid_share:
+            raise CaptureError(
+                f"only {mask.mean():.0%} of the iris code is usable "
+                f"(minimum {self._encoding.min_valid_share:.0%}); recapture the eye"
+            )
 
         # Fragile bits: the weakest responses among the valid cells.
         if self._encoding.fragile_share > 0 and mask.any():
             strength = np.abs(response).min(axis=0)
             cutoff = np.quantile(strength[mask], self._encoding.fragile_share)
             mask &= strength > cutoff
-        if mask.mean() < self._encoding.min_valid_share:
-            raise CaptureError(
-                f"only {mask.mean():.0%} of the iris code is usable "
-                f"(minimum {self._encoding.min_valid_share:.0%}); recapture the eye"
-            )
         return IrisTemplate(code=code, mask=mask, quality=quality)
 
 

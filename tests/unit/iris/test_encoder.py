@@ -99,6 +99,22 @@ def test_low_quality_asks_for_recapture(eye_drawer: Any) -> None:
         encoder.encode(eye_drawer())
 
 
+def test_usable_share_ignores_fragile_bits(eye_drawer: Any) -> None:
+    image = eye_drawer(seed=1)
+    # Half of the valid cells are masked as fragile, so the template keeps
+    # about half of the cells that the minimum is measured on.
+    kept = (
+        IrisEncoder(encoding=EncodingParams(fragile_share=0.5, min_valid_share=0.0))
+        .encode(image)
+        .valid_fraction
+    )
+    passing = EncodingParams(fragile_share=0.5, min_valid_share=1.5 * kept)
+    assert IrisEncoder(encoding=passing).encode(image).valid_fraction == kept
+    failing = EncodingParams(fragile_share=0.5, min_valid_share=2.5 * kept)
+    with pytest.raises(CaptureError, match="usable"):
+        IrisEncoder(encoding=failing).encode(image)
+
+
 def test_real_images_same_eye_match(data_dir: Path) -> None:
     folder = data_dir / "iris" / "casia-iris-v1"
     samples = modality.list_samples(folder)
