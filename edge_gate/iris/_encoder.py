@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +50,6 @@ class EncodingParams:
     # threshold carried over between halves of CASIA eyes 001-040 from about
     # 7e-4 to 2.4e-4 (see docs/benchmarks.md).
     highpass_columns: int = 12
-    # Also encode the strip turned by one sample, half a code column, so
-    # that a probe is compared at rotations in half-column steps (1.4
-    # degrees in place of 2.8). On CASIA eyes 001-040 it raised d' from
-    # 6.75 to 7.05 and cut the genuine pairs below the threshold in the
-    # ``stress`` changes from 8 to 5 (see docs/benchmarks.md).
-    half_step: bool = True
 
 
 @dataclass(frozen=True)
@@ -137,8 +131,6 @@ class IrisEncoder:
             4. Run the filter bank on the standardised strip.
             5. Code bits are the response signs; mask cells with too little
                valid support or the weakest responses.
-            6. Encode the strip turned by one sample as well (the template's
-               ``half_step``), for comparisons in half-column steps.
 
         Raises:
             ImageError: the image is not 2-D greyscale of a usable size.
@@ -154,17 +146,6 @@ class IrisEncoder:
             )
         response = self._run(strip)
         template = self._to_template(response, strip, quality.score)
-        if self._encoding.half_step:
-            turned = IrisStrip(
-                np.roll(strip.values, 1, axis=1), np.roll(strip.valid, 1, axis=1)
-            )
-            try:
-                half = self._to_template(self._run(turned), turned, quality.score)
-            except CaptureError:
-                # The turned strip can fall just below the usable-code
-                # minimum. The probe then compares at whole-column steps only.
-                half = None
-            template = replace(template, half_step=half)
         logger.debug(
             "iris encoded: quality %.2f, valid cells %.2f",
             quality.score,

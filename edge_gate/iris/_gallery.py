@@ -12,8 +12,7 @@ templates on one core, so the search runs in two stages:
    shift; the best distance per template, normalised for its valid-bit
    count like the full score, ranks the gallery.
 2. Fine: the best-ranked templates (``candidates_for``) are compared in
-   full, at every shift, and scored like :func:`compare_irises` (with the
-   probe's half-step code too, when it has one).
+   full, at every shift, and scored like :func:`compare_irises`.
 
 A mate that the coarse stage ranks below the cut is missed, so the cut is
 generous: a third of a percent of the gallery and at least 300 templates.
@@ -191,9 +190,9 @@ class IrisGallery:
             return []
         # 1. Probe at every shift, packed like the gallery.
         probe_codes, probe_masks = self._pack_probe(probe)
+        shift_count = len(probe_codes)
 
-        # 2. Coarse ranking, on the probe's own code (not its half step).
-        shift_count = 2 * min(MAX_SHIFT_COLUMNS, self._shape[1] // 2) + 1
+        # 2. Coarse ranking.
         coarse_shifts = np.arange(0, shift_count, COARSE_SHIFT_STEP)
         coarse = self._coarse_distances(
             probe_codes[coarse_shifts][:, self._coarse_words],
@@ -231,11 +230,7 @@ class IrisGallery:
         return scores
 
     def _pack_probe(self, probe: IrisTemplate) -> tuple[Words, Words]:
-        """Return the probe's packed code and mask at every shift.
-
-        The probe's own shifts come first; those of its half-step code,
-        when it has one, follow.
-        """
+        """Return the probe's packed code and mask at every shift."""
         if probe.shape != self._shape:
             raise TemplateError(
                 f"probe iris code grid {probe.shape} differs from the gallery's "
@@ -243,15 +238,11 @@ class IrisGallery:
             )
         columns = self._shape[1]
         index = shift_indices(columns, min(MAX_SHIFT_COLUMNS, columns // 2))
-        codes, masks = [], []
-        for template in (probe, probe.half_step):
-            if template is None:
-                continue
-            shifted_code = template.code[:, index].transpose(1, 0, 2, 3)
-            shifted_mask = _expand_mask(template)[:, index].transpose(1, 0, 2, 3)
-            codes.append(_pack(shifted_code.reshape(len(index), -1)))
-            masks.append(_pack(shifted_mask.reshape(len(index), -1)))
-        return np.concatenate(codes), np.concatenate(masks)
+        shifted_code = probe.code[:, index].transpose(1, 0, 2, 3)
+        shifted_mask = _expand_mask(probe)[:, index].transpose(1, 0, 2, 3)
+        codes = _pack(shifted_code.reshape(len(index), -1))
+        masks = _pack(shifted_mask.reshape(len(index), -1))
+        return codes, masks
 
     def _coarse_distances(self, codes: Words, masks: Words) -> npt.NDArray[np.float32]:
         """Return each template's best normalised distance over the coarse shifts.

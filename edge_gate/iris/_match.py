@@ -12,10 +12,7 @@ A distance from few valid bits is less certain, so it is pulled towards
     HD_norm(s) = 0.5 - (0.5 - HD(s)) * sqrt(|M_s| / REFERENCE_BITS)
 
 The score is 1 - min over s of HD_norm(s), clipped to [0, 1]: unrelated
-eyes score about 0.5 and the same eye scores higher. When the first
-template (else the second) carries a ``half_step`` code, that code is
-compared with the other template too, and the smaller distance counts:
-the rotation is then searched in half-column steps.
+eyes score about 0.5 and the same eye scores higher.
 """
 
 from __future__ import annotations
@@ -84,24 +81,16 @@ def compare_irises(first: IrisTemplate, second: IrisTemplate) -> float:
     """Return the similarity of two iris templates in [0, 1].
 
     Steps:
-        1. Raw masked Hamming distance at each shift of -8..+8 columns,
-           also from the half-step code of ``first`` (else of ``second``)
-           when it has one.
+        1. Raw masked Hamming distance at each shift of -8..+8 columns.
         2. Normalise each for its valid-bit count.
         3. Score = 1 - smallest normalised distance, clipped to [0, 1].
 
     Raises:
         TemplateError: the templates have different code grids.
     """
-    pairs = [(first, second)]
-    if first.half_step is not None:
-        pairs.append((first.half_step, second))
-    elif second.half_step is not None:
-        pairs.append((first, second.half_step))
-    best = min(
-        float(normalise_distance(*hamming_distances(probe, reference)).min())
-        for probe, reference in pairs
-    )
+    distance, valid_bits = hamming_distances(first, second)
+    normalised = normalise_distance(distance, valid_bits)
+    best = float(normalised.min())
     if math.isnan(best):
         return 0.0
     return min(1.0, max(0.0, 1.0 - best))

@@ -70,10 +70,6 @@ class IrisModality:
     def compare(self, first: bytes, second: bytes) -> float:
         """Return the similarity of two serialised templates in [0, 1].
 
-        NOTE: serialised templates carry no half-step code, so this compares
-        at whole-column steps only and scores a little lower than the lane,
-        whose threshold was calibrated with half steps.
-
         Raises:
             TemplateError: either template is corrupt or of another grid.
         """

@@ -23,12 +23,6 @@ because occlusion is a property of the place on the iris, not of the
 filter. Column j of the grid is the angle 2 pi j / columns (see
 ``_normalize``), so a rotation of the eye is a cyclic shift of columns.
 
-A freshly encoded template also carries, in memory only, the code of the
-same capture turned by half a code column (``half_step``). A comparison
-then tries rotations in half-column steps (see ``_match``). ``to_bytes``
-does not store it, so a stored reference has none and the template stays
-784 bytes.
-
 Templates made by open-iris (16 x 256 x 2 wavelets x 2) can be imported with
 :meth:`IrisTemplate.from_open_iris`; they compare with each other but not
 with this project's own codes, whose filters differ.
@@ -40,7 +34,7 @@ import base64
 import struct
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -63,15 +57,11 @@ class IrisTemplate:
         code: bool[rows, columns, bits] phase bits.
         mask: bool[rows, columns]; True where the iris was visible.
         quality: overall capture quality in [0, 1].
-        half_step: the same capture's code turned by half a code column
-            (its strip turned by one sample before filtering), or None.
-            Only a probe needs it, and it is not serialised.
     """
 
     code: npt.NDArray[np.bool_]
     mask: npt.NDArray[np.bool_]
     quality: float
-    half_step: IrisTemplate | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.code.ndim != 3 or self.code.dtype != np.bool_:
@@ -86,13 +76,6 @@ class IrisTemplate:
             )
         if not 0.0 <= self.quality <= 1.0:
             raise TemplateError(f"iris quality {self.quality} is outside [0, 1]")
-        if self.half_step is not None and (
-            self.half_step.shape != self.shape or self.half_step.half_step is not None
-        ):
-            raise TemplateError(
-                f"the half-step code of an iris template must have the grid "
-                f"{list(self.shape)} and no half step of its own"
-            )
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -121,10 +104,7 @@ class IrisTemplate:
         return float(self.mask.mean())
 
     def to_bytes(self) -> bytes:
-        """Serialise to the versioned layout in the module docstring.
-
-        The half-step code is left out, so a parsed template has none.
-        """
+        """Serialise to the versioned layout in the module docstring."""
         rows, columns, bits = self.shape
         body = np.packbits(self.code).tobytes() + np.packbits(self.mask).tobytes()
         header = _HEADER.pack(

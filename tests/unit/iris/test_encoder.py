@@ -75,17 +75,6 @@ def test_synthetic_eye_encodes_and_matches_itself(eye_drawer: Any) -> None:
     assert first.valid_fraction > 0.5
     # Same texture, new sensor noise: a clear match.
     assert compare_irises(first, second) > 0.7
-    # The half-step code: same grid, same capture turned by half a column,
-    # so it agrees with the code far more than an unrelated code would.
-    assert first.half_step is not None
-    assert first.half_step.shape == first.shape
-    agree = (first.half_step.code == first.code)[first.mask & first.half_step.mask]
-    assert 0.6 < agree.mean() < 1.0
-
-
-def test_half_step_switched_off(eye_drawer: Any) -> None:
-    encoder = IrisEncoder(encoding=EncodingParams(half_step=False))
-    assert encoder.encode(eye_drawer(seed=1)).half_step is None
 
 
 def test_blank_frame_fails_to_enrol() -> None:

@@ -151,38 +151,3 @@ def test_search_keeps_mates_of_real_codes(data_dir: Path) -> None:
         best_id, best_score = gallery.search(probe, top_k=1)[0]
         assert best_score == pytest.approx(float(exhaustive.max()))
         assert best_id == f"eye-{index}"
-
-
-def test_comparison_uses_half_step() -> None:
-    reference = random_template(31)
-    unrelated = random_template(32)
-    # A probe whose own code is unrelated but whose half-step code is a
-    # noisy copy of the reference must score as that copy does.
-    mate = noisy_copy(reference, 0.2, seed=4)
-    probe = IrisTemplate(
-        code=unrelated.code, mask=unrelated.mask, quality=1.0, half_step=mate
-    )
-    expected = compare_irises(mate, reference)
-    assert expected > 0.7
-    assert compare_irises(probe, reference) == pytest.approx(expected)
-    # Either argument order gives the same score.
-    assert compare_irises(reference, probe) == pytest.approx(expected)
-    # Without the half step the probe is an impostor.
-    assert compare_irises(unrelated, reference) < 0.6
-
-
-def test_gallery_uses_probe_half_step() -> None:
-    templates = [random_template(40 + i) for i in range(400)]
-    gallery = IrisGallery.from_templates([str(i) for i in range(400)], templates)
-    # The probe's own code is a poor copy of entry 123, which the coarse
-    # stage still ranks first. Its half-step code is a better copy.
-    poor = rolled(noisy_copy(templates[123], 0.3, seed=5), 3)
-    good = rolled(noisy_copy(templates[123], 0.15, seed=6), 3)
-    probe = IrisTemplate(code=poor.code, mask=poor.mask, quality=1.0, half_step=good)
-    exhaustive = gallery.exhaustive_scores(probe)
-    assert np.allclose(exhaustive, [compare_irises(probe, t) for t in templates])
-    assert exhaustive[123] == pytest.approx(compare_irises(good, templates[123]))
-    assert exhaustive[123] > compare_irises(poor, templates[123])
-    best_id, best_score = gallery.search(probe, top_k=1)[0]
-    assert best_id == "123"
-    assert best_score == pytest.approx(exhaustive[123])

@@ -90,34 +90,3 @@ def test_open_iris_vector_imports(data_dir: Path) -> None:
 def test_open_iris_import_rejects_garbage() -> None:
     with pytest.raises(TemplateError, match="open-iris"):
         IrisTemplate.from_open_iris({"iris_codes": "***"})
-
-
-def test_half_step_not_serialised() -> None:
-    template = random_template(3)
-    probe = IrisTemplate(
-        code=template.code,
-        mask=template.mask,
-        quality=template.quality,
-        half_step=random_template(4),
-    )
-    # The stored bytes are those of the template alone: still 784 bytes.
-    assert probe.to_bytes() == template.to_bytes()
-    assert IrisTemplate.from_bytes(probe.to_bytes()).half_step is None
-
-
-def test_half_step_grid_checked() -> None:
-    template = random_template(3)
-    with pytest.raises(TemplateError, match="half-step"):
-        IrisTemplate(
-            code=template.code,
-            mask=template.mask,
-            quality=1.0,
-            half_step=random_template(5, shape=(8, 128, 2)),
-        )
-    nested = IrisTemplate(
-        code=template.code, mask=template.mask, quality=1.0, half_step=template
-    )
-    with pytest.raises(TemplateError, match="half-step"):
-        IrisTemplate(
-            code=template.code, mask=template.mask, quality=1.0, half_step=nested
-        )
