@@ -20,12 +20,12 @@ import logging
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from edge_gate._closing import Closing
 from edge_gate.config import IrisConfig
 from edge_gate.errors import (
     CaptureError,
@@ -62,7 +62,7 @@ class IrisCamera(Protocol):
         ...
 
 
-class DirectoryIrisCamera:
+class DirectoryIrisCamera(Closing):
     """Frames from image files that appear in a folder (the rig's camera).
 
     Files whose names start with ``.`` or end in ``.tmp`` or ``.part`` are
@@ -100,17 +100,6 @@ class DirectoryIrisCamera:
         self._settle_s = settle_s
         self._closed = threading.Event()
         self._failed_once: set[Path] = set()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Stop waiting for frames; a blocked ``capture`` returns at once."""
@@ -179,7 +168,7 @@ class DirectoryIrisCamera:
         return frames
 
 
-class V4L2IrisCamera:
+class V4L2IrisCamera(Closing):
     """A near-infrared V4L2 camera read through OpenCV's V4L2 backend.
 
     NOTE: not yet run against a real camera. The contract suite in
@@ -230,17 +219,6 @@ class V4L2IrisCamera:
         self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
         self._closed = False
         logger.info("iris camera %s opened", device)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Release the device."""
