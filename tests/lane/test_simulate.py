@@ -115,6 +115,7 @@ def test_cli_json_is_one_object(capsys: pytest.CaptureFixture[str]) -> None:
         "alerts",
         "false_accepts",
         "false_rejects",
+        "false_alerts",
         "scenarios",
         "latency_ms",
     }

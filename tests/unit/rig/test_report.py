@@ -113,6 +113,26 @@ def test_summary_separates_false_rejects_from_faults() -> None:
     )
     table = report.format_table()
 
-    assert "scenarios that differed only by a false reject: tailgating" in table
+    assert "scenarios that differed only by a false reject or alert: tailgating" in (
+        table
+    )
     assert "scenarios not as expected: walk_away" in table
     assert "every scenario ended as expected" not in table
+
+
+def test_false_alert_is_counted_apart() -> None:
+    report = SimulationReport(
+        source="synthetic",
+        time_scale=0.1,
+        crossings=(
+            _row(1, "genuine", "alert"),
+            _row(2, "impostor", "alert"),
+            _row(3, "watchlisted", "alert"),
+        ),
+    )
+    data = report.to_json_dict()
+
+    assert data["false_alerts"] == 2
+    assert data["false_rejects"] == 0
+    assert [c.is_matcher_error for c in report.crossings] == [True, True, False]
+    assert "false alerts 2" in report.format_table()
