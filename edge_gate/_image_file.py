@@ -25,6 +25,11 @@ import numpy.typing as npt
 
 from edge_gate.errors import ImageError
 
+# Pillow warns on stderr about damaged EXIF metadata that does not stop
+# decoding; images are judged by their pixels. The filter is set once here,
+# because catch_warnings() around each read is not thread-safe.
+warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)
+
 # The pixel count in the message of Pillow's DecompressionBombError
 # (Pillow 13.0: "Image size (N pixels) exceeds limit of M pixels, ...").
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
@@ -54,10 +59,7 @@ def read_greyscale_image(
             ``max_pixels``, or truncated or corrupt.
     """
     image_path = Path(path)
-    with _open_regular_file(image_path, kind) as stream, warnings.catch_warnings():
-        # Pillow warns on stderr about damaged metadata (EXIF) that does
-        # not stop decoding; the image is judged by its pixels alone.
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+    with _open_regular_file(image_path, kind) as stream:
         return _decode(stream, image_path, kind, max_pixels)
 
 
