@@ -191,8 +191,8 @@ def command_accuracy(args: argparse.Namespace) -> dict[str, Any]:
         return report
 
     def split(eye_range: range) -> set[int]:
-        wanted = {f"{eye:03d}" for eye in eye_range}
-        return {i for i, eye in enumerate(eyes) if eye in wanted}
+        selected = {f"{eye:03d}" for eye in eye_range}
+        return {i for i, eye in enumerate(eyes) if eye in selected}
 
     cal_genuine, cal_impostor = pair_scores(eyes, scores, split(CALIBRATION_EYES))
     threshold = calibrate_threshold(cal_impostor, TARGET_FMR, cal_genuine)
@@ -293,8 +293,8 @@ def command_stress(args: argparse.Namespace) -> dict[str, Any]:
     threshold = float(manifest["thresholds"]["iris"]["threshold"])
     encoder = IrisEncoder(threads=1, min_quality=args.min_quality)
     eyes, names, images, templates = [], [], [], []
-    wanted = {f"{eye:03d}" for eye in CALIBRATION_EYES}
-    for eye_dir in sorted(p for p in root.iterdir() if p.name in wanted):
+    selected = {f"{eye:03d}" for eye in CALIBRATION_EYES}
+    for eye_dir in sorted(p for p in root.iterdir() if p.name in selected):
         for path in sorted(eye_dir.iterdir()):
             image = load_iris_image(path)
             try:

@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
         description="Compare every pair of images of the labelled set in "
         "DIR and print the error rates. Exit status: 0 when the figures were "
         "printed (also when the DET curve could not be written), 1 when DIR "
-        "or --det is unusable or DIR holds too few identities, 2 for a usage "
+        "or --det is unusable or DIR contains too few identities, 2 for a usage "
         "error.",
     )
     _add_modality(evaluate)

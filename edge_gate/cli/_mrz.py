@@ -1,6 +1,6 @@
 """``edge-gate mrz``: parse MRZ lines from stdin and print the result as JSON.
 
-Without ``--batch`` stdin holds the lines of one document, ended by LF,
+Without ``--batch`` stdin contains the lines of one document, ended by LF,
 CR or CR LF (blank lines are ignored). With ``--batch`` each stdin line is a
 JSON object ``{"id": ..., "lines": [...]}`` and each produces one JSON line
 on stdout, with ``id`` echoed; line ends left at the end of an MRZ line are
@@ -128,7 +128,7 @@ def _read_record(text: str, number: int) -> tuple[Any, list[str], str | None]:
         return None, [], f"input line {number}: not UTF-8 text; save the input as UTF-8"
     try:
         record = json.loads(
-            text, parse_constant=_refuse_constant, parse_float=_finite_float
+            text, parse_constant=_reject_constant, parse_float=_finite_float
         )
     except json.JSONDecodeError as err:
         return None, [], f"input line {number}: not JSON ({err.msg})"
@@ -145,7 +145,7 @@ def _read_record(text: str, number: int) -> tuple[Any, list[str], str | None]:
     return record_id, [line.rstrip("\r\n") for line in lines], None
 
 
-def _refuse_constant(name: str) -> Any:
+def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number; give a finite number or a string")
 
 

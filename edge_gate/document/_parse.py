@@ -160,14 +160,14 @@ def mrz_is_valid(
     """Return ``parse_mrz(lines, ...).valid`` without reading the fields.
 
     For callers that need only the ICAO 9303 verdict, for example to sort a
-    batch before reading it. Under strict ICAO 9303 (no ``tolerances``)
-    lines of a layout's exact shape are decided here: a character outside
-    ``A-Z 0-9 <`` or a failed check digit is invalid, except that a TD1 or
-    TD2 number's ``<`` check digit sends the number through the long-number
-    rule. Lines of no exact shape are invalid, but 2 x 36 lines that look
-    like a French identity card go through :func:`parse_mrz`, as does every
-    mismatch under tolerances; the property tests hold the two to the same
-    verdict.
+    batch before reading it. Under strict ICAO 9303 (no ``tolerances``),
+    lines of a layout's exact shape are decided here. A character outside
+    ``A-Z 0-9 <`` or a failed check digit makes them invalid. The one
+    exception is a TD1 or TD2 number whose check digit is ``<``: it goes
+    through the long-number rule. Lines of no exact shape are invalid.
+    Two cases go through :func:`parse_mrz` instead: 2 x 36 lines that look
+    like a French identity card, and any mismatch under tolerances. The
+    property tests check that both functions give the same verdict.
 
     Raises:
         ValueError: ``tolerances`` names an unknown tolerance.

@@ -40,7 +40,7 @@ class EncodingParams:
     fragile_share: float = 0.1
     # Fewer valid cells than this share is a failure to enrol. The cells are
     # counted before the fragile bits are masked, because that mask always
-    # takes the same share and says nothing about the capture.
+    # takes the same share, whatever the capture.
     min_valid_share: float = 0.25
     # Half-width, in strip columns, of the running mean that each strip row
     # loses before filtering (0: the strip's global mean only). A smooth

@@ -21,7 +21,7 @@ def test_block_closes_and_returns_the_object() -> None:
     assert counter.closed == 1
 
 
-def test_block_closes_when_it_raises_and_keeps_the_error() -> None:
+def test_raising_block_still_closes() -> None:
     counter = _Counter()
     with pytest.raises(KeyError, match="lost"), counter:
         raise KeyError("lost")

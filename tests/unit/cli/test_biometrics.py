@@ -221,7 +221,8 @@ def test_compare_nul_in_path_names_the_line(
     )
     err = capsys.readouterr().err
     assert status == 1
-    assert "line 2" in err and "NUL" in err
+    assert "line 2" in err
+    assert "NUL" in err
     assert "internal error" not in err
 
 
@@ -232,7 +233,8 @@ def test_help_lists_exit_statuses(
     with pytest.raises(SystemExit):
         main(["biometrics", command, "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "Exit status: 0" in text and "2 for a usage error" in text
+    assert "Exit status: 0" in text
+    assert "2 for a usage error" in text
 
 
 @pytest.mark.parametrize(

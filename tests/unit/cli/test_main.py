@@ -76,7 +76,7 @@ def test_ctrl_c_ends_a_command_with_one_line(
     assert capsys.readouterr().err == "edge-gate: interrupted\n"
 
 
-def test_ctrl_c_in_a_nested_command_reaches_the_outer_one(
+def test_nested_ctrl_c_propagates(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("sys.stdin", _InterruptedInput())

@@ -161,7 +161,7 @@ _GOOD_RECORD = json.dumps({"id": "good", "lines": TD3.splitlines()})
         pytest.param('{"id": 1e999, "lines": []}', "1e999 is out of range", id="inf"),
     ],
 )
-def test_batch_unusable_json_line_does_not_stop_the_batch(
+def test_batch_continues_after_unusable_json(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     bad_line: str,
@@ -205,7 +205,7 @@ def test_single_document_splits_only_on_line_ends(
     assert json.loads(out)["format"] == "TD3"
 
 
-def test_batch_line_not_utf8_does_not_stop_the_batch(
+def test_batch_continues_after_invalid_utf8(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # sys.stdin decodes strictly in a UTF-8 locale such as en_GB.UTF-8.

@@ -1,13 +1,13 @@
 """MRZ cases generated from a separate reading of ICAO 9303, of the dev cases' kinds.
 
-The file was made by a checker written apart from edge_gate's parser (its
-own check digits, layouts, long numbers and century rules): 302 documents
-of every layout, most of them valid by construction, and mutations of them
-(one changed check digit, a character outside the set, wrong lengths,
-extra or missing lines, lowercase, spaces, look-alike letters, CR LF left
-on a line). Each case states its strict and lenient verdicts; documents
-also state their fields and checks. Cases marked ``expect_unknown`` have
-no ICAO layout.
+A checker written apart from edge_gate's parser made the file. It has its
+own check digits, layouts, long numbers and century rules. The file has 302
+documents of every layout, most of them valid by construction, and
+mutations of them: one changed check digit, a character outside the set,
+wrong lengths, extra or missing lines, lowercase, spaces, look-alike
+letters, and CR LF left on a line. Each case states its strict and
+lenient verdicts, and documents also state their fields and checks. Cases
+marked ``expect_unknown`` have no ICAO layout.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _today(case: dict[str, Any]) -> datetime.date:
     )
 
 
-def test_the_file_holds_every_kind() -> None:
+def test_generated_cases_cover_every_layout() -> None:
     formats = {case["format"] for case in CASES}
     assert {"TD1", "TD2", "TD3", "MRVA", "MRVB"} <= formats
     assert sum(case["valid"] for case in CASES) >= 250

@@ -375,7 +375,7 @@ def test_expired_document_is_reported_and_stays_valid() -> None:
     assert not result.errors
 
 
-def test_document_valid_on_its_expiry_day_gets_no_expiry_message() -> None:
+def test_expiry_day_gets_no_message() -> None:
     result = parse_mrz(_td3(expiry_date="261204"), today=TODAY)
 
     assert not [w for w in result.warnings if w.startswith("expiry_date:")]
