@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from edge_gate.errors import TemplateError
 from edge_gate.iris._match import (
+    BITS_EXPONENT,
     MAX_SHIFT_COLUMNS,
     REFERENCE_BITS,
     normalise_distance,
@@ -252,6 +253,7 @@ class IrisGallery:
         """
         best = np.empty(len(self), dtype=np.float32)
         word_count = codes.shape[1]
+        exponent = np.float32(BITS_EXPONENT)
         for start in range(0, len(self), _BLOCK):
             stop = min(len(self), start + _BLOCK)
             gallery_codes = self._coarse_codes[:, start:stop]
@@ -269,7 +271,9 @@ class IrisGallery:
                     wrong += np.bitwise_count(valid)
                 counts = total.astype(np.float32)
                 distance = wrong / np.maximum(counts, 1.0)
-                scale = np.sqrt(counts * np.float32(1.0 / self._coarse_reference))
+                scale = np.power(
+                    counts * np.float32(1.0 / self._coarse_reference), exponent
+                )
                 distance = 0.5 - (0.5 - distance) * scale
                 distance[total == 0] = 1.0
                 np.minimum(block_best, distance, out=block_best)
