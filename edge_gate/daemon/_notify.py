@@ -1,6 +1,6 @@
 """Tell systemd about the daemon's state (sd_notify protocol) through sdnotify.
 
-sdnotify 0.3.2 has two limits this module guards:
+sdnotify 0.3.2 has three limits this module guards:
 
 - It encodes messages as Latin-1 and hides the error, so a ``STATUS=`` line
   with Vietnamese text is never sent. :class:`Notifier` encodes the message
@@ -9,6 +9,11 @@ sdnotify 0.3.2 has two limits this module guards:
 - It connects once, so after systemd re-creates its notification socket
   (``systemctl daemon-reexec``) every later message is lost. :class:`Notifier`
   opens a new sdnotify connection for each message.
+- It sends on a blocking socket. A datagram to a receiver whose queue is
+  full (systemd busy, ``net.unix.max_dgram_qlen`` messages waiting) blocks
+  the sender, and here that is the supervisor's main thread, which then
+  cannot act on SIGTERM. :class:`Notifier` gives each socket a send timeout
+  of ``SEND_TIMEOUT_S``, so a message not sent by then is dropped.
 
 Errors are reported (sdnotify's ``debug=True``), logged and counted rather
 than swallowed. Without ``NOTIFY_SOCKET`` every call does nothing.
@@ -27,6 +32,11 @@ logger = logging.getLogger(__name__)
 # A datagram longer than this is cut: systemd reads notifications into a
 # buffer of about 4 KiB (estimate from sd_notify(3); a STATUS line is short).
 MAX_STATUS_CHARS = 1000
+# Seconds one message may wait for room in systemd's receive queue. A
+# dropped WATCHDOG=1 is replaced by the next ping, a third of the watchdog
+# timeout later. This is an estimate, because PID 1 reads its notification
+# socket between other work, and a busier PID 1 needs more time.
+SEND_TIMEOUT_S = 1.0
 
 
 class Notifier:
@@ -68,8 +78,11 @@ class Notifier:
         with self._lock:
             try:
                 notifier = sdnotify.SystemdNotifier(debug=True)
-                notifier.notify(payload)
-                notifier.socket.close()
+                try:
+                    notifier.socket.settimeout(SEND_TIMEOUT_S)
+                    notifier.notify(payload)
+                finally:
+                    notifier.socket.close()
             except (OSError, TypeError, ValueError) as err:
                 self.failures += 1
                 if self.failures == 1 or self.failures % 100 == 0:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from typing import Any
 
 import pytest
@@ -44,6 +46,34 @@ def test_missing_listener_counts_failure(notify_socket: Any) -> None:
     notify_socket.close()
     assert not notifier.watchdog()
     assert notifier.failures == 1
+
+
+def test_full_queue_send_times_out(notify_socket: Any) -> None:
+    # Fill the listener's receive queue, as when systemd reads too slowly.
+    filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    filler.connect(str(notify_socket.path))
+    filler.setblocking(False)
+    with filler, pytest.raises(BlockingIOError):
+        for _ in range(100_000):
+            filler.send(b"STATUS=filler")
+
+    notifier = Notifier()
+    result: list[bool] = []
+    sender = threading.Thread(
+        target=lambda: result.append(notifier.watchdog()), name="test-notify"
+    )
+    sender.start()
+    try:
+        # Generous bound: the send timeout is SEND_TIMEOUT_S (1 s).
+        sender.join(10)
+        assert not sender.is_alive()
+        assert result == [False]
+        assert notifier.failures == 1
+    finally:
+        # A blocked send ends once the queue drains.
+        while notify_socket.receive(0.1) is not None:
+            pass
+        sender.join(10)
 
 
 def test_without_notify_socket(monkeypatch: pytest.MonkeyPatch) -> None:
