@@ -8,6 +8,17 @@ its events on one queue, and the lane thread carries out the commands that
 the core returns. The lane clock is the injected monotonic ``clock``; wall
 time (UTC) is read once per audit record.
 
+The ``housekeeping`` thread retries audit writes, re-checks the service
+holds, starts a watchlist reload after a template update and prunes the
+audit log. Its SQLite calls and fsyncs can wait long on a busy database or a
+slow disk, so it runs as a worker like the others, and a hung pass stops the
+watchdog pings. The supervisor in the main thread only calls
+:meth:`status_line`, which reads memory and no SQLite or GPIO.
+
+Locks: ``_state_lock`` guards the runner's in-memory state and is always
+taken last. No thread holds it across I/O or while it waits for another
+lock, so a thread waits for it only briefly.
+
 ``edge-gate run`` wraps the runner in a process (notify, watchdog, control
 socket); ``edge-gate simulate`` runs it in the same process as the rig, with
 the rig's mock pin factory and device paths from the configuration.
@@ -62,6 +73,8 @@ from edge_gate.gate import (
     EnrolmentFound,
     EnrolmentNotFound,
     Event,
+    FireReleaseChanged,
+    KeySwitchChanged,
     Lane,
     LaneSettings,
     LaneState,
@@ -72,6 +85,7 @@ from edge_gate.gate import (
     RunWatchlistSearch,
     ShowMessage,
     StartCapture,
+    TamperChanged,
     Tick,
 )
 from edge_gate.store import AuditRecord
@@ -85,6 +99,15 @@ WallClock = Callable[[], datetime.datetime]
 LANE_DEVICES = ("document_reader", "fingerprint", "iris_camera", "turnstile")
 # Seconds between attempts to load a watchlist that failed to load.
 RELOAD_RETRY_S = 60.0
+# Seconds between housekeeping passes. A clock or template age hold starts
+# or ends about this late.
+HOUSEKEEPING_INTERVAL_S = 1.0
+# Seconds one housekeeping pass may take before it counts as hung. A pass
+# can wait on SQLite busy timeouts (30 s per template store read, 5 s per
+# audit write) and on fsync, so this is far above ``worker_stall_s``. This
+# is an estimate: raise it if the journal shows slower passes on a healthy
+# disk.
+HOUSEKEEPING_STALL_S = 120.0
 # States in which the lane core takes a ManualOpen.
 _MANUAL_OPEN_STATES = frozenset(
     {LaneState.IDLE, LaneState.DOCUMENT, LaneState.OUT_OF_SERVICE}
@@ -118,6 +141,8 @@ class LaneRunner:
         clock: the lane clock, monotonic seconds.
         wall_clock: UTC now, for audit records, expiry and the clock check.
         use_udev: listen to udev events; None takes ``[daemon] use_udev``.
+        housekeeping_stall_s: seconds one housekeeping pass may take before
+            the housekeeping worker counts as stalled.
     """
 
     def __init__(
@@ -128,6 +153,7 @@ class LaneRunner:
         clock: Clock = time.monotonic,
         wall_clock: WallClock = _utc_now,
         use_udev: bool | None = None,
+        housekeeping_stall_s: float = HOUSEKEEPING_STALL_S,
     ) -> None:
         self.config = config
         self.monitor = ProgressMonitor(clock)
@@ -141,8 +167,13 @@ class LaneRunner:
         self._started = False
         self._stopped = False
         self._workers: list[Worker] = []
+        self._housekeeping_stall_s = housekeeping_stall_s
+        self._housekeeping: _HousekeepingWorker | None = None
         self._lost: dict[str, set[str]] = {name: set() for name in LANE_DEVICES}
         self._holds: dict[str, str] = {}
+        # Levels of the inputs that explain a closed lane, as the lane
+        # thread last handed them to the lane core.
+        self._input_levels: dict[str, bool] = {}
         self._message = "starting"
         self._lane: Lane | None = None
         self._turnstile: Any = None
@@ -236,7 +267,9 @@ class LaneRunner:
         for worker in self._workers:
             worker.start()
         self._started = True
-        logger.info("lane runner started with %d workers", len(self._workers))
+        assert self._housekeeping is not None  # built above
+        self._housekeeping.start()
+        logger.info("lane runner started with %d workers", len(self._workers) + 1)
 
     def _load_matchers(self) -> None:
         """Load the models and the watchlist galleries of the applied templates.
@@ -265,7 +298,8 @@ class LaneRunner:
         """
         with self._state_lock:
             busy = self._reload_thread is not None and self._reload_thread.is_alive()
-            if busy or self._clock() < self._reload_retry_s:
+            # After stop() joined the reload thread, no new one may start.
+            if busy or self._stopped or self._clock() < self._reload_retry_s:
                 return
             self._reloading_version = version
             self._reload_thread = threading.Thread(
@@ -332,6 +366,9 @@ class LaneRunner:
             use_udev=self._use_udev,
         )
         self._workers.append(self._device_monitor)
+        self._housekeeping = _HousekeepingWorker(
+            self, HOUSEKEEPING_INTERVAL_S, self._housekeeping_stall_s
+        )
 
     def stop(self) -> None:
         """Lock the barrier, abort and record a running transaction, stop.
@@ -344,6 +381,13 @@ class LaneRunner:
             self._stopped = True
         lane_worker = self._workers[0] if self._workers else None
 
+        # Stop housekeeping first, because it writes the stores and starts
+        # reloads. A pass hung in SQLite or fsync is logged and left running.
+        # NOTE: the audit writes and store closes below then wait for the
+        # same locks, so this stop can still hang after STOPPING=1 was sent
+        # until systemd's TimeoutStopSec kills the process.
+        if self._housekeeping is not None:
+            self._housekeeping.stop()
         if self._reload_thread is not None:
             self._reload_thread.join(30.0)
 
@@ -477,11 +521,30 @@ class LaneRunner:
             event: Event = self._queue.get(timeout=timeout_s)
         except queue.Empty:
             event = Tick()
+        if isinstance(event, FireReleaseChanged | KeySwitchChanged | TamperChanged):
+            self._note_input_level(event)
         if isinstance(event, ManualOpen):
             self._handle_manual_open(event)
             return
         commands = self._lane.handle(event, self._clock())
         self._execute_all(commands)
+
+    def _note_input_level(
+        self, event: FireReleaseChanged | KeySwitchChanged | TamperChanged
+    ) -> None:
+        """Keep the level of an input that explains a closed lane.
+
+        The status reads these levels instead of the GPIO lines, so it
+        does no device I/O and matches the events the lane core received.
+        """
+        if isinstance(event, FireReleaseChanged):
+            name = "fire_release"
+        elif isinstance(event, KeySwitchChanged):
+            name = "key_switch"
+        else:
+            name = "tamper"
+        with self._state_lock:
+            self._input_levels[name] = event.active
 
     def _handle_manual_open(self, event: ManualOpen) -> None:
         """Carry out the ManualOpen of the waiting request and set its result.
@@ -689,7 +752,7 @@ class LaneRunner:
             {"time_utc": self._wall_clock().isoformat(timespec="milliseconds"), **event}
         )
 
-    # Service holds and housekeeping (supervisor thread)
+    # Service holds and housekeeping (housekeeping thread)
 
     def _check_holds(self) -> None:
         holds: dict[str, str] = {}
@@ -747,8 +810,15 @@ class LaneRunner:
             self._queue.put(Tick())
 
     def housekeeping(self) -> None:
-        """Re-check the service holds and prune the audit log when due."""
-        if not self._started:
+        """Run one pass of the periodic work that belongs to no device.
+
+        The pass retries audit writes, re-checks the service holds, starts a
+        watchlist reload after a template update and prunes the audit log
+        when due. The housekeeping worker calls this every
+        ``HOUSEKEEPING_INTERVAL_S`` seconds. It may block on SQLite and
+        fsync, so the supervisor's main thread never calls it.
+        """
+        if not self._started or self._stopped:
             return
         if self._pending_audit:
             self._flush_audit()
@@ -776,34 +846,12 @@ class LaneRunner:
     def status(self) -> dict[str, Any]:
         """Return a snapshot of the lane for ``edge-gate status``.
 
-        After :meth:`stop` the state is ``stopped`` and the snapshot leaves
-        out the template store, which is closed then.
+        It reads the template store and may wait on SQLite, so the control
+        socket's thread calls it and the supervisor never does. After
+        :meth:`stop` the state is ``stopped`` and the snapshot leaves out
+        the template store, which is closed then.
         """
-        lane = self._lane
-        with self._state_lock:
-            stopped = self._stopped
-            lost = sorted(name for name, sources in self._lost.items() if sources)
-            if stopped:
-                state = "stopped"
-            else:
-                state = lane.state.value if lane is not None else "starting"
-            snapshot: dict[str, Any] = {
-                "lane_id": self.config.daemon.lane_id,
-                "state": state,
-                "in_service": not stopped
-                and lane is not None
-                and not lost
-                and not self._holds
-                and lane.state is not LaneState.OUT_OF_SERVICE,
-                "message": self._message,
-                "devices_lost": lost,
-                "causes": self._input_causes(),
-                "holds": dict(self._holds),
-                "transaction_id": lane.transaction_id if lane is not None else None,
-                "counts": dict(self._counts),
-                "last_transaction": self._last_transaction,
-                "started_utc": self._started_wall.isoformat(timespec="seconds"),
-            }
+        snapshot = self._memory_status()
         snapshot["workers"] = [
             {
                 "name": h.name,
@@ -814,7 +862,7 @@ class LaneRunner:
             }
             for h in self.monitor.snapshot()
         ]
-        if self._templates is not None and not stopped:
+        if self._templates is not None and snapshot["state"] != "stopped":
             templates = self._templates.status()
             snapshot["templates"] = {
                 "version": templates.version,
@@ -832,34 +880,63 @@ class LaneRunner:
             }
         return snapshot
 
+    def _memory_status(self) -> dict[str, Any]:
+        """Return the part of :meth:`status` kept in memory (no I/O)."""
+        lane = self._lane
+        with self._state_lock:
+            stopped = self._stopped
+            lost = sorted(name for name, sources in self._lost.items() if sources)
+            if stopped:
+                state = "stopped"
+            else:
+                state = lane.state.value if lane is not None else "starting"
+            return {
+                "lane_id": self.config.daemon.lane_id,
+                "state": state,
+                "in_service": not stopped
+                and lane is not None
+                and not lost
+                and not self._holds
+                and lane.state is not LaneState.OUT_OF_SERVICE,
+                "message": self._message,
+                "devices_lost": lost,
+                "causes": self._input_causes(),
+                "holds": dict(self._holds),
+                "transaction_id": lane.transaction_id if lane is not None else None,
+                "counts": dict(self._counts),
+                "last_transaction": self._last_transaction,
+                "started_utc": self._started_wall.isoformat(timespec="seconds"),
+            }
+
     def _input_causes(self) -> list[str]:
         """Return the active inputs that free or close the lane, as text.
 
         These explain ``emergency`` (fire release) and an out-of-service
-        lane closed by the key switch or the tamper contact.
+        lane closed by the key switch or the tamper contact. The levels are
+        those the lane thread last handed to the lane core, so no GPIO line
+        is read. After :meth:`stop` the list is empty.
         """
-        turnstile = self._turnstile
-        if turnstile is None:
-            return []
         config = self.config.turnstile
         inputs = (
             ("fire_release", config.fire_release_pin, "fire release input active"),
             ("key_switch", config.key_switch_pin, "key switch set to closed"),
             ("tamper", config.tamper_pin, "tamper contact open"),
         )
-        causes: list[str] = []
-        for name, pin, text in inputs:
-            try:
-                if turnstile.is_active(name):
-                    causes.append(f"{text} (GPIO {pin})")
-            except EdgeGateError:
-                # The turnstile is closed while the lane stops.
+        with self._state_lock:
+            if self._stopped:
                 return []
-        return causes
+            levels = dict(self._input_levels)
+        return [
+            f"{text} (GPIO {pin})" for name, pin, text in inputs if levels.get(name)
+        ]
 
     def status_line(self) -> str:
-        """Return the one line for ``STATUS=``: state and why not in service."""
-        status = self.status()
+        """Return the one line for ``STATUS=``: state and why not in service.
+
+        Reads memory only, never SQLite or GPIO, because the supervisor calls
+        it in the main thread, where a long call would delay SIGTERM.
+        """
+        status = self._memory_status()
         parts = [f"lane {status['lane_id']} {status['state']}"]
         parts.extend(status["causes"])
         if status["devices_lost"]:
@@ -1034,6 +1111,25 @@ class _LaneWorker(Worker):
             self._runner.poll_inputs()
             self._next_poll = now + self._poll_s
         self._runner.lane_step(timeout_s=min(self._poll_s, 0.1))
+
+
+class _HousekeepingWorker(Worker):
+    """The thread that runs :meth:`LaneRunner.housekeeping` every interval.
+
+    Its deadline is the interval plus ``stall_s``, the time one pass may
+    take, so a pass hung in SQLite or fsync stops the watchdog pings.
+    """
+
+    def __init__(self, runner: LaneRunner, interval_s: float, stall_s: float) -> None:
+        super().__init__(
+            "housekeeping", runner.monitor, deadline_s=interval_s + stall_s
+        )
+        self._runner = runner
+        self._interval_s = interval_s
+
+    def step(self) -> None:
+        self._runner.housekeeping()
+        self.stop_event.wait(self._interval_s)
 
 
 def _iso(moment: datetime.datetime | None) -> str | None:

@@ -5,6 +5,12 @@ watchdog only while every worker of the lane reported progress within its
 deadline, and it updates ``STATUS=`` whenever the lane's status line
 changes. It ends cleanly on SIGTERM or SIGINT. It ends with exit status 1
 when a worker failed, so that ``Restart=`` starts a fresh process.
+
+A Python signal handler runs only when the main thread returns to Python
+code, so each pass of the loop only reads memory and sends sd_notify
+datagrams with a send timeout. Work that may block on SQLite, fsync or
+another thread's lock runs in a worker (the lane's housekeeping worker),
+where the watchdog check detects a hang.
 """
 
 from __future__ import annotations
@@ -33,11 +39,7 @@ class Supervised(Protocol):
     monitor: ProgressMonitor
 
     def status_line(self) -> str:
-        """Return the one-line state for ``STATUS=``."""
-        ...
-
-    def housekeeping(self) -> None:
-        """Run periodic work that belongs to no worker (audit retention)."""
+        """Return the one-line state for ``STATUS=``, from memory only."""
         ...
 
 
@@ -110,7 +112,6 @@ def supervise(
         if status != last_status:
             notifier.status(status)
             last_status = status
-        lane.housekeeping()
         stop.event.wait(tick_s)
     logger.info("stop requested by %s", stop.signal_name or "the daemon")
     return 0

@@ -237,9 +237,18 @@ def lane_setup(short_tmp: Path) -> Iterator[LaneSetup]:
 
 
 class RunningLane:
-    """A started lane runner on the setup's emulators, with quiet inputs."""
+    """A started lane runner on the setup's emulators, with quiet inputs.
 
-    def __init__(self, setup: LaneSetup, **overrides: dict[str, Any]) -> None:
+    ``runner_options`` are keyword arguments for :class:`LaneRunner`, and
+    ``overrides`` are configuration tables.
+    """
+
+    def __init__(
+        self,
+        setup: LaneSetup,
+        runner_options: dict[str, Any] | None = None,
+        **overrides: dict[str, Any],
+    ) -> None:
         from edge_gate.daemon import LaneRunner
         from edge_gate.rig.walker import Walker
         from edge_gate.turnstile import build_pin_factory
@@ -247,7 +256,9 @@ class RunningLane:
         self.setup = setup
         self.config = setup.config(**overrides)
         self.pins = build_pin_factory(self.config.turnstile)
-        self.runner = LaneRunner(self.config, pin_factory=self.pins)
+        self.runner = LaneRunner(
+            self.config, pin_factory=self.pins, **(runner_options or {})
+        )
         self.events = self.runner.events.subscribe()
         self.runner.start()
         # The walker drives the quiet input levels: barrier closed, beams clear.
@@ -286,8 +297,12 @@ def start_lane() -> Iterator[Any]:
     """Return a function that starts a RunningLane; every one is closed after."""
     started: list[RunningLane] = []
 
-    def start(setup: LaneSetup, **overrides: dict[str, Any]) -> RunningLane:
-        running = RunningLane(setup, **overrides)
+    def start(
+        setup: LaneSetup,
+        runner_options: dict[str, Any] | None = None,
+        **overrides: dict[str, Any],
+    ) -> RunningLane:
+        running = RunningLane(setup, runner_options, **overrides)
         started.append(running)
         return running
 

@@ -41,9 +41,6 @@ class Lane:
     def status_line(self) -> str:
         return "lane test idle"
 
-    def housekeeping(self) -> None:
-        pass
-
 
 def main() -> int:
     lane = Lane(Path(sys.argv[1]))

@@ -212,9 +212,6 @@ class FailingLane:
     def status_line(self) -> str:
         return "lane test idle"
 
-    def housekeeping(self) -> None:
-        pass
-
 
 def test_supervise_exits_1_on_worker_failure(notify_socket: Any) -> None:
     status = supervise(

@@ -8,6 +8,7 @@ a restart, audit rows, service holds, manual opening, shutdown.
 from __future__ import annotations
 
 import datetime
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,7 @@ def test_start_idle_in_service(lane: Any) -> None:
         "iris",
         "watchlist",
         "device-monitor",
+        "housekeeping",
     }
     assert "lane lane-1 idle" in lane.runner.status_line()
 
@@ -202,11 +204,13 @@ def test_audit_failure_holds_then_recovers(lane: Any, monkeypatch: Any) -> None:
 
     wait_until(lane.idle_in_service)
     real_append = lane.runner.audit.append
-    failures = {"left": 1}
+    # The disk stays full until the test frees it, because the housekeeping
+    # worker retries every second.
+    disk_full = threading.Event()
+    disk_full.set()
 
     def failing_append(record: Any) -> Any:
-        if failures["left"]:
-            failures["left"] -= 1
+        if disk_full.is_set():
             raise StoreError("database or disk is full")
         return real_append(record)
 
@@ -216,6 +220,7 @@ def test_audit_failure_holds_then_recovers(lane: Any, monkeypatch: Any) -> None:
     assert not lane.status()["in_service"]
 
     # Housekeeping retries; the kept record lands and service resumes.
+    disk_full.clear()
     lane.runner.housekeeping()
     rows = [e for e in lane.audit() if e.record.kind == "transaction"]
     assert [e.record.outcome for e in rows] == ["rejected"]
