@@ -69,6 +69,7 @@ from edge_gate.evaluation import (
     rule_of_three,
 )
 from edge_gate.iris import (
+    Circle,
     IrisEncoder,
     IrisGallery,
     IrisTemplate,
@@ -247,10 +248,42 @@ def _affine(
     return np.clip(sampled + 0.5, 0, 255).astype(np.uint8)
 
 
-def _changed(image: np.ndarray[Any, Any], change: str) -> np.ndarray[Any, Any]:
-    """Return ``image`` after one of the ``STRESS_CHANGES``."""
+# Illuminator highlights as (x, y, radius) in pupil radii from the pupil
+# centre: two inside the pupil and one across its edge into the iris. The
+# CASIA publisher flattened its pupils; gate cameras show such spots.
+PUPIL_HIGHLIGHTS = ((-0.35, -0.2, 0.22), (0.35, -0.2, 0.22), (0.85, 0.0, 0.25))
+
+
+def _with_highlights(
+    image: np.ndarray[Any, Any], pupil: Circle, level: float = 250.0
+) -> np.ndarray[Any, Any]:
+    """Return ``image`` with bright discs (edges one pixel soft) in the pupil."""
+    grey = image.astype(np.float64)
+    ys, xs = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+    for dx, dy, size in PUPIL_HIGHLIGHTS:
+        x = pupil.x + dx * pupil.radius
+        y = pupil.y + dy * pupil.radius
+        cover = np.clip(size * pupil.radius + 1 - np.hypot(xs - x, ys - y), 0, 1)
+        grey = grey * (1 - cover) + level * cover
+    return np.asarray(grey, dtype=np.uint8)
+
+
+def _changed(
+    image: np.ndarray[Any, Any], change: str, pupil: Circle | None = None
+) -> np.ndarray[Any, Any]:
+    """Return ``image`` after one of the ``STRESS_CHANGES``.
+
+    ``pupil`` (from the unchanged image's segmentation) places the
+    highlights of the ``pupil highlights`` change.
+    """
     grey = image.astype(np.float64)
     height, width = image.shape
+    if change == "pupil highlights":
+        if pupil is None:
+            raise ValueError(
+                "pupil circle missing: the pupil highlights change needs it"
+            )
+        return _with_highlights(image, pupil)
     if change.startswith("gamma "):
         power = float(change.split()[1])
         return np.asarray(255 * (grey / 255) ** power, dtype=np.uint8)
@@ -283,6 +316,7 @@ STRESS_CHANGES = (
     "0.85x in 640 x 480",
     "resize 0.7x",
     "resize 1.6x",
+    "pupil highlights",
 )
 
 
@@ -292,25 +326,33 @@ def command_stress(args: argparse.Namespace) -> dict[str, Any]:
     manifest = json.loads((find_models_dir() / "manifest.json").read_text("utf-8"))
     threshold = float(manifest["thresholds"]["iris"]["threshold"])
     encoder = IrisEncoder(threads=1, min_quality=args.min_quality)
-    eyes, names, images, templates = [], [], [], []
+    eyes, names, images, templates, pupils = [], [], [], [], []
     selected = {f"{eye:03d}" for eye in CALIBRATION_EYES}
     for eye_dir in sorted(p for p in root.iterdir() if p.name in selected):
         for path in sorted(eye_dir.iterdir()):
             image = load_iris_image(path)
+            template: IrisTemplate | None = None
+            pupil: Circle | None = None
             try:
-                template: IrisTemplate | None = encoder.encode(image)
+                encoding = encoder.encode_with_details(image)
             except CaptureError:
-                template = None
+                pass
+            else:
+                template = encoding.template
+                pupil = encoding.segmentation.pupil
             eyes.append(eye_dir.name)
             names.append(path.name)
             images.append(image)
             templates.append(template)
+            pupils.append(pupil)
     report: dict[str, Any] = {"images": len(images), "threshold": threshold}
     for change in STRESS_CHANGES:
         failures, scores = 0, []
         for index, image in enumerate(images):
+            if change == "pupil highlights" and pupils[index] is None:
+                continue  # no pupil to place them in: a failure to enrol already
             try:
-                changed = encoder.encode(_changed(image, change))
+                changed = encoder.encode(_changed(image, change, pupils[index]))
             except CaptureError:
                 failures += 1
                 continue

@@ -33,12 +33,9 @@ MAX_SHIFT_COLUMNS = 8
 # the 4,096 bits of the lane's code, a typical count when eyelids cover part
 # of the iris.
 REFERENCE_BITS = 2048.0
-# Power of the valid-bit share in the normalisation (Daugman: 0.5). With
-# 0.5 the pairs of one eye whose eyelids leave few common bits fell
-# furthest towards the impostors. On CASIA eyes 001-040, 0.4 raised d'
-# from 6.75 to 7.22, and the lowest genuine score rose from 5.6 to 6.1
-# impostor standard deviations above the impostor mean, while the highest
-# impostor stayed 5.2 above it (docs/benchmarks.md, iris, fourth round).
+# Power of the valid-bit share in the normalisation (Daugman used 0.5).
+# 0.4 pulls same-eye pairs with few common bits less far towards 0.5; it
+# was chosen on CASIA eyes 001-040 (docs/benchmarks.md, iris, fourth round).
 BITS_EXPONENT = 0.4
 
 

@@ -79,6 +79,10 @@ class SegmentationParams:
     # its neighbourhood mean and above the absolute floor.
     reflection_contrast: float = 45.0
     reflection_floor: float = 150.0
+    # A wide highlight's middle: brighter than the floor, on surroundings
+    # darker than the second value (on CASIA eyes 001-040 they mark no pixel).
+    wide_highlight_floor: float = 200.0
+    wide_highlight_surround: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,15 @@ def segment_eye(
     reflections = (image - local > params.reflection_contrast) & (
         image > params.reflection_floor
     )
+    # Only the rims of a highlight wider than the window differ from their
+    # local mean, so a window three times as wide finds the middles near them.
+    wide = box_mean(image, 3 * window)
+    middles = (
+        (image - wide > params.reflection_contrast)
+        & (image > params.wide_highlight_floor)
+        & (wide < params.wide_highlight_surround)
+    )
+    reflections |= middles & dilate(reflections, 2 * window)
     reflections = dilate(reflections, max(1, short_side // 140))
 
     # 2. Coarse image, its highlights filled.

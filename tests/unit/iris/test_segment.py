@@ -47,6 +47,16 @@ def test_synthetic_eye_with_pupil_highlights(eye_drawer: Any) -> None:
     assert segmentation.filled[130, 150] < 80
 
 
+def test_wide_pupil_highlights_filled_to_their_middle(eye_drawer: Any) -> None:
+    # Spots wider than the highlight window (7 px here) pass the local
+    # contrast test only at their rims; their middles must be found too.
+    spots = ((146.0, 132.0, 11.0), (174.0, 132.0, 11.0))
+    segmentation = segment_eye(eye_drawer(highlights=spots))
+    assert_close(segmentation.pupil, Circle(160, 140, 40), 2.0)
+    assert segmentation.reflections[132, 146]
+    assert segmentation.filled[132, 146] < 80
+
+
 def test_darker_bar_not_taken_for_pupil(eye_drawer: Any) -> None:
     image = eye_drawer(highlights=((155.0, 135.0, 6.0),))
     # An eyebrow-like bar, darker than the pupil and wider than it.
@@ -167,6 +177,23 @@ def test_painted_pupil_highlights_still_enrol_and_match(data_dir: Path) -> None:
     painted = encoder.encode_with_details(paint_spots(image, spots))
     assert_close(painted.segmentation.pupil, pupil, 2.0)
     assert compare_irises(clean.template, painted.template) > 0.9
+
+
+def test_wide_highlights_across_pupil_edge_still_enrol(data_dir: Path) -> None:
+    # Before the wide-window check this image failed to enrol: the middles
+    # of the spots stayed bright and the pupil search took a gap between
+    # them for a 11 px pupil.
+    image = load_iris_image(data_dir / "iris" / "casia-iris-v1" / "018/018_1_1.jpg")
+    encoder = IrisEncoder(min_quality=0.0)
+    clean = encoder.encode_with_details(image)
+    pupil = clean.segmentation.pupil
+    spots = [
+        (pupil.x + dx * pupil.radius, pupil.y + dy * pupil.radius, size * pupil.radius)
+        for dx, dy, size in ((-0.35, -0.2, 0.22), (0.35, -0.2, 0.22), (0.85, 0, 0.25))
+    ]
+    painted = encoder.encode_with_details(paint_spots(image, spots))
+    assert_close(painted.segmentation.pupil, pupil, 2.0)
+    assert compare_irises(clean.template, painted.template) > 0.85
 
 
 @pytest.mark.parametrize("name", ["035/035_2_2.jpg", "039/039_1_1.jpg"])
