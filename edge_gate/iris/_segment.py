@@ -541,10 +541,10 @@ def _grow_region(dark: BoolImage, seed_row: int, seed_col: int) -> BoolImage:
 
 
 # TODO: the accuracy targets are not met. At the FMR 1e-4 threshold of eyes 001-040,
-# the FNMR on eyes 041-080 is 1.2% (target 0.5%), and the EER over all eyes is 0.24%
-# (target 0.1%). The lowest genuine score over all eyes is 0.548, near unrelated eyes.
-# It barely moved with the lower-eyelid mask, the centre bias, the lid bound or the
-# pupil's second threshold. Rotation in half-column steps was tried and reverted,
+# the FNMR on eyes 041-080 is 0.95% (target 0.5%), and the EER over all eyes is 0.18%
+# (target 0.1%). The lowest genuine score over all eyes is 0.551, near unrelated eyes.
+# It barely moved with the lower-eyelid mask, the centre bias, the lid bound, the
+# pupil's second threshold or the matcher's normalisation power. Rotation in half-column steps was tried and reverted,
 # because stored templates cannot carry the half step, so the CLI would score
 # differently from the lane. A second filter scale, tried on eyes 001-040 only, moved
 # little there. So some images of eyes 041-080 fail for a cause not yet seen on eyes
