@@ -6,10 +6,12 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,62 @@ class NotifyListener:
     def close(self) -> None:
         self.socket.close()
         self.path.unlink(missing_ok=True)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Poll ``condition`` every 20 ms until it returns true.
+
+    Raises:
+        AssertionError: ``condition`` was still false after ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+@pytest.fixture(name="wait_until")
+def wait_until_fixture() -> Callable[..., None]:
+    """Return :func:`wait_until`, because test modules cannot import conftest."""
+    return wait_until
+
+
+def stop_daemon(daemon: subprocess.Popen[str]) -> tuple[int, str]:
+    """Stop the daemon with SIGTERM and return its exit status and output.
+
+    SIGTERM goes only to a daemon that is still running. The output is
+    stderr, or stdout when the caller merged stderr into it. A daemon still
+    running 20 s after SIGTERM gets SIGABRT, so faulthandler writes every
+    thread's stack into the failure message, and SIGKILL if it outlives
+    SIGABRT by 10 s.
+
+    Raises:
+        AssertionError: the daemon did not exit within 20 s of SIGTERM.
+    """
+    output = daemon.stderr if daemon.stderr is not None else daemon.stdout
+    assert output is not None, "start the daemon with stdout or stderr piped"
+    if daemon.poll() is None:
+        daemon.send_signal(signal.SIGTERM)
+    try:
+        status = daemon.wait(20)
+    except subprocess.TimeoutExpired:
+        daemon.send_signal(signal.SIGABRT)
+        try:
+            daemon.wait(10)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait(5)
+        message = f"the daemon did not exit within 20 s of SIGTERM:\n{output.read()}"
+        raise AssertionError(message) from None
+    return status, output.read()
+
+
+@pytest.fixture(name="stop_daemon")
+def stop_daemon_fixture() -> Callable[[subprocess.Popen[str]], tuple[int, str]]:
+    """Return :func:`stop_daemon`, because test modules cannot import conftest."""
+    return stop_daemon
 
 
 @pytest.fixture

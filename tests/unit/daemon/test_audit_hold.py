@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,15 +11,6 @@ from typing import Any
 import pytest
 
 from edge_gate.store import AuditLog, AuditRecord
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def write_rows(state_dir: Path, count: int) -> None:
@@ -59,6 +49,7 @@ def test_audit_head_mismatch_holds_service(
     start_lane: Any,
     damage: Callable[[Path], None],
     expected: str,
+    wait_until: Callable[..., None],
 ) -> None:
     write_rows(lane_setup.state_dir, 5)
     damage(lane_setup.state_dir / "audit.db")
@@ -71,7 +62,9 @@ def test_audit_head_mismatch_holds_service(
     assert not running.runner.audit.verify().is_intact
 
 
-def test_audit_head_match_in_service(lane_setup: Any, start_lane: Any) -> None:
+def test_audit_head_match_in_service(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
     write_rows(lane_setup.state_dir, 5)
     running = start_lane(lane_setup)
     wait_until(running.idle_in_service)

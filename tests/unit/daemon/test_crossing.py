@@ -7,7 +7,7 @@ and eye. Each crossing runs both ONNX models, so these tests are slow.
 
 from __future__ import annotations
 
-import time
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,13 +21,13 @@ pytestmark = pytest.mark.slow
 SEED = 11
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout_s} s")
+@pytest.fixture
+def wait_until(wait_until: Callable[..., None]) -> Callable[..., None]:
+    """Return the conftest ``wait_until`` with a 60 s default timeout.
+
+    Crossing steps run the ONNX models, so they get 60 s in place of 10 s.
+    """
+    return functools.partial(wait_until, timeout_s=60.0)
 
 
 def templates_of(person: int, models: Path) -> tuple[bytes, bytes]:
@@ -50,7 +50,7 @@ def show_eye(camera: Path, image: np.ndarray) -> None:
     partial.rename(camera / "eye.png")
 
 
-def cross(lane: Any, person: int) -> Any:
+def cross(lane: Any, person: int, wait_until: Callable[..., None]) -> Any:
     """Walk one traveller with ``person``'s finger and eye through the lane."""
     from edge_gate.rig.synthetic import SyntheticFingerprints, SyntheticIrises
 
@@ -105,10 +105,12 @@ def time_date(year: int) -> Any:
     return datetime.date(year, 1, 1)
 
 
-def test_enrolled_traveller_accepted(lane_setup: Any, start_lane: Any) -> None:
+def test_enrolled_traveller_accepted(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
     enrol(lane_setup)
     lane = start_lane(lane_setup)
-    record = cross(lane, person=0)
+    record = cross(lane, person=0, wait_until=wait_until)
     assert record.outcome == "accepted", record.reason
     assert record.scores["fingerprint"] >= record.thresholds["fingerprint"]
     assert record.scores["iris"] >= record.thresholds["iris"]
@@ -119,14 +121,16 @@ def test_enrolled_traveller_accepted(lane_setup: Any, start_lane: Any) -> None:
     assert lane.runner.audit.verify().is_intact
 
 
-def test_listed_eye_on_own_document_alerts(lane_setup: Any, start_lane: Any) -> None:
+def test_listed_eye_on_own_document_alerts(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
     # The watchlist contains person 0's own eye under another enrolment, so
     # the 1:N search must catch it although the 1:1 checks pass.
     enrol(lane_setup, watchlist_person=0)
     lane = start_lane(lane_setup)
     assert lane.status()["templates"]["watchlist_sizes"]["iris"] == 1
     lane.drain_events()
-    record = cross(lane, person=0)
+    record = cross(lane, person=0, wait_until=wait_until)
     assert record.outcome == "alert", record.reason
     assert record.scores["watchlist_iris"] >= record.thresholds["watchlist_iris"]
     # The silent alarm output may follow the audit row within the same lane
@@ -138,7 +142,9 @@ def test_listed_eye_on_own_document_alerts(lane_setup: Any, start_lane: Any) -> 
     assert lane.status()["state"] != "passage"
 
 
-def test_stop_during_passage_recorded(lane_setup: Any, start_lane: Any) -> None:
+def test_stop_during_passage_recorded(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
     from edge_gate.rig.synthetic import SyntheticFingerprints, SyntheticIrises
     from edge_gate.store import AuditLog
 
@@ -167,7 +173,9 @@ def test_stop_during_passage_recorded(lane_setup: Any, start_lane: Any) -> None:
     assert unlock_pin.state == 0
 
 
-def test_stop_right_after_crossing_records_it(lane_setup: Any, start_lane: Any) -> None:
+def test_stop_right_after_crossing_records_it(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
     from edge_gate.rig.synthetic import SyntheticFingerprints, SyntheticIrises
     from edge_gate.store import AuditLog
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,16 +13,9 @@ from edge_gate.errors import ControlError
 FIRE_PIN = TurnstileConfig().fire_release_pin
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
-def test_emergency_status_names_fire_release(lane: Any) -> None:
+def test_emergency_status_names_fire_release(
+    lane: Any, wait_until: Callable[..., None]
+) -> None:
     wait_until(lane.idle_in_service)
     assert lane.status()["causes"] == []
 

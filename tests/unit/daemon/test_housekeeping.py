@@ -26,15 +26,6 @@ from edge_gate.daemon import Notifier, StopRequest, supervise
 SCRIPT = Path(__file__).with_name("blocking_store_daemon.py")
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout_s} s")
-
-
 def collect(notify_socket: Any, until_s: float) -> None:
     """Receive notifications until the monotonic time ``until_s``."""
     while time.monotonic() < until_s:
@@ -72,7 +63,11 @@ def store_block(monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreBlock]:
 
 
 def test_blocked_housekeeping_stops_pings(
-    lane_setup: Any, start_lane: Any, store_block: StoreBlock, notify_socket: Any
+    lane_setup: Any,
+    start_lane: Any,
+    store_block: StoreBlock,
+    notify_socket: Any,
+    wait_until: Callable[..., None],
 ) -> None:
     # One pass may take 1 s, so the worker's deadline is 2 s with the interval.
     running = start_lane(lane_setup, {"housekeeping_stall_s": 1.0})
@@ -137,29 +132,11 @@ def start_daemon(config_path: Path, flag: Path, notify_socket: Any) -> Any:
     )
 
 
-def end_daemon(daemon: Any) -> tuple[int, str]:
-    """Wait for the daemon to exit; return its status and output.
-
-    A daemon still running after 20 s gets SIGABRT, so faulthandler writes
-    every thread's stack into the failure message.
-    """
-    try:
-        status = daemon.wait(20)
-    except subprocess.TimeoutExpired:
-        daemon.send_signal(signal.SIGABRT)
-        try:
-            daemon.wait(10)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait(5)
-        output = daemon.stdout.read()
-        message = f"the daemon did not exit within 20 s:\n{output}"
-        raise AssertionError(message) from None
-    return status, daemon.stdout.read()
-
-
 def test_sigterm_while_housekeeping_blocked(
-    lane_setup: Any, notify_socket: Any
+    lane_setup: Any,
+    notify_socket: Any,
+    wait_until: Callable[..., None],
+    stop_daemon: Callable[..., tuple[int, str]],
 ) -> None:
     config_path = lane_setup.work / "edge-gate.toml"
     lane_setup.write_toml(config_path)
@@ -176,9 +153,7 @@ def test_sigterm_while_housekeeping_blocked(
     finally:
         # The stop waits for the store call, so release it before the exit.
         flag.unlink(missing_ok=True)
-        if daemon.poll() is None:
-            daemon.send_signal(signal.SIGTERM)
-        exit_status, output = end_daemon(daemon)
+        exit_status, output = stop_daemon(daemon)
     assert exit_status == 0, output
     assert "stop requested by SIGTERM" in output
     assert "Traceback" not in output

@@ -10,15 +10,6 @@ from typing import Any
 import pytest
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 def messages(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
     return [
         record.getMessage()
@@ -33,7 +24,9 @@ def selftest_reader(lane: Any) -> dict[str, Any]:
     return dict(reader)
 
 
-def test_missing_reader_lost_once(lane: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_reader_lost_once(
+    lane: Any, caplog: pytest.LogCaptureFixture, wait_until: Callable[..., None]
+) -> None:
     caplog.set_level(logging.INFO, logger="edge_gate.daemon._workers")
     wait_until(lane.idle_in_service)
     lane.setup.reader.unplug()
@@ -56,7 +49,10 @@ def test_missing_reader_lost_once(lane: Any, caplog: pytest.LogCaptureFixture) -
 
 
 def test_still_lost_repeats_rate_limited(
-    lane: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    lane: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    wait_until: Callable[..., None],
 ) -> None:
     from edge_gate.daemon import _workers
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,30 +42,12 @@ def start(config_path: Path, notify_socket: Any, watchdog_usec: int = 3_000_000)
     )
 
 
-def stop(daemon: Any) -> tuple[int, str]:
-    """Send SIGTERM and return the exit status and everything on stderr.
-
-    A daemon still running after 20 s gets SIGABRT, so faulthandler writes
-    every thread's stack to stderr, and the failure shows where it hung.
-    """
-    if daemon.poll() is None:
-        daemon.send_signal(signal.SIGTERM)
-    try:
-        status = daemon.wait(20)
-    except subprocess.TimeoutExpired:
-        daemon.send_signal(signal.SIGABRT)
-        try:
-            daemon.wait(10)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait(5)
-        stderr = daemon.stderr.read()
-        message = f"the daemon ignored SIGTERM for 20 s:\n{stderr}"
-        raise AssertionError(message) from None
-    return status, daemon.stderr.read()
-
-
-def test_ready_status_stop(lane_setup: Any, notify_socket: Any, capsys: Any) -> None:
+def test_ready_status_stop(
+    lane_setup: Any,
+    notify_socket: Any,
+    capsys: Any,
+    stop_daemon: Callable[..., tuple[int, str]],
+) -> None:
     config_path = lane_setup.work / "edge-gate.toml"
     lane_setup.write_toml(config_path)
     started = time.monotonic()
@@ -89,7 +72,7 @@ def test_ready_status_stop(lane_setup: Any, notify_socket: Any, capsys: Any) -> 
         assert "STATUS=stopping: locking the barrier" in stopping
     finally:
         # On a failure above this raises too, with the daemon's stacks.
-        exit_status, stderr = stop(daemon)
+        exit_status, stderr = stop_daemon(daemon)
     assert exit_status == 0, stderr
     assert "C4X7M2Q91" not in stderr
     assert "NGUYEN" not in stderr

@@ -18,16 +18,7 @@ import pytest
 from edge_gate.store import AuditLog, TrustedClock
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout_s} s")
-
-
-def test_start_idle_in_service(lane: Any) -> None:
+def test_start_idle_in_service(lane: Any, wait_until: Callable[..., None]) -> None:
     wait_until(lane.idle_in_service)
     status = lane.status()
     assert status["devices_lost"] == []
@@ -44,7 +35,9 @@ def test_start_idle_in_service(lane: Any) -> None:
     assert "lane lane-1 idle" in lane.runner.status_line()
 
 
-def test_unknown_traveller_rejected_and_audited(lane: Any) -> None:
+def test_unknown_traveller_rejected_and_audited(
+    lane: Any, wait_until: Callable[..., None]
+) -> None:
     wait_until(lane.idle_in_service)
     lane.setup.reader.present(lane.setup.mrz_lines())
     wait_until(lambda: any(e.record.kind == "transaction" for e in lane.audit()))
@@ -58,7 +51,7 @@ def test_unknown_traveller_rejected_and_audited(lane: Any) -> None:
     assert lane.status()["counts"] == {"rejected": 1}
 
 
-def test_reader_unplug_and_return(lane: Any) -> None:
+def test_reader_unplug_and_return(lane: Any, wait_until: Callable[..., None]) -> None:
     wait_until(lane.idle_in_service)
     lane.setup.reader.unplug()
     wait_until(lambda: lane.status()["devices_lost"] == ["document_reader"])
@@ -73,7 +66,7 @@ def test_reader_unplug_and_return(lane: Any) -> None:
     wait_until(lambda: lane.status()["counts"].get("rejected") == 1)
 
 
-def test_fingerprint_module_unplug(lane: Any) -> None:
+def test_fingerprint_module_unplug(lane: Any, wait_until: Callable[..., None]) -> None:
     wait_until(lane.idle_in_service)
     lane.setup.fingerprint_module.unplug()
     wait_until(lambda: "fingerprint" in lane.status()["devices_lost"])
@@ -81,7 +74,9 @@ def test_fingerprint_module_unplug(lane: Any) -> None:
     wait_until(lane.idle_in_service)
 
 
-def test_stop_aborts_and_records(lane_setup: Any, start_lane: Any) -> None:
+def test_stop_aborts_and_records(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
     lane_setup.write_templates(enrolled=True)
     running = start_lane(lane_setup)
     wait_until(running.idle_in_service)
@@ -97,7 +92,7 @@ def test_stop_aborts_and_records(lane_setup: Any, start_lane: Any) -> None:
     assert "turnstile" in entries[0].record.reason
 
 
-def test_manual_open_recorded(lane: Any) -> None:
+def test_manual_open_recorded(lane: Any, wait_until: Callable[..., None]) -> None:
     wait_until(lane.idle_in_service)
     result = lane.runner.manual_open("  ambulance crew   needs access ")
     (entry,) = [e for e in lane.audit() if e.record.kind == "manual_open"]
@@ -116,7 +111,9 @@ def test_manual_open_recorded(lane: Any) -> None:
     assert [a.record.alarms for a in alarms if "forced" in a.record.reason] == []
 
 
-def test_manual_open_during_transaction(lane_setup: Any, start_lane: Any) -> None:
+def test_manual_open_during_transaction(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
     from edge_gate.errors import ControlError
 
     lane_setup.write_templates(enrolled=True)
@@ -133,7 +130,7 @@ def test_manual_open_during_transaction(lane_setup: Any, start_lane: Any) -> Non
     ]
 
 
-def test_manual_open_needs_reason(lane: Any) -> None:
+def test_manual_open_needs_reason(lane: Any, wait_until: Callable[..., None]) -> None:
     from edge_gate.errors import ControlError
 
     wait_until(lane.idle_in_service)
@@ -142,7 +139,9 @@ def test_manual_open_needs_reason(lane: Any) -> None:
     assert [e for e in lane.audit() if e.record.kind == "manual_open"] == []
 
 
-def test_clock_behind_holds_service(lane_setup: Any, start_lane: Any) -> None:
+def test_clock_behind_holds_service(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
     future = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=2)
     TrustedClock(lane_setup.state_dir).record(future)
     running = start_lane(lane_setup)
@@ -155,7 +154,9 @@ def test_clock_behind_holds_service(lane_setup: Any, start_lane: Any) -> None:
     assert running.status()["state"] == "idle"
 
 
-def test_stale_templates_hold_service(lane_setup: Any, start_lane: Any) -> None:
+def test_stale_templates_hold_service(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
     lane_setup.write_templates(expires_in=datetime.timedelta(days=-3))
     running = start_lane(lane_setup)
     wait_until(lambda: "templates" in running.status()["holds"])
@@ -163,7 +164,7 @@ def test_stale_templates_hold_service(lane_setup: Any, start_lane: Any) -> None:
     wait_until(lambda: running.status()["message"] == "out_of_service")
 
 
-def test_field_commands_over_socket(lane: Any) -> None:
+def test_field_commands_over_socket(lane: Any, wait_until: Callable[..., None]) -> None:
     from pathlib import Path
 
     from edge_gate.daemon import ControlServer, request
@@ -199,7 +200,9 @@ def test_field_commands_over_socket(lane: Any) -> None:
         control.stop()
 
 
-def test_audit_failure_holds_then_recovers(lane: Any, monkeypatch: Any) -> None:
+def test_audit_failure_holds_then_recovers(
+    lane: Any, monkeypatch: Any, wait_until: Callable[..., None]
+) -> None:
     from edge_gate.errors import StoreError
 
     wait_until(lane.idle_in_service)
@@ -227,7 +230,9 @@ def test_audit_failure_holds_then_recovers(lane: Any, monkeypatch: Any) -> None:
     assert "audit" not in lane.status()["holds"]
 
 
-def test_template_update_reloads_watchlist(lane: Any) -> None:
+def test_template_update_reloads_watchlist(
+    lane: Any, wait_until: Callable[..., None]
+) -> None:
     wait_until(lane.idle_in_service)
     assert lane.status()["templates"]["version"] == 1
     lane.setup.write_templates()
@@ -240,7 +245,9 @@ def test_template_update_reloads_watchlist(lane: Any) -> None:
     assert templates["watchlist_sizes"] == {"fingerprint": 0, "iris": 0}
 
 
-def test_sensor_unplug_during_capture(lane_setup: Any, start_lane: Any) -> None:
+def test_sensor_unplug_during_capture(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
     lane_setup.write_templates(enrolled=True)
     running = start_lane(lane_setup)
     wait_until(running.idle_in_service)
@@ -260,7 +267,9 @@ def test_sensor_unplug_during_capture(lane_setup: Any, start_lane: Any) -> None:
     assert devices["fingerprint"]["lost_by"] == []
 
 
-def test_watchlist_reload_failure_holds(lane: Any, monkeypatch: Any) -> None:
+def test_watchlist_reload_failure_holds(
+    lane: Any, monkeypatch: Any, wait_until: Callable[..., None]
+) -> None:
     from edge_gate.daemon import _runner
     from edge_gate.errors import TemplateError
 
@@ -308,7 +317,9 @@ def control(lane: Any) -> Any:
     server.stop()
 
 
-def test_concurrent_opens_report_one_opening(lane: Any, control: Any) -> None:
+def test_concurrent_opens_report_one_opening(
+    lane: Any, control: Any, wait_until: Callable[..., None]
+) -> None:
     import threading
 
     from edge_gate.daemon import request
@@ -353,7 +364,7 @@ def test_concurrent_opens_report_one_opening(lane: Any, control: Any) -> None:
     ],
 )
 def test_open_refuses_unusable_reason(
-    lane: Any, control: Any, line: bytes, named: str
+    lane: Any, control: Any, line: bytes, named: str, wait_until: Callable[..., None]
 ) -> None:
     wait_until(lane.idle_in_service)
     reply = raw_request(control, line)
@@ -383,7 +394,7 @@ def test_log_checks_filter_types(
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
-def test_status_after_stop(lane: Any) -> None:
+def test_status_after_stop(lane: Any, wait_until: Callable[..., None]) -> None:
     wait_until(lane.idle_in_service)
     lane.close()
     status = lane.runner.status()
