@@ -16,6 +16,8 @@ templates on one core, so the search runs in two stages:
 
 A mate that the coarse stage ranks below the cut is missed, so the cut is
 generous: a third of a percent of the gallery and at least 300 templates.
+A template that shares too few valid bits with the probe in the coarse rows
+cannot be ranked, so it always goes to the fine stage.
 The benchmark ``bench/bench_iris.py speed`` checks on real codes that the
 two-stage search finds the same best match as the exhaustive one.
 """
@@ -32,6 +34,7 @@ from edge_gate.errors import TemplateError
 from edge_gate.iris._match import (
     BITS_EXPONENT,
     MAX_SHIFT_COLUMNS,
+    MIN_COMMON_BITS,
     REFERENCE_BITS,
     normalise_distance,
     shift_indices,
@@ -114,9 +117,11 @@ class IrisGallery:
         self._coarse_masks = np.ascontiguousarray(masks[:, self._coarse_words].T)
         # Valid-bit count at which a coarse distance keeps its raw value: the
         # full comparison's reference, scaled to the coarse rows' share.
-        self._coarse_reference = (
-            REFERENCE_BITS * len(self._coarse_words) / max(1, codes.shape[1])
-        )
+        coarse_share = len(self._coarse_words) / max(1, codes.shape[1])
+        self._coarse_reference = REFERENCE_BITS * coarse_share
+        # The coarse rows cannot rank a template sharing fewer valid bits than
+        # this with the probe there, so the fine stage compares it anyway.
+        self._coarse_min_bits = MIN_COMMON_BITS * coarse_share
 
     @classmethod
     def from_templates(
@@ -195,13 +200,21 @@ class IrisGallery:
 
         # 2. Coarse ranking.
         coarse_shifts = np.arange(0, shift_count, COARSE_SHIFT_STEP)
-        coarse = self._coarse_distances(
+        coarse, coarse_bits = self._coarse_distances(
             probe_codes[coarse_shifts][:, self._coarse_words],
             probe_masks[coarse_shifts][:, self._coarse_words],
         )
         count = min(len(self), max(top_k, self.candidates_for(len(self))))
         if count < len(self):
             chosen = np.argpartition(coarse, count - 1)[:count]
+            unranked = np.flatnonzero(coarse_bits < self._coarse_min_bits)
+            if len(unranked):
+                logger.debug(
+                    "%d gallery templates share too few coarse bits with the "
+                    "probe to rank; comparing them in full",
+                    len(unranked),
+                )
+                chosen = np.union1d(chosen, unranked)
         else:
             chosen = np.arange(len(self))
 
@@ -245,13 +258,19 @@ class IrisGallery:
         masks = _pack(shifted_mask.reshape(len(index), -1))
         return codes, masks
 
-    def _coarse_distances(self, codes: Words, masks: Words) -> npt.NDArray[np.float32]:
-        """Return each template's best normalised distance over the coarse shifts.
+    def _coarse_distances(
+        self, codes: Words, masks: Words
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint16]]:
+        """Return each template's best normalised coarse distance and valid bits.
+
+        The bits are the most that the template shares with the probe at any
+        coarse shift.
 
         The normalisation is ``normalise_distance``'s, with the reference
         bit count scaled to the coarse rows; no valid bit gives 1.
         """
         best = np.empty(len(self), dtype=np.float32)
+        max_bits = np.empty(len(self), dtype=np.uint16)
         word_count = codes.shape[1]
         exponent = np.float32(BITS_EXPONENT)
         for start in range(0, len(self), _BLOCK):
@@ -259,6 +278,7 @@ class IrisGallery:
             gallery_codes = self._coarse_codes[:, start:stop]
             gallery_masks = self._coarse_masks[:, start:stop]
             block_best = np.full(stop - start, 2.0, dtype=np.float32)
+            block_bits = np.zeros(stop - start, dtype=np.uint16)
             wrong = np.empty(stop - start, dtype=np.uint16)
             total = np.empty(stop - start, dtype=np.uint16)
             for shift in range(len(codes)):
@@ -277,8 +297,10 @@ class IrisGallery:
                 distance = 0.5 - (0.5 - distance) * scale
                 distance[total == 0] = 1.0
                 np.minimum(block_best, distance, out=block_best)
+                np.maximum(block_bits, total, out=block_bits)
             best[start:stop] = block_best
-        return best
+            max_bits[start:stop] = block_bits
+        return best, max_bits
 
     def _fine_scores(
         self, chosen: npt.NDArray[np.intp], codes: Words, masks: Words

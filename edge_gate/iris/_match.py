@@ -12,6 +12,8 @@ with a square root; here the power is ``BITS_EXPONENT``:
 
     HD_norm(s) = 0.5 - (0.5 - HD(s)) * (|M_s| / REFERENCE_BITS) ** BITS_EXPONENT
 
+A shift with fewer than ``MIN_COMMON_BITS`` valid bits gets HD_norm 0.5.
+
 The score is 1 - min over s of HD_norm(s), clipped to [0, 1]: unrelated
 eyes score about 0.5 and the same eye scores higher.
 """
@@ -37,6 +39,11 @@ REFERENCE_BITS = 2048.0
 # 0.4 pulls same-eye pairs with few common bits less far towards 0.5; it
 # was chosen on CASIA eyes 001-040 (docs/benchmarks.md, iris, fourth round).
 BITS_EXPONENT = 0.4
+# Minimum valid bits in common for a distance to count. With fewer, the
+# shift scores as unrelated eyes (0.5), because every pair of CASIA eyes
+# 001-040 shares at least 616 bits at every shift, so the threshold is
+# untested below that. Identical codes on 90 bits would otherwise pass it.
+MIN_COMMON_BITS = 512
 
 
 def shift_indices(columns: int, max_shift: int) -> npt.NDArray[np.intp]:
@@ -49,10 +56,16 @@ def shift_indices(columns: int, max_shift: int) -> npt.NDArray[np.intp]:
 def normalise_distance(
     distance: npt.NDArray[np.float64], bits: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
-    """Return the normalised distance for raw distances from ``bits`` bits."""
+    """Return the normalised distance for raw distances from ``bits`` bits.
+
+    A distance from fewer than ``MIN_COMMON_BITS`` bits becomes 0.5.
+    """
     scale = (np.maximum(bits, 0.0) / REFERENCE_BITS) ** BITS_EXPONENT
-    normalised: npt.NDArray[np.float64] = 0.5 - (0.5 - distance) * scale
-    return normalised
+    normalised = 0.5 - (0.5 - distance) * scale
+    counted: npt.NDArray[np.float64] = np.where(
+        bits >= MIN_COMMON_BITS, normalised, 0.5
+    )
+    return counted
 
 
 def hamming_distances(

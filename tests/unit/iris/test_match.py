@@ -15,7 +15,13 @@ from edge_gate.iris import (
     compare_irises,
     load_iris_image,
 )
-from edge_gate.iris._match import BITS_EXPONENT, REFERENCE_BITS, hamming_distances
+from edge_gate.iris._gallery import COARSE_ROWS
+from edge_gate.iris._match import (
+    BITS_EXPONENT,
+    MIN_COMMON_BITS,
+    REFERENCE_BITS,
+    hamming_distances,
+)
 
 
 def random_template(seed: int, valid_share: float = 0.8) -> IrisTemplate:
@@ -76,6 +82,27 @@ def test_few_valid_bits_pulled_to_half() -> None:
     assert score < 0.5 + 0.5 * (valid_bits / REFERENCE_BITS) ** BITS_EXPONENT + 1e-9
 
 
+def with_valid_cells(template: IrisTemplate, cells: int) -> IrisTemplate:
+    """Return ``template`` with only its first ``cells`` grid cells valid."""
+    mask = np.zeros(template.mask.size, bool)
+    mask[:cells] = True
+    return IrisTemplate(
+        code=template.code, mask=mask.reshape(template.mask.shape), quality=1.0
+    )
+
+
+@pytest.mark.parametrize("cells", [45, 200, MIN_COMMON_BITS // 2 - 1])
+def test_few_common_bits_score_unrelated(cells: int) -> None:
+    # Identical codes on a few bits would otherwise reach the threshold.
+    sparse = with_valid_cells(random_template(6), cells)
+    assert compare_irises(sparse, sparse) == 0.5
+
+
+def test_enough_common_bits_count() -> None:
+    sparse = with_valid_cells(random_template(6), MIN_COMMON_BITS // 2 + 40)
+    assert compare_irises(sparse, sparse) > 0.75
+
+
 def test_mismatched_grids_rejected() -> None:
     other = IrisTemplate(
         code=np.zeros((8, 128, 2), bool), mask=np.ones((8, 128), bool), quality=1.0
@@ -103,6 +130,33 @@ def test_gallery_matches_exhaustive_scores() -> None:
     exhaustive = gallery.exhaustive_scores(probe)
     expected = [compare_irises(probe, t) for t in templates]
     assert np.allclose(exhaustive, expected)
+
+
+def without_rows(template: IrisTemplate, rows: tuple[int, ...]) -> IrisTemplate:
+    mask = template.mask.copy()
+    mask[list(rows)] = False
+    return IrisTemplate(code=template.code, mask=mask, quality=1.0)
+
+
+@pytest.mark.parametrize("masked_side", ["mate", "probe"])
+def test_gallery_finds_mate_without_coarse_rows(masked_side: str) -> None:
+    # A lid can cover exactly the rows the coarse stage reads; the mate must
+    # still reach the full comparison.
+    templates = [random_template(400 + i) for i in range(400)]
+    probe = random_template(7)
+    mate = probe
+    if masked_side == "mate":
+        mate = without_rows(probe, COARSE_ROWS)
+    else:
+        probe = without_rows(probe, COARSE_ROWS)
+    gallery = IrisGallery.from_templates(
+        [f"id-{i}" for i in range(401)], [*templates, mate]
+    )
+    assert gallery.candidates_for(len(gallery)) < len(gallery)
+    results = gallery.search(probe, top_k=3)
+    assert results[0][0] == "id-400"
+    assert results[0][1] == pytest.approx(compare_irises(probe, mate))
+    assert results[0][1] > 0.9
 
 
 def test_empty_gallery_returns_nothing() -> None:
