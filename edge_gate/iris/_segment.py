@@ -83,6 +83,31 @@ class SegmentationParams:
     # darker than the second value (on CASIA eyes 001-040 they mark no pixel).
     wide_highlight_floor: float = 200.0
     wide_highlight_surround: float = 120.0
+    # Smallest grey-level range (1st to 99th percentile) of a frame that can
+    # show an eye. An estimate: CASIA-IrisV1 frames span 169-218 grey
+    # levels and the 640 x 480 open-iris frame 254.
+    frame_range_min: float = 40.0
+    # Smallest rise of the mean grey level across a pupil boundary on the
+    # coarse image. An estimate: pupils rise 46-92 grey levels on CASIA eyes
+    # 001-080 and 34 on the open-iris frame, noise and checkerboards about 0.
+    pupil_rise_min: float = 12.0
+    # A dark disc cut by the image border that rises this many times as
+    # steeply as the best disc inside the frame is taken for the pupil, and
+    # the frame is rejected. An estimate: on CASIA eyes 001-080 such discs
+    # rise at most 0.42 times as steeply as the pupil, on the open-iris
+    # frame 0.77 times, and on rolled CASIA images whose border cuts the
+    # pupil 3.5 times or more.
+    cut_pupil_rise_factor: float = 1.5
+    # The iris is over-exposed when more than this share of its annulus,
+    # highlights excluded, is at or above the saturation level. On CASIA
+    # eyes 001-080 the share is at most 0.10.
+    saturation_level: float = 250.0
+    saturated_share_max: float = 0.3
+    # Smallest grey-level step across the iris circle's side arcs. A circle
+    # through a flat region (an iris cut by the border, a saturated sclera)
+    # steps 0.5 or less. An estimate: CASIA eyes 001-080 step 8.6 or more,
+    # the open-iris frame 74.
+    iris_contrast_min: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -105,18 +130,23 @@ def segment_eye(
     """Find the pupil and iris boundaries of one eye image.
 
     Steps:
+        0. Reject a frame whose grey levels span too little to show an eye.
         1. Mark specular highlights and fill them from their surroundings.
         2. Block-average to the coarse search size.
         3. Pupil: seed at each of the darkest pupil-sized windows, grow the
            dark region around it (below a second Otsu split, so a dark
            inner iris stays out), search circles near its centroid, and
-           keep the circle with the steepest boundary.
+           keep the circle with the steepest boundary. Reject the frame
+           when no boundary rises enough or the steepest dark disc is cut
+           by the image border.
         4. Iris: search circles around the pupil centre, on the left and
            right sectors only, where eyelids rarely cover the boundary.
            The rise is a trimmed mean over the angles, so eyelashes across
            a few angles do not move the circle, and it is lowered for
            centres away from the pupil's (concentric bias).
         5. Refine both circles at full resolution.
+        6. Reject the frame when too much of the iris annulus is saturated
+           or the iris circle crosses no boundary.
 
     Args:
         image: 8-bit greyscale eye image.
@@ -127,7 +157,9 @@ def segment_eye(
 
     Raises:
         ImageError: the image is not 2-D or is too small.
-        CaptureError: no pupil or iris boundary was found.
+        CaptureError: the frame has too little contrast or shows no eye,
+            the pupil is cut by the image border, the iris is over-exposed,
+            or no pupil or iris boundary was found.
     """
     params = params or SegmentationParams()
     if image.ndim != 2 or min(image.shape) < 64:
@@ -136,6 +168,7 @@ def segment_eye(
             f"got shape {image.shape}"
         )
     short_side = min(image.shape)
+    _check_frame_range(image, params.frame_range_min)
 
     # 1. Highlights, compared with a window about twice a highlight's size.
     window = max(3, short_side // 40)
@@ -186,6 +219,25 @@ def segment_eye(
     # 5. Boundary strengths, for quality.
     pupil_contrast = _edge_contrast(filled, pupil, _FULL_CIRCLE)
     iris_contrast = _edge_contrast(filled, iris, _SIDE_SECTORS)
+
+    # Saturation hides the iris texture and its outer boundary, so the
+    # iris circle found in an over-exposed frame is not to be trusted.
+    pupil_level = float(np.median(_disc_values(filled, pupil, 0.8)))
+    _check_exposure(
+        image,
+        reflections,
+        (pupil, iris),
+        pupil_level + 0.5 * pupil_contrast,
+        params,
+    )
+    if iris_contrast < params.iris_contrast_min:
+        raise CaptureError(
+            f"no iris boundary found: the grey level steps by "
+            f"{iris_contrast:.1f} across the iris circle (minimum "
+            f"{params.iris_contrast_min:.0f}); recapture the eye centred, in "
+            f"focus and with the whole iris in the frame"
+        )
+
     return Segmentation(
         pupil=pupil,
         iris=iris,
@@ -194,6 +246,98 @@ def segment_eye(
         filled=filled,
         reflections=reflections,
     )
+
+
+def _check_frame_range(image: npt.NDArray[np.uint8], range_min: float) -> None:
+    """Raise when the frame's grey levels span too little to show an eye.
+
+    The 1st and 99th percentiles bound the range, so that a few hot pixels
+    or one highlight on a dark frame do not count as contrast.
+
+    Raises:
+        CaptureError: the range is below ``range_min`` grey levels.
+    """
+    low, high = np.percentile(image, (1.0, 99.0))
+    spread = float(high - low)
+    if spread < range_min:
+        raise CaptureError(
+            f"the frame has no contrast: its grey levels span {spread:.0f} "
+            f"(1st to 99th percentile {low:.0f}-{high:.0f}, minimum "
+            f"{range_min:.0f}), so it shows no eye; check the camera, its "
+            f"illuminators and the exposure"
+        )
+
+
+# An over-exposed iris keeps almost no pixel as dark as the pupil: at most
+# 0.013 of the annulus in CASIA image 001_1_1 at 1.8 to 3 times the
+# brightness. Test patterns hold more (0.11 for a checkerboard of 64 px
+# squares), and so do normally exposed CASIA eyes with eyelashes (up to
+# 0.12), so above this share saturation is not reported as over-exposure.
+# NOTE: an over-exposed eye whose dark eyelashes cover more of the iris
+# than this share is not reported; no such frame has been tried.
+_OVEREXPOSED_DARK_SHARE_MAX = 0.05
+
+
+def _check_exposure(
+    image: npt.NDArray[np.uint8],
+    reflections: BoolImage,
+    circles: tuple[Circle, Circle],
+    dark_level: float,
+    params: SegmentationParams,
+) -> None:
+    """Raise when too much of the iris annulus is saturated.
+
+    ``circles`` are the pupil and the iris. Specular highlights are
+    saturated in a well-exposed frame too, so their pixels are left out of
+    the annulus. Pixels below ``dark_level`` (grey levels) count as dark as
+    the pupil.
+
+    Raises:
+        CaptureError: more than ``params.saturated_share_max`` of the
+            annulus is saturated and almost none of it is dark.
+    """
+    pupil, iris = circles
+    height, width = image.shape
+    top = max(0, int(iris.y - iris.radius))
+    bottom = min(height, int(iris.y + iris.radius) + 2)
+    left = max(0, int(iris.x - iris.radius))
+    right = min(width, int(iris.x + iris.radius) + 2)
+    ys, xs = np.mgrid[top:bottom, left:right]
+    annulus = (np.hypot(xs - iris.x, ys - iris.y) < iris.radius) & (
+        np.hypot(xs - pupil.x, ys - pupil.y) > pupil.radius
+    )
+    annulus &= ~reflections[top:bottom, left:right]
+    if not annulus.any():
+        return
+    values = image[top:bottom, left:right][annulus]
+
+    saturated_share = float((values >= params.saturation_level).mean())
+    dark_share = float((values < dark_level).mean())
+    if (
+        saturated_share > params.saturated_share_max
+        and dark_share <= _OVEREXPOSED_DARK_SHARE_MAX
+    ):
+        raise CaptureError(
+            f"the iris is over-exposed: {saturated_share:.0%} of its pixels "
+            f"are saturated (grey level {params.saturation_level:.0f} or "
+            f"above, maximum {params.saturated_share_max:.0%}); lower the "
+            f"exposure or the illuminators' power and recapture the eye"
+        )
+
+
+def _disc_values(image: FloatImage, circle: Circle, share: float) -> FloatImage:
+    """Return the pixels within ``share`` of the circle's radius of its centre."""
+    height, width = image.shape
+    radius = share * circle.radius
+    top, bottom = (
+        max(0, int(circle.y - radius)),
+        min(height, int(circle.y + radius) + 2),
+    )
+    left, right = max(0, int(circle.x - radius)), min(width, int(circle.x + radius) + 2)
+    ys, xs = np.mgrid[top:bottom, left:right]
+    inside = np.hypot(xs - circle.x, ys - circle.y) <= radius
+    values: FloatImage = image[top:bottom, left:right][inside]
+    return values
 
 
 def _angles(ranges_deg: tuple[tuple[float, float], ...], count: int) -> FloatImage:
@@ -339,11 +483,14 @@ def _find_pupil(
 ) -> Circle:
     """Return the pupil circle on the coarse image.
 
-    Each of the darkest windows of pupil size seeds a search; the circle
-    with the steepest dark-to-bright boundary wins.
+    Each of the darkest windows of pupil size seeds a search. Among the
+    circles inside the frame, the one with the steepest dark-to-bright
+    boundary wins (see ``_choose_pupil``).
 
     Raises:
-        CaptureError: no seed gave a dark, round region.
+        CaptureError: no seed gave a dark, round region, no region's
+            boundary rises enough to be a pupil, or the pupil is cut by the
+            image border.
     """
     radius_min = max(2.0, params.pupil_radius_min * short_side)
     radius_max = params.pupil_radius_max * short_side
@@ -354,7 +501,8 @@ def _find_pupil(
     means = box_mean(coarse, max(1, int(radius_min * 0.8)))
     margin = int(radius_min)
     inner = means[margin : height - margin, margin : width - margin].copy()
-    best: tuple[Circle, float] | None = None
+    inside: list[tuple[Circle, float]] = []
+    cut: list[tuple[Circle, float]] = []
     last_error: CaptureError | None = None
     for _ in range(_PUPIL_SEEDS):
         darkest = np.unravel_index(int(np.argmin(inner)), inner.shape)
@@ -378,25 +526,68 @@ def _find_pupil(
         except CaptureError as err:
             last_error = err
             continue
-        # A pupil lies inside the frame; a circle cut by the border is a
-        # dark edge region (hair, a shadow) seen as a pupil.
-        circle = candidate[0]
-        if (
-            min(circle.x, circle.y) < circle.radius
-            or circle.x + circle.radius > width - 1
-            or circle.y + circle.radius > height - 1
-        ):
-            last_error = CaptureError(
-                "the pupil is cut by the image border; centre the eye"
-            )
-            continue
-        if best is None or candidate[1] > best[1]:
-            best = candidate
-    if best is None:
+        if _is_cut_by_border(candidate[0], height, width):
+            cut.append(candidate)
+        else:
+            inside.append(candidate)
+    if not inside and not cut:
         raise last_error or CaptureError(
             "no dark pupil region found; recapture the eye"
         )
-    return best[0]
+    return _choose_pupil(inside, cut, params)
+
+
+def _is_cut_by_border(circle: Circle, height: int, width: int) -> bool:
+    """Return whether ``circle`` reaches past the edge of the image."""
+    return (
+        min(circle.x, circle.y) < circle.radius
+        or circle.x + circle.radius > width - 1
+        or circle.y + circle.radius > height - 1
+    )
+
+
+def _choose_pupil(
+    inside: list[tuple[Circle, float]],
+    cut: list[tuple[Circle, float]],
+    params: SegmentationParams,
+) -> Circle:
+    """Return the steepest pupil candidate inside the frame.
+
+    Candidates are (circle, boundary rise in grey levels) pairs, split by
+    whether the circle is cut by the image border.
+
+    Steps:
+        1. Drop candidates whose boundary rises less than
+           ``params.pupil_rise_min``: noise, a checkerboard or a frame
+           without an eye has no dark disc on a brighter surround.
+        2. Reject the frame when the steepest remaining candidate cut by
+           the border rises ``params.cut_pupil_rise_factor`` times as
+           steeply as the best one inside. That disc is the pupil, and the
+           circle inside is a weaker dark region.
+        3. Otherwise return the steepest candidate inside. A border-cut
+           candidate that rises less is a dark edge region, such as hair
+           or a shadow.
+
+    Raises:
+        CaptureError: no candidate rises enough, or the pupil is cut by the
+            image border.
+    """
+    steepest = max(rise for _, rise in inside + cut)
+    strong_inside = [c for c in inside if c[1] >= params.pupil_rise_min]
+    strong_cut = [c for c in cut if c[1] >= params.pupil_rise_min]
+    if not strong_inside and not strong_cut:
+        raise CaptureError(
+            f"no eye found: the steepest boundary of a dark round region "
+            f"rises {steepest:.0f} grey levels (minimum "
+            f"{params.pupil_rise_min:.0f}); check that an eye is in front of "
+            f"the camera, and check its illuminators and exposure"
+        )
+
+    best_cut = max((rise for _, rise in strong_cut), default=0.0)
+    best_inside = max(strong_inside, key=lambda c: c[1], default=None)
+    if best_inside is None or best_cut > params.cut_pupil_rise_factor * best_inside[1]:
+        raise CaptureError("the pupil is cut by the image border; centre the eye")
+    return best_inside[0]
 
 
 def _pupil_from_seed(
