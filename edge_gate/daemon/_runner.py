@@ -26,9 +26,9 @@ the rig's mock pin factory and device paths from the configuration.
 Service holds. Besides what the lane core tracks (lost devices, key switch,
 tamper), the runner refuses service while the wall clock is not trusted
 (behind the latest time the gate persisted), while the templates are past
-their offline limit, and while audit records wait to be written. Documents
-are then ignored, the display shows ``out_of_service``, and the status line
-gives the reason.
+their offline limit, and while audit records wait for a retry after a
+failed write. Documents are then ignored, the display shows
+``out_of_service``, and the status line gives the reason.
 """
 
 from __future__ import annotations
@@ -183,7 +183,12 @@ class LaneRunner:
         self._matchers: dict[str, Matcher] = {}
         self._models_dir = Path()
         self._template_version = 0
+        # Records appended but not yet written, either in flight or waiting
+        # for a retry. Only a failed write sets _audit_write_failed, and
+        # only that flag starts the ``audit`` hold, so a record that is
+        # still being written never takes the lane out of service.
         self._pending_audit: list[Any] = []
+        self._audit_write_failed = False
         self._reload_thread: threading.Thread | None = None
         self._reloading_version: int | None = None
         self._reload_error = ""
@@ -382,7 +387,8 @@ class LaneRunner:
         lane_worker = self._workers[0] if self._workers else None
 
         # Stop housekeeping first, because it writes the stores and starts
-        # reloads. A pass hung in SQLite or fsync is logged and left running.
+        # reloads. A pass hung in SQLite or fsync is logged and left running,
+        # and it ends quietly when its call returns (see housekeeping()).
         # NOTE: the audit writes and store closes below then wait for the
         # same locks, so this stop can still hang after STOPPING=1 was sent
         # until systemd's TimeoutStopSec kills the process.
@@ -731,11 +737,13 @@ class LaneRunner:
             with self._state_lock:
                 pending = list(self._pending_audit)
             written = 0
+            has_failed = False
             try:
                 for record in pending:
                     self._audit.append(record)
                     written += 1
             except EdgeGateError as err:
+                has_failed = True
                 logger.error(
                     "audit log write failed, %d records kept for retry: %s",
                     len(pending) - written,
@@ -743,8 +751,8 @@ class LaneRunner:
                 )
             with self._state_lock:
                 del self._pending_audit[:written]
-                is_pending = bool(self._pending_audit)
-        if is_pending != ("audit" in self._holds):
+                self._audit_write_failed = has_failed
+        if has_failed != ("audit" in self._holds):
             self._check_holds()
 
     def _publish(self, event: dict[str, Any]) -> None:
@@ -794,7 +802,7 @@ class LaneRunner:
                     f"{self._audit.head_problem}; copy audit.db and audit.head, "
                     "move audit.head aside and restart edge-gate.service"
                 )
-            if self._pending_audit:
+            if self._audit_write_failed:
                 holds["audit"] = (
                     f"{len(self._pending_audit)} audit records not yet written; "
                     "check free space and the state directory"
@@ -817,21 +825,47 @@ class LaneRunner:
         when due. The housekeeping worker calls this every
         ``HOUSEKEEPING_INTERVAL_S`` seconds. It may block on SQLite and
         fsync, so the supervisor's main thread never calls it.
+
+        :meth:`stop` waits up to 5 s for a pass and then closes the
+        stores. A pass that the stop overtakes skips its remaining steps,
+        and a store error it meets after the stop began is logged at INFO.
+
+        Raises:
+            EdgeGateError: a store read for the service holds failed while
+                the lane runs. The housekeeping worker then stops with a
+                failure.
         """
         if not self._started or self._stopped:
             return
-        if self._pending_audit:
+        try:
+            self._run_housekeeping_steps()
+        except EdgeGateError as err:
+            if not self._stopped:
+                raise
+            logger.info("housekeeping pass ended by the stop: %s", err)
+
+    def _run_housekeeping_steps(self) -> None:
+        if self._audit_write_failed:
             self._flush_audit()
+        if self._stopped:
+            return
         self._check_holds()
+        if self._stopped:
+            return
 
         # A template update applied by edge-gate sync changes the watchlist.
         try:
             version = self._templates.version()
         except EdgeGateError as err:
+            if self._stopped:
+                raise
             logger.error("cannot read the template version: %s", err)
         else:
             if version != self._template_version:
                 self._start_watchlist_reload(version)
+        if self._stopped:
+            return
+
         interval_s = self.config.audit.prune_interval_h * 3600.0
         now_s = self._clock()
         if self._last_prune_s is None or now_s - self._last_prune_s >= interval_s:
@@ -839,6 +873,8 @@ class LaneRunner:
             try:
                 self._audit.prune(self.config.audit.retention_days)
             except EdgeGateError as err:
+                if self._stopped:
+                    raise
                 logger.error("audit retention failed: %s", err)
 
     # Status

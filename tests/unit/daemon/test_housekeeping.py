@@ -8,6 +8,7 @@ supervisor loop and, in the process test, ``edge-gate run`` with SIGTERM.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -32,6 +33,15 @@ def collect(notify_socket: Any, until_s: float) -> None:
         notify_socket.receive(max(0.01, until_s - time.monotonic()))
 
 
+def is_housekeeping() -> bool:
+    return threading.current_thread().name == "housekeeping"
+
+
+def housekeeping_thread() -> threading.Thread:
+    (thread,) = [t for t in threading.enumerate() if t.name == "housekeeping"]
+    return thread
+
+
 @dataclass
 class StoreBlock:
     """Switches for the template store's ``status()`` calls."""
@@ -40,17 +50,26 @@ class StoreBlock:
     entered: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
     entered_s: float = 0.0
+    # Set when the housekeeping thread reads the store after the release.
+    read_after_release: threading.Event = field(default_factory=threading.Event)
+    # While set, status() raises StoreError instead of blocking.
+    failing: threading.Event = field(default_factory=threading.Event)
 
 
 @pytest.fixture
 def store_block(monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreBlock]:
     """Make runners open a template store whose status() blocks when armed."""
     from edge_gate import store
+    from edge_gate.errors import StoreError
 
     block = StoreBlock()
 
     class BlockingTemplateStore(store.TemplateStore):
         def status(self) -> store.TemplateStatus:
+            if block.failing.is_set():
+                raise StoreError("database disk image is malformed")
+            if block.released.is_set() and is_housekeeping():
+                block.read_after_release.set()
             if block.armed.is_set() and not block.released.is_set():
                 block.entered_s = time.monotonic()
                 block.entered.set()
@@ -110,6 +129,98 @@ def test_blocked_housekeeping_stops_pings(
         stop.event.set()
         store_block.released.set()
         supervisor.join(60)
+
+
+def test_stop_overtakes_slow_pass(
+    lane_setup: Any,
+    start_lane: Any,
+    store_block: StoreBlock,
+    caplog: pytest.LogCaptureFixture,
+    wait_until: Callable[..., None],
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="edge_gate")
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    store_block.armed.set()
+    assert store_block.entered.wait(10), "housekeeping never read the store"
+
+    # stop() waits 5 s for the pass and then closes the stores under it.
+    # The store call returns only after that, into the closed store.
+    worker = housekeeping_thread()
+    running.runner.stop()
+    store_block.released.set()
+    worker.join(10)
+    assert not worker.is_alive()
+
+    assert running.runner.monitor.failures() == {}
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["worker housekeeping did not stop within 5.0 s"]
+    tracebacks = [r.getMessage() for r in caplog.records if r.exc_info]
+    assert tracebacks == []
+    ended = [r for r in caplog.records if "ended by the stop" in r.getMessage()]
+    assert [r.levelno for r in ended] == [logging.INFO]
+
+
+def test_store_error_fails_housekeeping(
+    lane_setup: Any,
+    start_lane: Any,
+    store_block: StoreBlock,
+    wait_until: Callable[..., None],
+) -> None:
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    # Without a stop, a store error still stops the worker with a failure.
+    store_block.failing.set()
+    wait_until(lambda: "housekeeping" in running.runner.monitor.failures())
+    error = running.runner.monitor.failures()["housekeeping"]
+    assert "malformed" in str(error)
+    store_block.failing.clear()
+
+
+def test_record_in_flight_no_hold(
+    lane_setup: Any,
+    start_lane: Any,
+    store_block: StoreBlock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    wait_until: Callable[..., None],
+) -> None:
+    caplog.set_level(logging.INFO, logger="edge_gate.daemon")
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    real_append = running.runner.audit.append
+    write_entered = threading.Event()
+    write_released = threading.Event()
+
+    def slow_append(record: Any) -> Any:
+        if record.kind == "transaction":
+            write_entered.set()
+            write_released.wait(10)
+        return real_append(record)
+
+    monkeypatch.setattr(running.runner.audit, "append", slow_append)
+
+    # Housekeeping waits inside its hold check, after its retry step.
+    store_block.armed.set()
+    assert store_block.entered.wait(10), "housekeeping never read the store"
+
+    # The lane thread writes the rejection's record while the check goes on.
+    running.setup.reader.present(running.setup.mrz_lines())
+    try:
+        assert write_entered.wait(10), "the lane never wrote the record"
+        store_block.released.set()
+        # The pass reads the template version right after the hold check.
+        assert store_block.read_after_release.wait(10)
+        assert "audit" not in running.status()["holds"]
+    finally:
+        write_released.set()
+
+    wait_until(lambda: any(e.record.kind == "transaction" for e in running.audit()))
+    wait_until(running.idle_in_service)
+    hold_warnings = [
+        r.getMessage() for r in caplog.records if "out of service" in r.getMessage()
+    ]
+    assert hold_warnings == []
 
 
 def start_daemon(config_path: Path, flag: Path, notify_socket: Any) -> Any:
