@@ -408,6 +408,12 @@ class LaneRunner:
                 worker.stop()
             else:
                 worker.close()
+        # Records kept after a failed write get one last try; those that
+        # still fail go to the journal, so the crossing is not lost.
+        if self._audit is not None:
+            if self._pending_audit:
+                self._flush_audit()
+            self._log_unwritten_audit()
         for resource in (self._turnstile, self._templates):
             if resource is not None:
                 try:
@@ -419,6 +425,21 @@ class LaneRunner:
             logger.info("audit log head at stop: row %d, hash %s", head_seq, head_hash)
             self._audit.close()
         logger.info("lane runner stopped")
+
+    def _log_unwritten_audit(self) -> None:
+        """Log every audit record still unwritten, without personal data."""
+        with self._state_lock:
+            unwritten = list(self._pending_audit)
+        for record in unwritten:
+            logger.error(
+                "audit record not written before stop (check free space and "
+                "the state directory): %s %s transaction %s outcome %s: %s",
+                record.time_utc.isoformat(timespec="milliseconds"),
+                record.kind,
+                record.transaction_id or "-",
+                record.outcome,
+                record.reason,
+            )
 
     def _drain_into_lane(self) -> None:
         """Hand the queued events and the input levels now to the lane core.
@@ -752,7 +773,8 @@ class LaneRunner:
             with self._state_lock:
                 del self._pending_audit[:written]
                 self._audit_write_failed = has_failed
-        if has_failed != ("audit" in self._holds):
+        # A stopping lane takes no new traveller, and its stores may be closed.
+        if has_failed != ("audit" in self._holds) and not self._stopped:
             self._check_holds()
 
     def _publish(self, event: dict[str, Any]) -> None:

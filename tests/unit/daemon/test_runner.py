@@ -8,6 +8,7 @@ a restart, audit rows, service holds, manual opening, shutdown.
 from __future__ import annotations
 
 import datetime
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from edge_gate.store import AuditLog, TrustedClock
+from edge_gate.store import AUDIT_DB_NAME, AuditLog, TrustedClock
 
 
 def test_start_idle_in_service(lane: Any, wait_until: Callable[..., None]) -> None:
@@ -84,7 +85,7 @@ def test_stop_aborts_and_records(
     # The lane waits for a finger that never comes.
     wait_until(lambda: running.status()["state"] == "fingerprint")
     running.close()
-    with AuditLog(lane_setup.state_dir / "audit.db", read_only=True) as audit:
+    with AuditLog(lane_setup.state_dir / AUDIT_DB_NAME, read_only=True) as audit:
         entries = [e for e in audit.query() if e.record.kind == "transaction"]
         assert audit.verify().is_intact
     assert len(entries) == 1
@@ -228,6 +229,52 @@ def test_audit_failure_holds_then_recovers(
     rows = [e for e in lane.audit() if e.record.kind == "transaction"]
     assert [e.record.outcome for e in rows] == ["rejected"]
     assert "audit" not in lane.status()["holds"]
+
+
+@pytest.mark.parametrize("disk_freed", [True, False])
+def test_stop_retries_unwritten_audit(
+    lane_setup: Any,
+    start_lane: Any,
+    monkeypatch: Any,
+    caplog: Any,
+    wait_until: Callable[..., None],
+    disk_freed: bool,
+) -> None:
+    from edge_gate.errors import StoreError
+
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    audit = running.runner.audit
+    real_append = audit.append
+    disk_full = threading.Event()
+    disk_full.set()
+
+    def failing_append(record: Any) -> Any:
+        if disk_full.is_set():
+            raise StoreError("database or disk is full")
+        return real_append(record)
+
+    monkeypatch.setattr(audit, "append", failing_append)
+    lane_setup.reader.present(lane_setup.mrz_lines())
+    wait_until(lambda: "audit" in running.status()["holds"])
+    if disk_freed:
+        disk_full.clear()
+    with caplog.at_level(logging.ERROR, logger="edge_gate.daemon._runner"):
+        running.runner.stop()
+    lost = [r for r in caplog.records if "not written before stop" in r.getMessage()]
+    if disk_freed:
+        # The stop's last try writes the kept record.
+        assert lost == []
+        reread = AuditLog(lane_setup.state_dir / AUDIT_DB_NAME, read_only=True)
+        try:
+            kinds = [e.record.kind for e in reread.query()]
+        finally:
+            reread.close()
+        assert "transaction" in kinds
+    else:
+        assert len(lost) == 1
+        assert "outcome rejected" in lost[0].getMessage()
+        assert "C4X7M2Q91" not in lost[0].getMessage()
 
 
 def test_template_update_reloads_watchlist(
