@@ -167,8 +167,62 @@ def segment_eye(
             f"iris image must be 2-D greyscale of at least 64 x 64 pixels, "
             f"got shape {image.shape}"
         )
-    short_side = min(image.shape)
     _check_frame_range(image, params.frame_range_min)
+
+    # A dark uniform border (a frame padded to a fixed size) would pass for
+    # a pupil cut by the edge, so the search runs on the content inside it.
+    top, bottom, left, right = _content_box(image)
+    if (bottom - top, right - left) == image.shape or min(
+        bottom - top, right - left
+    ) < 64:
+        return _segment_content(image, params)
+    inner = _segment_content(image[top:bottom, left:right], params)
+    filled = image.astype(np.float32)
+    filled[top:bottom, left:right] = inner.filled
+    reflections = np.zeros(image.shape, dtype=bool)
+    reflections[top:bottom, left:right] = inner.reflections
+    return Segmentation(
+        pupil=_shifted(inner.pupil, left, top),
+        iris=_shifted(inner.iris, left, top),
+        pupil_contrast=inner.pupil_contrast,
+        iris_contrast=inner.iris_contrast,
+        filled=filled,
+        reflections=reflections,
+    )
+
+
+def _content_box(
+    image: npt.NDArray[np.uint8], spread_max: int = 2, level_max: int = 60
+) -> tuple[int, int, int, int]:
+    """Return (top, bottom, left, right) inside the frame's dark uniform border.
+
+    An edge row or column belongs to the border when its grey levels differ
+    by at most ``spread_max`` and lie at or below ``level_max``. A light
+    border cannot pass for a pupil, and a drawn eye's flat sclera is one.
+    No CASIA-IrisV1 frame has a uniform edge row or column.
+    """
+    rows = (np.ptp(image, axis=1) <= spread_max) & (image.max(axis=1) <= level_max)
+    columns = (np.ptp(image, axis=0) <= spread_max) & (image.max(axis=0) <= level_max)
+    top = int(np.argmin(rows)) if not rows.all() else 0
+    bottom = len(rows) - int(np.argmin(rows[::-1])) if not rows.all() else len(rows)
+    left = int(np.argmin(columns)) if not columns.all() else 0
+    right = (
+        len(columns) - int(np.argmin(columns[::-1]))
+        if not columns.all()
+        else len(columns)
+    )
+    return top, bottom, left, right
+
+
+def _shifted(circle: Circle, dx: float, dy: float) -> Circle:
+    return Circle(circle.x + dx, circle.y + dy, circle.radius)
+
+
+def _segment_content(
+    image: npt.NDArray[np.uint8], params: SegmentationParams
+) -> Segmentation:
+    """Run the steps of :func:`segment_eye` on a frame without a uniform border."""
+    short_side = min(image.shape)
 
     # 1. Highlights, compared with a window about twice a highlight's size.
     window = max(3, short_side // 40)

@@ -215,3 +215,47 @@ def test_dark_exposure_leaves_pupil(data_dir: Path) -> None:
     dark = (255 * (image / 255.0) ** 1.5).astype(np.uint8)
     clean = segment_eye(image)
     assert_close(segment_eye(dark).pupil, clean.pupil, 2.0)
+
+
+def padded(image: npt.NDArray[np.uint8], level: int) -> npt.NDArray[np.uint8]:
+    """Return ``image`` (320 x 280) in the middle of a 640 x 480 frame."""
+    frame = np.full((480, 640), level, dtype=np.uint8)
+    frame[100:380, 160:480] = image
+    return frame
+
+
+@pytest.mark.parametrize("level", [0, 20], ids=["black", "dark"])
+def test_padded_frame_segments_like_original(data_dir: Path, level: int) -> None:
+    # A black or dark pad passed for a pupil cut by the border, and the
+    # template scored 0.5 against its own eye.
+    image = load_iris_image(data_dir / "iris" / "casia-iris-v1" / "038/038_2_1.jpg")
+    frame = padded(image, level)
+    encoder = IrisEncoder(min_quality=0.0)
+    clean = encoder.encode_with_details(image)
+    framed = encoder.encode_with_details(frame)
+    expected = clean.segmentation.pupil
+    assert_close(
+        framed.segmentation.pupil,
+        Circle(expected.x + 160, expected.y + 100, expected.radius),
+        0.5,
+    )
+    assert framed.segmentation.filled.shape == frame.shape
+    assert compare_irises(clean.template, framed.template) > 0.95
+
+
+def test_grey_padded_frame_still_matches(data_dir: Path) -> None:
+    # A grey pad is not cropped (it cannot pass for a pupil); the eye is
+    # found inside it as before.
+    image = load_iris_image(data_dir / "iris" / "casia-iris-v1" / "038/038_2_1.jpg")
+    encoder = IrisEncoder(min_quality=0.0)
+    score = compare_irises(encoder.encode(image), encoder.encode(padded(image, 128)))
+    assert score > 0.8
+
+
+def test_uniform_frame_edges_only_are_cropped(eye_drawer: Any) -> None:
+    eye = eye_drawer()
+    frame = np.full((eye.shape[0] + 40, eye.shape[1] + 60), 5, dtype=np.uint8)
+    frame[10 : 10 + eye.shape[0], 50 : 50 + eye.shape[1]] = eye
+    found = segment_eye(frame)
+    assert_close(found.pupil, Circle(160 + 50, 140 + 10, 40), 2.0)
+    assert not found.reflections[:10].any()
