@@ -290,6 +290,14 @@ def _changed(
     if change == "noise sd 8":
         noise = np.random.default_rng(0).normal(0, 8, image.shape)
         return np.asarray(np.clip(grey + noise, 0, 255), dtype=np.uint8)
+    if change == "vignette 0.8":
+        ys, xs = np.mgrid[0:height, 0:width]
+        corner = np.hypot(
+            (xs - width / 2) / (width / 2), (ys - height / 2) / (height / 2)
+        )
+        return np.asarray(
+            np.clip(grey * (1 - 0.8 * corner**2 / 2), 0, 255), dtype=np.uint8
+        )
     if change == "light ramp -40..+40":
         ramp = np.linspace(-40.0, 40.0, width)[None, :]
         return np.asarray(np.clip(grey + ramp, 0, 255), dtype=np.uint8)
@@ -317,6 +325,7 @@ STRESS_CHANGES = (
     "resize 0.7x",
     "resize 1.6x",
     "pupil highlights",
+    "vignette 0.8",
 )
 
 
