@@ -201,15 +201,15 @@ def test_field_commands_over_socket(lane: Any, wait_until: Callable[..., None]) 
         control.stop()
 
 
-def test_audit_failure_holds_then_recovers(
-    lane: Any, monkeypatch: Any, wait_until: Callable[..., None]
-) -> None:
+def fill_disk(monkeypatch: Any, audit: Any) -> threading.Event:
+    """Make ``audit.append`` fail as on a full disk until the event is cleared.
+
+    The disk stays full until the test frees it, because the housekeeping
+    worker retries every second.
+    """
     from edge_gate.errors import StoreError
 
-    wait_until(lane.idle_in_service)
-    real_append = lane.runner.audit.append
-    # The disk stays full until the test frees it, because the housekeeping
-    # worker retries every second.
+    real_append = audit.append
     disk_full = threading.Event()
     disk_full.set()
 
@@ -218,7 +218,15 @@ def test_audit_failure_holds_then_recovers(
             raise StoreError("database or disk is full")
         return real_append(record)
 
-    monkeypatch.setattr(lane.runner.audit, "append", failing_append)
+    monkeypatch.setattr(audit, "append", failing_append)
+    return disk_full
+
+
+def test_audit_failure_holds_then_recovers(
+    lane: Any, monkeypatch: Any, wait_until: Callable[..., None]
+) -> None:
+    wait_until(lane.idle_in_service)
+    disk_full = fill_disk(monkeypatch, lane.runner.audit)
     lane.setup.reader.present(lane.setup.mrz_lines())
     wait_until(lambda: "audit" in lane.status()["holds"])
     assert not lane.status()["in_service"]
@@ -240,21 +248,9 @@ def test_stop_retries_unwritten_audit(
     wait_until: Callable[..., None],
     disk_freed: bool,
 ) -> None:
-    from edge_gate.errors import StoreError
-
     running = start_lane(lane_setup)
     wait_until(running.idle_in_service)
-    audit = running.runner.audit
-    real_append = audit.append
-    disk_full = threading.Event()
-    disk_full.set()
-
-    def failing_append(record: Any) -> Any:
-        if disk_full.is_set():
-            raise StoreError("database or disk is full")
-        return real_append(record)
-
-    monkeypatch.setattr(audit, "append", failing_append)
+    disk_full = fill_disk(monkeypatch, running.runner.audit)
     lane_setup.reader.present(lane_setup.mrz_lines())
     wait_until(lambda: "audit" in running.status()["holds"])
     if disk_freed:
