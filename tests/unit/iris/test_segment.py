@@ -47,7 +47,7 @@ def test_synthetic_eye_with_pupil_highlights(eye_drawer: Any) -> None:
     assert segmentation.filled[130, 150] < 80
 
 
-def test_wide_pupil_highlights_filled_to_their_middle(eye_drawer: Any) -> None:
+def test_wide_highlight_middles_filled(eye_drawer: Any) -> None:
     # Spots wider than the highlight window (7 px here) pass the local
     # contrast test only at their rims; their middles must be found too.
     spots = ((146.0, 132.0, 11.0), (174.0, 132.0, 11.0))
@@ -182,7 +182,7 @@ def test_painted_pupil_highlights_still_enrol_and_match(data_dir: Path) -> None:
 def test_wide_highlights_across_pupil_edge_still_enrol(data_dir: Path) -> None:
     # Before the wide-window check this image failed to enrol: the middles
     # of the spots stayed bright and the pupil search took a gap between
-    # them for a 11 px pupil.
+    # them for an 11 px pupil.
     image = load_iris_image(data_dir / "iris" / "casia-iris-v1" / "018/018_1_1.jpg")
     encoder = IrisEncoder(min_quality=0.0)
     clean = encoder.encode_with_details(image)
@@ -252,7 +252,7 @@ def test_grey_padded_frame_still_matches(data_dir: Path) -> None:
     assert score > 0.8
 
 
-def test_uniform_frame_edges_only_are_cropped(eye_drawer: Any) -> None:
+def test_dark_frame_border_cropped(eye_drawer: Any) -> None:
     eye = eye_drawer()
     frame = np.full((eye.shape[0] + 40, eye.shape[1] + 60), 5, dtype=np.uint8)
     frame[10 : 10 + eye.shape[0], 50 : 50 + eye.shape[1]] = eye
