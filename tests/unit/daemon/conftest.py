@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -102,6 +103,32 @@ def stop_daemon(daemon: subprocess.Popen[str]) -> tuple[int, str]:
         message = f"the daemon did not exit within 20 s of SIGTERM:\n{output.read()}"
         raise AssertionError(message) from None
     return status, output.read()
+
+
+def start_daemon(
+    arguments: list[str], notify_socket: Any, *, merge_output: bool = False
+) -> subprocess.Popen[str]:
+    """Start ``python -X faulthandler ARGUMENTS`` as systemd would start it.
+
+    The process gets the test's ``NOTIFY_SOCKET`` and a 3 s watchdog. With
+    ``merge_output`` its stderr goes into stdout.
+    """
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify_socket.path))
+    env["WATCHDOG_USEC"] = "3000000"
+    env.pop("WATCHDOG_PID", None)
+    return subprocess.Popen(
+        [sys.executable, "-X", "faulthandler", *arguments],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_output else subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(name="start_daemon")
+def start_daemon_fixture() -> Callable[..., subprocess.Popen[str]]:
+    """Return :func:`start_daemon`, because test modules cannot import conftest."""
+    return start_daemon
 
 
 @pytest.fixture(name="stop_daemon")

@@ -9,10 +9,7 @@ supervisor loop and, in the process test, ``edge-gate run`` with SIGTERM.
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -223,37 +220,19 @@ def test_record_in_flight_no_hold(
     assert hold_warnings == []
 
 
-def start_daemon(config_path: Path, flag: Path, notify_socket: Any) -> Any:
-    env = dict(os.environ, NOTIFY_SOCKET=str(notify_socket.path))
-    env["WATCHDOG_USEC"] = "3000000"
-    env.pop("WATCHDOG_PID", None)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-X",
-            "faulthandler",
-            str(SCRIPT),
-            str(config_path),
-            str(flag),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def test_sigterm_while_housekeeping_blocked(
     lane_setup: Any,
     notify_socket: Any,
     wait_until: Callable[..., None],
+    start_daemon: Callable[..., Any],
     stop_daemon: Callable[..., tuple[int, str]],
 ) -> None:
     config_path = lane_setup.work / "edge-gate.toml"
     lane_setup.write_toml(config_path)
     flag = lane_setup.work / "block-store"
     entered = flag.with_name(flag.name + ".entered")
-    daemon = start_daemon(config_path, flag, notify_socket)
+    arguments = [str(SCRIPT), str(config_path), str(flag)]
+    daemon = start_daemon(arguments, notify_socket, merge_output=True)
     try:
         notify_socket.wait_for("READY=1", timeout_s=30)
         flag.touch()

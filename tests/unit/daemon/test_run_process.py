@@ -8,10 +8,7 @@ socket standing in for systemd.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,38 +17,21 @@ from typing import Any
 from edge_gate.cli import main as cli_main
 
 
-def start(config_path: Path, notify_socket: Any, watchdog_usec: int = 3_000_000) -> Any:
-    env = dict(os.environ, NOTIFY_SOCKET=str(notify_socket.path))
-    env["WATCHDOG_USEC"] = str(watchdog_usec)
-    env.pop("WATCHDOG_PID", None)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-X",
-            "faulthandler",
-            "-m",
-            "edge_gate",
-            "run",
-            "--config",
-            str(config_path),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def run_arguments(config_path: Path) -> list[str]:
+    return ["-m", "edge_gate", "run", "--config", str(config_path)]
 
 
 def test_ready_status_stop(
     lane_setup: Any,
     notify_socket: Any,
     capsys: Any,
+    start_daemon: Callable[..., Any],
     stop_daemon: Callable[..., tuple[int, str]],
 ) -> None:
     config_path = lane_setup.work / "edge-gate.toml"
     lane_setup.write_toml(config_path)
     started = time.monotonic()
-    daemon = start(config_path, notify_socket)
+    daemon = start_daemon(run_arguments(config_path), notify_socket)
     try:
         ready = notify_socket.wait_for("READY=1", timeout_s=30)
         ready_s = time.monotonic() - started
@@ -83,14 +63,14 @@ def test_ready_status_stop(
 
 
 def test_invalid_config_lists_every_problem(
-    short_tmp: Path, notify_socket: Any
+    short_tmp: Path, notify_socket: Any, start_daemon: Callable[..., Any]
 ) -> None:
     config_path = short_tmp / "bad.toml"
     config_path.write_text(
         "[daemon]\nworker_stall_s = 0.01\nlog_level = 'LOUD'\n[audit]\nretention = 5\n",
         encoding="utf-8",
     )
-    daemon = start(config_path, notify_socket)
+    daemon = start_daemon(run_arguments(config_path), notify_socket)
     exit_status = daemon.wait(30)
     stderr = daemon.stderr.read()
     assert exit_status == 2
