@@ -88,7 +88,7 @@ from edge_gate.gate import (
     TamperChanged,
     Tick,
 )
-from edge_gate.store import AuditRecord
+from edge_gate.store import AuditRecord, TemplateStatus
 
 logger = logging.getLogger(__name__)
 
@@ -784,7 +784,8 @@ class LaneRunner:
 
     # Service holds and housekeeping (housekeeping thread)
 
-    def _check_holds(self) -> None:
+    def _check_holds(self, templates: TemplateStatus | None = None) -> None:
+        """Recompute the service holds; ``templates`` saves a store read."""
         holds: dict[str, str] = {}
         now = self._wall_clock()
         trusted = self._trusted_clock
@@ -796,8 +797,10 @@ class LaneRunner:
                     f"latest trusted time {latest.isoformat(timespec='seconds')}; "
                     "fix the time (RTC or NTP)"
                 )
-        if self._templates is not None:
-            status = self._templates.status()
+        if templates is None and self._templates is not None:
+            templates = self._templates.status()
+        if templates is not None:
+            status = templates
             max_age_s = self.config.sync.max_offline_age_h * 3600.0
             if not status.is_usable(now, max_age_s):
                 holds["templates"] = (
@@ -871,20 +874,15 @@ class LaneRunner:
             self._flush_audit()
         if self._stopped:
             return
-        self._check_holds()
+        # One store read serves the holds and the watchlist check.
+        templates = self._templates.status()
+        self._check_holds(templates)
         if self._stopped:
             return
 
         # A template update applied by edge-gate sync changes the watchlist.
-        try:
-            version = self._templates.version()
-        except EdgeGateError as err:
-            if self._stopped:
-                raise
-            logger.error("cannot read the template version: %s", err)
-        else:
-            if version != self._template_version:
-                self._start_watchlist_reload(version)
+        if templates.version != self._template_version:
+            self._start_watchlist_reload(templates.version)
         if self._stopped:
             return
 
