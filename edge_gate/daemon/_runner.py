@@ -408,7 +408,7 @@ class LaneRunner:
                 worker.stop()
             else:
                 worker.close()
-        # Records kept after a failed write get one last try; those that
+        # Records kept after a failed write get one last try, and those that
         # still fail go to the journal, so the crossing is not lost.
         if self._audit is not None:
             if self._pending_audit:
@@ -785,7 +785,10 @@ class LaneRunner:
     # Service holds and housekeeping (housekeeping thread)
 
     def _check_holds(self, templates: TemplateStatus | None = None) -> None:
-        """Recompute the service holds; ``templates`` saves a store read."""
+        """Recompute the service holds.
+
+        A ``templates`` status read by the caller saves a second store read.
+        """
         holds: dict[str, str] = {}
         now = self._wall_clock()
         trusted = self._trusted_clock

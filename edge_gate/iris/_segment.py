@@ -167,9 +167,8 @@ def segment_eye(
     # A dark uniform border (a frame padded to a fixed size) would pass for
     # a pupil cut by the edge, so the search runs on the content inside it.
     top, bottom, left, right = _content_box(image)
-    if (bottom - top, right - left) == image.shape or min(
-        bottom - top, right - left
-    ) < 64:
+    content_shape = (bottom - top, right - left)
+    if content_shape == image.shape or min(content_shape) < 64:
         return _segment_content(image, params)
     inner = _segment_content(image[top:bottom, left:right], params)
     filled = image.astype(np.float32)

@@ -197,7 +197,7 @@ def test_record_in_flight_no_hold(
 
     monkeypatch.setattr(running.runner.audit, "append", slow_append)
 
-    # Housekeeping waits inside its hold check, after its retry step.
+    # Housekeeping waits in its store read, just before its hold check.
     store_block.armed.set()
     assert store_block.entered.wait(10), "housekeeping never read the store"
 
@@ -206,7 +206,7 @@ def test_record_in_flight_no_hold(
     try:
         assert write_entered.wait(10), "the lane never wrote the record"
         store_block.released.set()
-        # The pass reads the template version right after the hold check.
+        # The next pass's store read shows that this pass's check is done.
         assert store_block.read_after_release.wait(10)
         assert "audit" not in running.status()["holds"]
     finally:
