@@ -24,12 +24,27 @@ def start_daemon(notify_socket: Any, flag: Path) -> subprocess.Popen[str]:
     env["WATCHDOG_USEC"] = str(WATCHDOG_USEC)
     env.pop("WATCHDOG_PID", None)
     return subprocess.Popen(
-        [sys.executable, str(SCRIPT), str(flag)],
+        [sys.executable, "-X", "faulthandler", str(SCRIPT), str(flag)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def wait_for_stopping(notify_socket: Any, daemon: subprocess.Popen[str]) -> None:
+    """Wait for STOPPING=1 after a stop signal; show the daemon's stacks if none.
+
+    Without STOPPING=1 within 10 s the daemon gets SIGABRT, so faulthandler
+    writes every thread's stack into the failure message.
+    """
+    try:
+        notify_socket.wait_for("STOPPING=1", timeout_s=10)
+    except AssertionError as err:
+        daemon.send_signal(signal.SIGABRT)
+        daemon.wait(10)
+        output = daemon.stdout.read() if daemon.stdout else ""
+        raise AssertionError(f"{err}\ndaemon output:\n{output}") from None
 
 
 def pings_between(notify_socket: Any, start: float, end: float) -> list[float]:
@@ -78,7 +93,7 @@ def test_watchdog_follows_worker_progress(notify_socket: Any, short_tmp: Path) -
 
         # SIGTERM: STOPPING=1 and a clean exit.
         daemon.send_signal(signal.SIGTERM)
-        notify_socket.wait_for("STOPPING=1", timeout_s=5)
+        wait_for_stopping(notify_socket, daemon)
         assert daemon.wait(10) == 0
     finally:
         if daemon.poll() is None:
@@ -92,16 +107,17 @@ def test_no_watchdog_without_usec(notify_socket: Any, short_tmp: Path) -> None:
     env = dict(os.environ, NOTIFY_SOCKET=str(notify_socket.path))
     env.pop("WATCHDOG_USEC", None)
     daemon = subprocess.Popen(
-        [sys.executable, str(SCRIPT), str(short_tmp / "stall")],
+        [sys.executable, "-X", "faulthandler", str(SCRIPT), str(short_tmp / "stall")],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         notify_socket.wait_for("READY=1", timeout_s=10)
         collect(notify_socket, 1.0)
         daemon.send_signal(signal.SIGINT)
-        notify_socket.wait_for("STOPPING=1", timeout_s=5)
+        wait_for_stopping(notify_socket, daemon)
         assert daemon.wait(10) == 0
     finally:
         if daemon.poll() is None:
