@@ -219,6 +219,14 @@ def command_accuracy(args: argparse.Namespace) -> dict[str, Any]:
         if eyes[i] == eyes[j]
     )[:5]
     report["worst_genuine_calibration"] = [[round(s, 4), a, b] for s, a, b in worst]
+    # The matcher's REFERENCE_ROW_AGREEMENT is this median.
+    agreements = [
+        template.row_agreement
+        for index in split(CALIBRATION_EYES)
+        if (template := templates[index]) is not None
+        and template.row_agreement is not None
+    ]
+    report["row_agreement_median_calibration"] = round(statistics.median(agreements), 4)
     if args.write_manifest:
         write_threshold(threshold, cal_impostor)
         report["manifest"] = "thresholds.iris written"

@@ -10,7 +10,8 @@ templates on one core, so the search runs in two stages:
 
 1. Coarse: a few code rows (``COARSE_ROWS``) at every ``COARSE_SHIFT_STEP``-th
    shift; the best distance per template, normalised for its valid-bit
-   count like the full score, ranks the gallery.
+   count and the pair's row redundancy like the full score, ranks the
+   gallery.
 2. Fine: the best-ranked templates (``candidates_for``) are compared in
    full, at every shift, and scored like :func:`compare_irises`.
 
@@ -36,7 +37,9 @@ from edge_gate.iris._match import (
     MAX_SHIFT_COLUMNS,
     MIN_COMMON_BITS,
     REFERENCE_BITS,
+    independence_for,
     normalise_distance,
+    row_agreement_of,
     shift_indices,
 )
 from edge_gate.iris._template import IrisTemplate
@@ -84,6 +87,7 @@ class IrisGallery:
         codes: Words,
         masks: Words,
         shape: tuple[int, int, int],
+        row_agreements: npt.NDArray[np.float64],
     ) -> None:
         """Wrap packed arrays; use :meth:`from_templates` to build one.
 
@@ -92,19 +96,26 @@ class IrisGallery:
             codes: uint64[N, words] packed code bits.
             masks: uint64[N, words] packed expanded masks.
             shape: the code grid (rows, columns, bits) of every template.
+            row_agreements: float64[N], each template's
+                ``IrisTemplate.row_agreement``, the reference where None.
 
         Raises:
             TemplateError: the arrays and ids disagree in size.
         """
-        if codes.shape != masks.shape or len(ids) != codes.shape[0]:
+        if (
+            codes.shape != masks.shape
+            or len(ids) != codes.shape[0]
+            or row_agreements.shape != (len(ids),)
+        ):
             raise TemplateError(
-                f"gallery arrays {codes.shape} and {masks.shape} do not match "
-                f"{len(ids)} ids"
+                f"gallery arrays {codes.shape}, {masks.shape} and "
+                f"{row_agreements.shape} do not match {len(ids)} ids"
             )
         self._ids = list(ids)
         self._codes = codes
         self._masks = masks
         self._shape = shape
+        self._row_agreements = row_agreements
         rows, columns, bits = shape
         words_per_row = columns * bits // 64
         coarse_rows = [r for r in COARSE_ROWS if r < rows] or [0]
@@ -141,7 +152,11 @@ class IrisGallery:
             )
         if not templates:
             return cls(
-                [], np.zeros((0, 0), np.uint64), np.zeros((0, 0), np.uint64), (0, 0, 0)
+                [],
+                np.zeros((0, 0), np.uint64),
+                np.zeros((0, 0), np.uint64),
+                (0, 0, 0),
+                np.zeros(0, np.float64),
             )
         shape = templates[0].shape
         _, columns, bits = shape
@@ -157,7 +172,8 @@ class IrisGallery:
                 )
         codes = np.stack([t.code.reshape(-1) for t in templates])
         masks = np.stack([_expand_mask(t).reshape(-1) for t in templates])
-        return cls(ids, _pack(codes), _pack(masks), shape)
+        agreements = np.array([row_agreement_of(t) for t in templates], np.float64)
+        return cls(ids, _pack(codes), _pack(masks), shape, agreements)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -197,12 +213,14 @@ class IrisGallery:
         # 1. Probe at every shift, packed like the gallery.
         probe_codes, probe_masks = self._pack_probe(probe)
         shift_count = len(probe_codes)
+        independence = self._independence(probe)
 
         # 2. Coarse ranking.
         coarse_shifts = np.arange(0, shift_count, COARSE_SHIFT_STEP)
         coarse, coarse_bits = self._coarse_distances(
             probe_codes[coarse_shifts][:, self._coarse_words],
             probe_masks[coarse_shifts][:, self._coarse_words],
+            independence.astype(np.float32),
         )
         count = min(len(self), max(top_k, self.candidates_for(len(self))))
         if count < len(self):
@@ -219,7 +237,9 @@ class IrisGallery:
             chosen = np.arange(len(self))
 
         # 3. Full comparison of the candidates.
-        scores = self._fine_scores(chosen, probe_codes, probe_masks)
+        scores = self._fine_scores(
+            chosen, probe_codes, probe_masks, independence[chosen]
+        )
         order = np.argsort(-scores, kind="stable")[:top_k]
         return [(self._ids[chosen[i]], float(scores[i])) for i in order]
 
@@ -236,11 +256,14 @@ class IrisGallery:
         if not self._ids:
             return np.zeros(0, dtype=np.float64)
         probe_codes, probe_masks = self._pack_probe(probe)
+        independence = self._independence(probe)
         scores = np.empty(len(self), dtype=np.float64)
         block = 4096
         for start in range(0, len(self), block):
             chosen = np.arange(start, min(len(self), start + block))
-            scores[chosen] = self._fine_scores(chosen, probe_codes, probe_masks)
+            scores[chosen] = self._fine_scores(
+                chosen, probe_codes, probe_masks, independence[chosen]
+            )
         return scores
 
     def _pack_probe(self, probe: IrisTemplate) -> tuple[Words, Words]:
@@ -258,8 +281,13 @@ class IrisGallery:
         masks = _pack(shifted_mask.reshape(len(index), -1))
         return codes, masks
 
+    def _independence(self, probe: IrisTemplate) -> npt.NDArray[np.float64]:
+        """Return the probe's ``pair_independence`` with every template."""
+        mean = (self._row_agreements + row_agreement_of(probe)) / 2
+        return independence_for(mean)
+
     def _coarse_distances(
-        self, codes: Words, masks: Words
+        self, codes: Words, masks: Words, independence: npt.NDArray[np.float32]
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint16]]:
         """Return each template's best normalised coarse distance and valid bits.
 
@@ -268,6 +296,7 @@ class IrisGallery:
 
         The normalisation is ``normalise_distance``'s, with the reference
         bit count scaled to the coarse rows; no valid bit gives 1.
+        ``independence`` holds each template's factor with the probe.
         """
         best = np.empty(len(self), dtype=np.float32)
         max_bits = np.empty(len(self), dtype=np.uint16)
@@ -277,6 +306,9 @@ class IrisGallery:
             stop = min(len(self), start + _BLOCK)
             gallery_codes = self._coarse_codes[:, start:stop]
             gallery_masks = self._coarse_masks[:, start:stop]
+            block_factor = independence[start:stop] * np.float32(
+                1.0 / self._coarse_reference
+            )
             block_best = np.full(stop - start, 2.0, dtype=np.float32)
             block_bits = np.zeros(stop - start, dtype=np.uint16)
             wrong = np.empty(stop - start, dtype=np.uint16)
@@ -291,9 +323,7 @@ class IrisGallery:
                     wrong += np.bitwise_count(valid)
                 counts = total.astype(np.float32)
                 distance = wrong / np.maximum(counts, 1.0)
-                scale = np.power(
-                    counts * np.float32(1.0 / self._coarse_reference), exponent
-                )
+                scale = np.power(counts * block_factor, exponent)
                 distance = 0.5 - (0.5 - distance) * scale
                 distance[total == 0] = 1.0
                 np.minimum(block_best, distance, out=block_best)
@@ -303,7 +333,11 @@ class IrisGallery:
         return best, max_bits
 
     def _fine_scores(
-        self, chosen: npt.NDArray[np.intp], codes: Words, masks: Words
+        self,
+        chosen: npt.NDArray[np.intp],
+        codes: Words,
+        masks: Words,
+        independence: npt.NDArray[np.float64],
     ) -> npt.NDArray[np.float64]:
         """Return the normalised score of each chosen template at its best shift."""
         gallery_codes = self._codes[chosen]
@@ -313,6 +347,7 @@ class IrisGallery:
         wrong = np.bitwise_count(disagree).sum(axis=2, dtype=np.float64)
         total = np.bitwise_count(valid).sum(axis=2, dtype=np.float64)
         distance = np.where(total > 0, wrong / np.maximum(total, 1.0), 0.5)
-        normalised = normalise_distance(distance, total).min(axis=1)
-        scores: npt.NDArray[np.float64] = np.clip(1.0 - normalised, 0.0, 1.0)
+        normalised = normalise_distance(distance, total, independence[:, None])
+        best = normalised.min(axis=1)
+        scores: npt.NDArray[np.float64] = np.clip(1.0 - best, 0.0, 1.0)
         return scores

@@ -12,7 +12,18 @@ with a square root; here the power is ``BITS_EXPONENT``:
 
     HD_norm(s) = 0.5 - (0.5 - HD(s)) * (|M_s| / REFERENCE_BITS) ** BITS_EXPONENT
 
-A shift with fewer than ``MIN_COMMON_BITS`` valid bits gets HD_norm 0.5.
+Neighbouring code rows are far from independent: radial furrows make about
+86% of a bit's neighbours one row further out agree with it. A pair of codes
+whose rows agree more than that carries fewer independent bits, so its
+distance is less certain. The valid-bit count is therefore scaled by the
+pair's independence before the normalisation:
+
+    |M_s| * (1 - a) / (1 - REFERENCE_ROW_AGREEMENT)
+
+where a is the mean of the two templates' ``row_agreement``.
+
+A shift with fewer than ``MIN_COMMON_BITS`` valid bits (before that
+scaling) gets HD_norm 0.5.
 
 The score is 1 - min over s of HD_norm(s), clipped to [0, 1]: unrelated
 eyes score about 0.5 and the same eye scores higher.
@@ -21,12 +32,15 @@ eyes score about 0.5 and the same eye scores higher.
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from edge_gate.errors import TemplateError
 from edge_gate.iris._template import IrisTemplate
+
+FloatOrArray = TypeVar("FloatOrArray", float, npt.NDArray[np.float64])
 
 # Shifts tried in each direction, in code columns; 8 of 128 columns covers
 # +-22.5 degrees of head tilt.
@@ -44,6 +58,18 @@ BITS_EXPONENT = 0.4
 # 001-040 shares at least 616 bits at every shift, so the threshold is
 # untested below that. Identical codes on 90 bits would otherwise pass it.
 MIN_COMMON_BITS = 512
+# Median ``IrisTemplate.row_agreement`` of the lane's codes of CASIA eyes
+# 001-040 (``bench/bench_iris.py accuracy`` prints it). A pair whose rows agree
+# this often keeps its valid-bit count. Scaling the count by the pair's
+# independence widened the gap between the lowest same-eye score and the
+# highest other-eye score there from 0.9 to 1.6 other-eye standard deviations
+# (docs/benchmarks.md, iris, fifth round).
+REFERENCE_ROW_AGREEMENT = 0.8634
+# Mean row agreements of a pair outside this range are clipped to it. The
+# lane's CASIA codes of eyes 001-040 span 0.81-0.90; a code far outside, such
+# as rows recombined from different eyes (about 0.5), would otherwise have its
+# chance agreements trusted up to 3.7 times more than the scale was tested on.
+ROW_AGREEMENT_RANGE = (0.8, 0.92)
 
 
 def shift_indices(columns: int, max_shift: int) -> npt.NDArray[np.intp]:
@@ -53,14 +79,41 @@ def shift_indices(columns: int, max_shift: int) -> npt.NDArray[np.intp]:
     return (base[None, :] - shifts[:, None]) % columns
 
 
+def row_agreement_of(template: IrisTemplate) -> float:
+    """Return the template's ``row_agreement``, the reference when unmeasured."""
+    value = template.row_agreement
+    return REFERENCE_ROW_AGREEMENT if value is None else value
+
+
+def independence_for(agreement: FloatOrArray) -> FloatOrArray:
+    """Return the factor on a valid-bit count for a pair's mean row agreement.
+
+    1 at the reference agreement, below 1 for codes with more radial
+    redundancy. The agreement is clipped to ``ROW_AGREEMENT_RANGE``, so the
+    factor stays between 0.59 and 1.46.
+    """
+    clipped = np.clip(agreement, *ROW_AGREEMENT_RANGE)
+    return (1.0 - clipped) / (1.0 - REFERENCE_ROW_AGREEMENT)  # type: ignore[no-any-return]
+
+
+def pair_independence(first: IrisTemplate, second: IrisTemplate) -> float:
+    """Return the factor on the pair's valid-bit count for its row redundancy."""
+    mean = (row_agreement_of(first) + row_agreement_of(second)) / 2
+    return float(independence_for(mean))
+
+
 def normalise_distance(
-    distance: npt.NDArray[np.float64], bits: npt.NDArray[np.float64]
+    distance: npt.NDArray[np.float64],
+    bits: npt.NDArray[np.float64],
+    independence: float | npt.NDArray[np.float64] = 1.0,
 ) -> npt.NDArray[np.float64]:
     """Return the normalised distance for raw distances from ``bits`` bits.
 
-    A distance from fewer than ``MIN_COMMON_BITS`` bits becomes 0.5.
+    ``independence`` scales the bit count (see :func:`pair_independence`). A
+    distance from fewer than ``MIN_COMMON_BITS`` bits becomes 0.5.
     """
-    scale = (np.maximum(bits, 0.0) / REFERENCE_BITS) ** BITS_EXPONENT
+    effective = np.maximum(bits, 0.0) * independence
+    scale = (effective / REFERENCE_BITS) ** BITS_EXPONENT
     normalised = 0.5 - (0.5 - distance) * scale
     counted: npt.NDArray[np.float64] = np.where(
         bits >= MIN_COMMON_BITS, normalised, 0.5
@@ -100,14 +153,17 @@ def compare_irises(first: IrisTemplate, second: IrisTemplate) -> float:
 
     Steps:
         1. Raw masked Hamming distance at each shift of -8..+8 columns.
-        2. Normalise each for its valid-bit count.
+        2. Normalise each for its valid-bit count, scaled by the pair's
+           independence.
         3. Score = 1 - smallest normalised distance, clipped to [0, 1].
 
     Raises:
         TemplateError: the templates have different code grids.
     """
     distance, valid_bits = hamming_distances(first, second)
-    normalised = normalise_distance(distance, valid_bits)
+    normalised = normalise_distance(
+        distance, valid_bits, pair_independence(first, second)
+    )
     best = float(normalised.min())
     if math.isnan(best):
         return 0.0

@@ -47,6 +47,8 @@ MAGIC = b"EGIT"
 FORMAT_VERSION = 1
 _HEADER = struct.Struct("<4sBBHBBHI")
 HEADER_BYTES = _HEADER.size
+# Fewest neighbouring valid cell pairs for ``IrisTemplate.row_agreement``.
+MIN_ROW_PAIRS = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,6 +84,23 @@ class IrisTemplate:
         """Code grid as (rows, columns, bits per cell)."""
         rows, columns, bits = self.code.shape
         return rows, columns, bits
+
+    @cached_property
+    def row_agreement(self) -> float | None:
+        """Share of code bits equal to the same bit one grid row further out.
+
+        Counted over neighbouring cells that are both valid. Radial furrows
+        make neighbouring rows agree far more often than the half of
+        unrelated bits, so a code carries fewer independent bits than it
+        has; the matcher uses this share to say how many (``_match``).
+        With fewer than ``MIN_ROW_PAIRS`` such cells it is None.
+        """
+        both = self.mask[1:] & self.mask[:-1]
+        pairs = int(both.sum())
+        if pairs < MIN_ROW_PAIRS:
+            return None
+        same = (self.code[1:] == self.code[:-1]) & both[:, :, None]
+        return float(same.sum()) / (pairs * self.shape[2])
 
     @cached_property
     def column_bytes(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:

@@ -20,8 +20,12 @@ from edge_gate.iris._match import (
     BITS_EXPONENT,
     MIN_COMMON_BITS,
     REFERENCE_BITS,
+    REFERENCE_ROW_AGREEMENT,
+    ROW_AGREEMENT_RANGE,
     hamming_distances,
+    pair_independence,
 )
+from edge_gate.iris._template import MIN_ROW_PAIRS
 
 
 def random_template(seed: int, valid_share: float = 0.8) -> IrisTemplate:
@@ -157,6 +161,93 @@ def test_gallery_finds_mate_without_coarse_rows(masked_side: str) -> None:
     assert results[0][0] == "id-400"
     assert results[0][1] == pytest.approx(compare_irises(probe, mate))
     assert results[0][1] > 0.9
+
+
+def radial_template(seed: int, agreement: float) -> IrisTemplate:
+    """Return a random template whose rows repeat the row inside with that share."""
+    rng = np.random.default_rng(seed)
+    code = np.empty((16, 128, 2), bool)
+    code[0] = rng.random((128, 2)) < 0.5
+    for row in range(1, 16):
+        flips = rng.random((128, 2)) < 1.0 - agreement
+        code[row] = code[row - 1] ^ flips
+    return IrisTemplate(code=code, mask=np.ones((16, 128), bool), quality=1.0)
+
+
+def column_noise(template: IrisTemplate, flip_share: float, seed: int) -> IrisTemplate:
+    """Return a copy with the same bits flipped in every row (row agreement kept)."""
+    rng = np.random.default_rng(seed)
+    flips = rng.random((1, *template.code.shape[1:])) < flip_share
+    return IrisTemplate(code=template.code ^ flips, mask=template.mask, quality=1.0)
+
+
+def test_row_agreement_counts_valid_neighbours() -> None:
+    template = radial_template(1, 1.0)
+    assert template.row_agreement == 1.0
+    alternating = template.code.copy()
+    alternating[1::2] ^= True
+    flipped = IrisTemplate(code=alternating, mask=template.mask, quality=1.0)
+    assert flipped.row_agreement == 0.0
+    # Only rows 3 and 4 valid: one neighbouring pair per column.
+    mask = np.zeros((16, 128), bool)
+    mask[3:5] = True
+    code = template.code.copy()
+    code[4, :64] ^= True
+    half = IrisTemplate(code=code, mask=mask, quality=1.0)
+    assert half.row_agreement == 0.5
+
+
+def test_row_agreement_unmeasured_when_sparse() -> None:
+    mask = np.zeros((16, 128), bool)
+    mask[3:5, : MIN_ROW_PAIRS - 1] = True
+    sparse = IrisTemplate(code=radial_template(2, 0.9).code, mask=mask, quality=1.0)
+    assert sparse.row_agreement is None
+    assert pair_independence(sparse, sparse) == 1.0
+
+
+def test_redundant_rows_pull_towards_half() -> None:
+    # The same raw distance from codes whose rows repeat each other more
+    # carries fewer independent bits, so it must score nearer to 0.5.
+    scores, distances = [], set()
+    for agreement in (0.82, 0.86, 0.9):
+        template = radial_template(3, agreement)
+        assert template.row_agreement == pytest.approx(agreement, abs=0.02)
+        # The same columns flipped in each: the same raw distance at shift 0.
+        copy = column_noise(template, 0.3, seed=4)
+        distance, _ = hamming_distances(template, copy)
+        distances.add(float(distance[8]))
+        scores.append(compare_irises(template, copy))
+    assert len(distances) == 1
+    assert 0.2 < distances.pop() < 0.35
+    assert scores[0] > scores[1] > scores[2] > 0.5
+
+
+def test_independence_stays_in_tested_range() -> None:
+    low, high = ROW_AGREEMENT_RANGE
+    assert low < REFERENCE_ROW_AGREEMENT < high
+    # Rows of unrelated bits (agreement near 0.5) count as the range's end.
+    unrelated = random_template(5)
+    assert pair_independence(unrelated, unrelated) == pytest.approx(
+        (1 - low) / (1 - REFERENCE_ROW_AGREEMENT)
+    )
+    constant = radial_template(6, 1.0)
+    assert pair_independence(constant, constant) == pytest.approx(
+        (1 - high) / (1 - REFERENCE_ROW_AGREEMENT)
+    )
+    reference = radial_template(7, REFERENCE_ROW_AGREEMENT)
+    assert pair_independence(reference, reference) == pytest.approx(1.0, abs=0.05)
+
+
+def test_gallery_scores_redundancy_like_compare() -> None:
+    templates = [
+        column_noise(radial_template(30 + i, 0.78 + 0.01 * i), 0.1 * (i % 4), seed=i)
+        for i in range(16)
+    ]
+    gallery = IrisGallery.from_templates([str(i) for i in range(16)], templates)
+    for probe in (templates[0], templates[9], radial_template(50, 0.86)):
+        expected = [compare_irises(probe, t) for t in templates]
+        assert np.allclose(gallery.exhaustive_scores(probe), expected)
+    assert len({round(pair_independence(templates[0], t), 6) for t in templates}) > 8
 
 
 def test_empty_gallery_returns_nothing() -> None:
