@@ -66,9 +66,9 @@ MIN_COMMON_BITS = 512
 # (docs/benchmarks.md, iris, fifth round).
 REFERENCE_ROW_AGREEMENT = 0.8634
 # Mean row agreements of a pair outside this range are clipped to it. The
-# lane's CASIA codes of eyes 001-040 span 0.81-0.90; a code far outside, such
-# as rows recombined from different eyes (about 0.5), would otherwise have its
-# chance agreements trusted up to 3.7 times more than the scale was tested on.
+# lane's CASIA codes of eyes 001-040 span 0.81-0.90. A code far outside, such
+# as rows recombined from different eyes (about 0.5), would otherwise count up
+# to 3.7 times its valid bits, a scale never tested.
 ROW_AGREEMENT_RANGE = (0.8, 0.92)
 
 

@@ -47,7 +47,7 @@ MAGIC = b"EGIT"
 FORMAT_VERSION = 1
 _HEADER = struct.Struct("<4sBBHBBHI")
 HEADER_BYTES = _HEADER.size
-# Fewest neighbouring valid cell pairs for ``IrisTemplate.row_agreement``.
+# Minimum count of neighbouring valid cell pairs for ``IrisTemplate.row_agreement``.
 MIN_ROW_PAIRS = 64
 
 
@@ -90,10 +90,10 @@ class IrisTemplate:
         """Share of code bits equal to the same bit one grid row further out.
 
         Counted over neighbouring cells that are both valid. Radial furrows
-        make neighbouring rows agree far more often than the half of
-        unrelated bits, so a code carries fewer independent bits than it
-        has; the matcher uses this share to say how many (``_match``).
-        With fewer than ``MIN_ROW_PAIRS`` such cells it is None.
+        make neighbouring rows agree far more often than unrelated bits do
+        (half the time). So a code carries fewer independent bits than it
+        has, and the matcher uses this share to count them (``_match``).
+        With fewer than ``MIN_ROW_PAIRS`` such cell pairs it is None.
         """
         both = self.mask[1:] & self.mask[:-1]
         pairs = int(both.sum())
