@@ -81,7 +81,7 @@ from edge_gate.iris._match import (
     hamming_distances,
     normalise_distance,
     pair_independence,
-    row_agreement_of,
+    row_redundancy,
 )
 
 TARGET_FMR = 1e-4
@@ -429,7 +429,7 @@ def synthetic_gallery(
         gallery_codes.append(_pack(picked_codes.reshape(n, -1)))
         gallery_masks.append(_pack(expanded.reshape(n, -1)))
     ids = [f"synthetic-{i}" for i in range(size)]
-    real_agreements = np.array([row_agreement_of(t) for t in templates])
+    real_agreements = np.array([row_redundancy(t) for t in templates])
     return IrisGallery(
         ids,
         np.concatenate(gallery_codes),

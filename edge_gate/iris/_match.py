@@ -20,7 +20,8 @@ pair's independence before the normalisation:
 
     |M_s| * (1 - a) / (1 - REFERENCE_ROW_AGREEMENT)
 
-where a is the mean of the two templates' ``row_agreement``.
+where a is the mean of the two templates' ``row_agreement``, each folded
+above a half (a row that inverts its neighbour repeats it as well).
 
 A shift with fewer than ``MIN_COMMON_BITS`` valid bits (before that
 scaling) gets HD_norm 0.5.
@@ -79,10 +80,17 @@ def shift_indices(columns: int, max_shift: int) -> npt.NDArray[np.intp]:
     return (base[None, :] - shifts[:, None]) % columns
 
 
-def row_agreement_of(template: IrisTemplate) -> float:
-    """Return the template's ``row_agreement``, the reference when unmeasured."""
+def row_redundancy(template: IrisTemplate) -> float:
+    """Return the template's row agreement folded above a half.
+
+    A row that inverts its neighbour is as redundant as one that repeats it,
+    so an agreement a counts as max(a, 1 - a). Unmeasured, it is the
+    reference.
+    """
     value = template.row_agreement
-    return REFERENCE_ROW_AGREEMENT if value is None else value
+    if value is None:
+        return REFERENCE_ROW_AGREEMENT
+    return max(value, 1.0 - value)
 
 
 def independence_for(agreement: FloatOrArray) -> FloatOrArray:
@@ -98,7 +106,7 @@ def independence_for(agreement: FloatOrArray) -> FloatOrArray:
 
 def pair_independence(first: IrisTemplate, second: IrisTemplate) -> float:
     """Return the factor on the pair's valid-bit count for its row redundancy."""
-    mean = (row_agreement_of(first) + row_agreement_of(second)) / 2
+    mean = (row_redundancy(first) + row_redundancy(second)) / 2
     return float(independence_for(mean))
 
 

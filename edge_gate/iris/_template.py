@@ -71,6 +71,11 @@ class IrisTemplate:
                 f"iris code must be bool[rows, columns, bits], got "
                 f"{self.code.dtype}{list(self.code.shape)}"
             )
+        if 0 in self.code.shape:
+            raise TemplateError(
+                f"iris code grid {'x'.join(map(str, self.code.shape))} is empty; "
+                f"every axis needs at least one entry"
+            )
         if self.mask.shape != self.code.shape[:2] or self.mask.dtype != np.bool_:
             raise TemplateError(
                 f"iris mask must be bool{list(self.code.shape[:2])}, got "

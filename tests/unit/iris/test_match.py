@@ -127,6 +127,19 @@ def test_gallery_finds_planted_mate() -> None:
     assert results[0][1] > results[1][1]
 
 
+@pytest.mark.parametrize("columns", [-7, -3, 1, 5])
+def test_gallery_finds_mate_at_odd_shift(columns: int) -> None:
+    # Unrelated neighbouring columns: one column off, a mate looks random.
+    templates = [random_template(700 + i) for i in range(1000)]
+    mate = templates[321]
+    probe = rolled(noisy_copy(mate, 0.2, seed=columns + 50), columns)
+    gallery = IrisGallery.from_templates([f"id-{i}" for i in range(1000)], templates)
+    assert gallery.candidates_for(len(gallery)) < len(gallery)
+    best_id, best_score = gallery.search(probe, top_k=1)[0]
+    assert best_id == "id-321"
+    assert best_score == pytest.approx(compare_irises(probe, mate))
+
+
 def test_gallery_matches_exhaustive_scores() -> None:
     templates = [random_template(20 + i) for i in range(50)]
     gallery = IrisGallery.from_templates([str(i) for i in range(50)], templates)
@@ -238,6 +251,19 @@ def test_independence_stays_in_tested_range() -> None:
     assert pair_independence(reference, reference) == pytest.approx(1.0, abs=0.05)
 
 
+def test_complemented_rows_score_like_equal() -> None:
+    # Inverting every second row of both codes changes no distance, and a row
+    # that inverts its neighbour is as redundant as one that repeats it.
+    equal = [radial_template(60 + i, 1.0) for i in range(2)]
+    inverted = []
+    for template in equal:
+        code = template.code.copy()
+        code[1::2] ^= True
+        inverted.append(IrisTemplate(code=code, mask=template.mask, quality=1.0))
+    assert np.array_equal(hamming_distances(*equal)[0], hamming_distances(*inverted)[0])
+    assert compare_irises(*inverted) == pytest.approx(compare_irises(*equal))
+
+
 def test_gallery_scores_redundancy_like_compare() -> None:
     templates = [
         column_noise(radial_template(30 + i, 0.78 + 0.01 * i), 0.1 * (i % 4), seed=i)
@@ -248,6 +274,13 @@ def test_gallery_scores_redundancy_like_compare() -> None:
         expected = [compare_irises(probe, t) for t in templates]
         assert np.allclose(gallery.exhaustive_scores(probe), expected)
     assert len({round(pair_independence(templates[0], t), 6) for t in templates}) > 8
+
+
+def test_gallery_rejects_unmeasured_agreement() -> None:
+    gallery = IrisGallery.from_templates(["a"], [random_template(1)])
+    agreements = np.array([np.nan])
+    with pytest.raises(TemplateError, match="row agreement nan of gallery entry 'a'"):
+        IrisGallery(["a"], gallery._codes, gallery._masks, gallery._shape, agreements)
 
 
 def test_empty_gallery_returns_nothing() -> None:

@@ -67,6 +67,14 @@ def test_mask_shape_checked() -> None:
         )
 
 
+@pytest.mark.parametrize("shape", [(16, 128, 0), (0, 128, 2), (16, 0, 2)])
+def test_empty_grid_rejected(shape: tuple[int, int, int]) -> None:
+    with pytest.raises(TemplateError, match="is empty"):
+        IrisTemplate(
+            code=np.zeros(shape, bool), mask=np.ones(shape[:2], bool), quality=1.0
+        )
+
+
 def test_open_iris_vector_imports(data_dir: Path) -> None:
     vector = data_dir / "iris" / "open-iris-testvector" / "expected_orb_output.json"
     data = json.loads(vector.read_text(encoding="utf-8"))
