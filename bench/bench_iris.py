@@ -405,7 +405,7 @@ def synthetic_gallery(
     randomly chosen real template, and the whole code is rotated by a random
     number of columns. Its bit statistics are those of real codes, but it
     matches no real eye. Rows from different eyes do not agree as a real
-    code's rows do, so each synthetic eye takes the row agreement of one
+    code's rows do, so each synthetic eye takes the row redundancy of one
     real template instead of its own.
     """
     rng = np.random.default_rng(seed)
@@ -429,13 +429,13 @@ def synthetic_gallery(
         gallery_codes.append(_pack(picked_codes.reshape(n, -1)))
         gallery_masks.append(_pack(expanded.reshape(n, -1)))
     ids = [f"synthetic-{i}" for i in range(size)]
-    real_agreements = np.array([row_redundancy(t) for t in templates])
+    real_redundancies = np.array([row_redundancy(t) for t in templates])
     return IrisGallery(
         ids,
         np.concatenate(gallery_codes),
         np.concatenate(gallery_masks),
         templates[0].shape,
-        real_agreements[rng.integers(0, count, size=size)],
+        real_redundancies[rng.integers(0, count, size=size)],
     )
 
 
@@ -477,7 +477,7 @@ def command_speed(args: argparse.Namespace) -> dict[str, Any]:
         np.concatenate([real_gallery._codes, background._codes]),
         np.concatenate([real_gallery._masks, background._masks]),
         real_gallery._shape,
-        np.concatenate([real_gallery._row_agreements, background._row_agreements]),
+        np.concatenate([real_gallery._row_redundancies, background._row_redundancies]),
     )
     search_times, agree, top1 = [], 0, 0
     for eye, probe in probes[: args.probes]:

@@ -89,7 +89,7 @@ class IrisGallery:
         codes: Words,
         masks: Words,
         shape: tuple[int, int, int],
-        row_agreements: npt.NDArray[np.float64],
+        row_redundancies: npt.NDArray[np.float64],
     ) -> None:
         """Wrap packed arrays; use :meth:`from_templates` to build one.
 
@@ -98,34 +98,35 @@ class IrisGallery:
             codes: uint64[N, words] packed code bits.
             masks: uint64[N, words] packed expanded masks.
             shape: the code grid (rows, columns, bits) of every template.
-            row_agreements: float[N], each template's ``row_redundancy``.
+            row_redundancies: float[N], each template's ``row_redundancy``.
 
         Raises:
-            TemplateError: the arrays and ids disagree in size.
+            TemplateError: the arrays and ids disagree in size, or a
+                redundancy is not a share.
         """
-        agreements = np.asarray(row_agreements, dtype=np.float64)
+        redundancies = np.asarray(row_redundancies, dtype=np.float64)
         if (
             codes.shape != masks.shape
             or len(ids) != codes.shape[0]
-            or agreements.shape != (len(ids),)
+            or redundancies.shape != (len(ids),)
         ):
             raise TemplateError(
                 f"gallery arrays {codes.shape}, {masks.shape} and "
-                f"{agreements.shape} do not match {len(ids)} ids"
+                f"{redundancies.shape} do not match {len(ids)} ids"
             )
-        outside = ~((agreements >= 0.0) & (agreements <= 1.0))
-        if outside.any():
-            index = int(np.flatnonzero(outside)[0])
+        invalid = ~((redundancies >= 0.0) & (redundancies <= 1.0))
+        if invalid.any():
+            index = int(np.flatnonzero(invalid)[0])
             raise TemplateError(
-                f"row agreement {agreements[index]} of gallery entry "
-                f"{ids[index]!r} is not a share in [0, 1]; rebuild the gallery "
+                f"invalid row redundancy {redundancies[index]} for gallery entry "
+                f"{ids[index]!r}: expected a share in [0, 1]; build the gallery "
                 f"with IrisGallery.from_templates"
             )
         self._ids = list(ids)
         self._codes = codes
         self._masks = masks
         self._shape = shape
-        self._row_agreements = agreements
+        self._row_redundancies = redundancies
         rows, columns, bits = shape
         words_per_row = columns * bits // 64
         coarse_rows = [r for r in COARSE_ROWS if r < rows] or [0]
@@ -182,8 +183,8 @@ class IrisGallery:
                 )
         codes = np.stack([t.code.reshape(-1) for t in templates])
         masks = np.stack([_expand_mask(t).reshape(-1) for t in templates])
-        agreements = np.array([row_redundancy(t) for t in templates], np.float64)
-        return cls(ids, _pack(codes), _pack(masks), shape, agreements)
+        redundancies = np.array([row_redundancy(t) for t in templates], np.float64)
+        return cls(ids, _pack(codes), _pack(masks), shape, redundancies)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -293,7 +294,7 @@ class IrisGallery:
 
     def _independence(self, probe: IrisTemplate) -> npt.NDArray[np.float64]:
         """Return the probe's ``pair_independence`` with every template."""
-        mean = (self._row_agreements + row_redundancy(probe)) / 2
+        mean = (self._row_redundancies + row_redundancy(probe)) / 2
         return independence_for(mean)
 
     def _coarse_distances(
@@ -306,7 +307,7 @@ class IrisGallery:
 
         The normalisation is ``normalise_distance``'s, with the reference
         bit count scaled to the coarse rows; no valid bit gives 1.
-        ``independence`` holds each template's factor with the probe.
+        ``independence`` contains each template's factor with the probe.
         """
         best = np.empty(len(self), dtype=np.float32)
         max_bits = np.empty(len(self), dtype=np.uint16)

@@ -73,7 +73,7 @@ class IrisTemplate:
             )
         if 0 in self.code.shape:
             raise TemplateError(
-                f"iris code grid {'x'.join(map(str, self.code.shape))} is empty; "
+                f"iris code grid {'x'.join(map(str, self.code.shape))} is empty: "
                 f"every axis needs at least one entry"
             )
         if self.mask.shape != self.code.shape[:2] or self.mask.dtype != np.bool_:

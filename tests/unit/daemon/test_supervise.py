@@ -42,7 +42,11 @@ def wait_for_stopping(notify_socket: Any, daemon: subprocess.Popen[str]) -> None
         notify_socket.wait_for("STOPPING=1", timeout_s=10)
     except AssertionError as err:
         daemon.send_signal(signal.SIGABRT)
-        daemon.wait(10)
+        try:
+            daemon.wait(10)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait(5)
         output = daemon.stdout.read() if daemon.stdout else ""
         raise AssertionError(f"{err}\ndaemon output:\n{output}") from None
 

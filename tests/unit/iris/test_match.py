@@ -177,7 +177,10 @@ def test_gallery_finds_mate_without_coarse_rows(masked_side: str) -> None:
 
 
 def radial_template(seed: int, agreement: float) -> IrisTemplate:
-    """Return a random template whose rows repeat the row inside with that share."""
+    """Return a random template whose rows repeat the next row inwards.
+
+    Each bit equals the one a row further in with share ``agreement``.
+    """
     rng = np.random.default_rng(seed)
     code = np.empty((16, 128, 2), bool)
     code[0] = rng.random((128, 2)) < 0.5
@@ -219,8 +222,8 @@ def test_row_agreement_unmeasured_when_sparse() -> None:
 
 
 def test_redundant_rows_pull_towards_half() -> None:
-    # The same raw distance from codes whose rows repeat each other more
-    # carries fewer independent bits, so it must score nearer to 0.5.
+    # Codes whose rows repeat each other more carry fewer independent bits.
+    # So the same raw distance from them must score nearer to 0.5.
     scores, distances = [], set()
     for agreement in (0.82, 0.86, 0.9):
         template = radial_template(3, agreement)
@@ -252,8 +255,8 @@ def test_independence_stays_in_tested_range() -> None:
 
 
 def test_complemented_rows_score_like_equal() -> None:
-    # Inverting every second row of both codes changes no distance, and a row
-    # that inverts its neighbour is as redundant as one that repeats it.
+    # Inverting every second row of both codes changes no distance. A row that
+    # inverts its neighbour is as redundant as one that repeats it.
     equal = [radial_template(60 + i, 1.0) for i in range(2)]
     inverted = []
     for template in equal:
@@ -276,11 +279,11 @@ def test_gallery_scores_redundancy_like_compare() -> None:
     assert len({round(pair_independence(templates[0], t), 6) for t in templates}) > 8
 
 
-def test_gallery_rejects_unmeasured_agreement() -> None:
+def test_gallery_rejects_invalid_redundancy() -> None:
     gallery = IrisGallery.from_templates(["a"], [random_template(1)])
-    agreements = np.array([np.nan])
-    with pytest.raises(TemplateError, match="row agreement nan of gallery entry 'a'"):
-        IrisGallery(["a"], gallery._codes, gallery._masks, gallery._shape, agreements)
+    redundancies = np.array([np.nan])
+    with pytest.raises(TemplateError, match="row redundancy nan for gallery entry 'a'"):
+        IrisGallery(["a"], gallery._codes, gallery._masks, gallery._shape, redundancies)
 
 
 def test_empty_gallery_returns_nothing() -> None:
