@@ -444,6 +444,7 @@ def _best_circle(
     sample: Sampler = bilinear,
     trim: float = 0.0,
     centre_penalty: FloatImage | None = None,
+    peak_only: bool = False,
 ) -> tuple[Circle, float]:
     """Return the circle with the steepest outward rise of the mean grey level.
 
@@ -463,11 +464,29 @@ def _best_circle(
         rise = means[:, 2 * smooth :] - means[:, : -2 * smooth]
     if centre_penalty is not None:
         rise = rise - centre_penalty[:, None]
+    if peak_only:
+        rise = _peaks_only(rise)
     best = int(np.argmax(rise))
     centre_index, radius_index = divmod(best, rise.shape[1])
     centre = centres[centre_index]
     radius = float(radii[radius_index + smooth])
     return Circle(float(centre[0]), float(centre[1]), radius), float(rise.flat[best])
+
+
+def _peaks_only(rise: FloatImage) -> FloatImage:
+    """Return ``rise`` with every value that is not a peak along the radius at -inf.
+
+    A peak is at least as high as both radial neighbours, so neither end of
+    the radius range is one. Without a single peak the rise is returned
+    unchanged.
+    """
+    peak = np.zeros(rise.shape, dtype=bool)
+    inner = rise[:, 1:-1]
+    peak[:, 1:-1] = (inner >= rise[:, :-2]) & (inner >= rise[:, 2:])
+    if not peak.any():
+        return rise
+    kept: FloatImage = np.where(peak, rise, np.float32(-np.inf))
+    return kept
 
 
 def _trimmed_rise(
@@ -829,6 +848,7 @@ def _find_iris(
         centre_penalty=_IRIS_CENTRE_PENALTY
         * np.abs(centres[:, 0] - pupil.x)
         / pupil.radius,
+        peak_only=True,
     )
     return circle
 

@@ -162,6 +162,33 @@ def test_iris_circle_steady_when_side_arcs_turn(
     assert_close(turned.iris, default.iris, 3.0)
 
 
+def test_vignetted_iris_circle_stays_at_limbus(data_dir: Path) -> None:
+    # Lens vignetting (corners at a fifth of their brightness) weakens the
+    # limbus of this calibration image. The rise then grew towards the inner
+    # end of the radius search, and the iris circle stopped there, at the
+    # collarette (66 px instead of 108 px), although no boundary lies there.
+    image = load_iris_image(data_dir / "iris" / "casia-iris-v1" / "011/011_1_1.jpg")
+    height, width = image.shape
+    ys, xs = np.mgrid[0:height, 0:width]
+    corner = np.hypot((xs - width / 2) / (width / 2), (ys - height / 2) / (height / 2))
+    vignetted = np.clip(image * (1 - 0.4 * corner**2), 0, 255).astype(np.uint8)
+    clean = segment_eye(image)
+    assert_close(segment_eye(vignetted).iris, clean.iris, 3.0)
+
+
+def test_iris_search_takes_peak_over_range_end() -> None:
+    # Two radius rows: one rises to its largest value at the range's end
+    # without a turn, the other peaks inside at a lower value.
+    rise = np.asarray(
+        [[9.0, 8.0, 7.0, 6.0, 5.0], [1.0, 2.0, 4.0, 3.0, 2.0]], dtype=np.float32
+    )
+    kept = segment_module._peaks_only(rise)
+    assert np.unravel_index(int(np.argmax(kept)), kept.shape) == (1, 2)
+    # Without any peak the rise is left as it was.
+    slope = np.asarray([[1.0, 2.0, 3.0]], dtype=np.float32)
+    assert np.array_equal(segment_module._peaks_only(slope), slope)
+
+
 def test_painted_pupil_highlights_still_enrol_and_match(data_dir: Path) -> None:
     # Another camera's illuminators show as spots inside the pupil. The
     # image must still enrol and match its clean copy well above unrelated
