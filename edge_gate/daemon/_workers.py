@@ -293,6 +293,8 @@ class CaptureWorker(DeviceWorker):
 
     Extraction runs in this worker's thread after ``SampleCaptured`` went to
     the lane, so the lane can start the next modality's capture meanwhile.
+    An outcome for a transaction that the lane cancelled (it ended the
+    transaction, for example after a device loss) is dropped here.
     """
 
     def __init__(
@@ -355,7 +357,7 @@ class CaptureWorker(DeviceWorker):
         if self._is_cancelled(tx):
             return
         if not self.ensure_open():
-            self._emit(CaptureFailed(tx, command.modality, "device_lost"))
+            self._send_outcome(CaptureFailed(tx, command.modality, "device_lost"))
             return
 
         started = self._clock()
@@ -364,16 +366,40 @@ class CaptureWorker(DeviceWorker):
         except BiometricError as err:
             self.responded()
             logger.info("%s capture %s: no sample (%s)", self.modality, tx, err)
-            self._emit(CaptureFailed(tx, command.modality, "no_sample"))
+            self._send_outcome(CaptureFailed(tx, command.modality, "no_sample"))
             return
         except DeviceError as err:
             self.lost(err)
-            self._emit(CaptureFailed(tx, command.modality, "device_lost"))
+            self._send_outcome(CaptureFailed(tx, command.modality, "device_lost"))
             return
         self.responded()
         captured = self._clock()
-        self._emit(SampleCaptured(tx, command.modality))
-        self._score(request, image, started, captured)
+        if self._send_outcome(SampleCaptured(tx, command.modality)):
+            self._score(request, image, started, captured)
+
+    def _send_outcome(
+        self, event: SampleCaptured | SampleScored | CaptureFailed
+    ) -> bool:
+        """Emit a capture outcome unless the lane cancelled its transaction.
+
+        The lane cancels a transaction only when it ends it, so it would
+        reject the outcome. The usual case is a capture that was running
+        when its device was unplugged.
+
+        Returns:
+            Whether the event went to the lane.
+        """
+        tx = event.transaction_id
+        if self._is_cancelled(tx):
+            logger.debug(
+                "%s capture %s: %s dropped because the lane cancelled the transaction",
+                self.modality,
+                tx,
+                type(event).__name__,
+            )
+            return False
+        self._emit(event)
+        return True
 
     def _score(
         self, request: _CaptureRequest, image: Any, started: float, captured: float
@@ -385,10 +411,10 @@ class CaptureWorker(DeviceWorker):
             probe = matcher.extract(image)
         except BiometricError as err:
             logger.info("%s capture %s: no template (%s)", self.modality, tx, err)
-            self._emit(CaptureFailed(tx, command.modality, "failure_to_enrol"))
+            self._send_outcome(CaptureFailed(tx, command.modality, "failure_to_enrol"))
             return
         if probe.quality < self._min_quality:
-            self._emit(CaptureFailed(tx, command.modality, "low_quality"))
+            self._send_outcome(CaptureFailed(tx, command.modality, "low_quality"))
             return
         if self._is_cancelled(tx):
             return
@@ -400,7 +426,7 @@ class CaptureWorker(DeviceWorker):
                 f"{self.modality}_match": (self._clock() - captured) * 1000.0,
             }
         )
-        self._emit(
+        self._send_outcome(
             SampleScored(
                 tx,
                 command.modality,

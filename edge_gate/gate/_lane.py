@@ -34,7 +34,7 @@ Invariants:
   because the same call may already have produced commands from elapsed
   deadlines (a :class:`Lock` among them) that must reach the runner. A
   result for one of the last transactions, arriving after it ended, is
-  expected (a worker finishes what it started) and logged at INFO; any
+  expected (a worker finishes what it started) and logged at DEBUG. Any
   other rejection is logged at WARNING.
 - A document read while the barrier is open outside a passage, or while
   the exit beam is broken, starts a transaction that is rejected at once
@@ -375,7 +375,7 @@ class Lane:
             self.rejected_events += 1
             self.last_rejection = why
             logger.log(
-                logging.INFO if why == _LATE_RESULT else logging.WARNING,
+                logging.DEBUG if why == _LATE_RESULT else logging.WARNING,
                 "lane %s rejected %s in state %s: %s",
                 self._lane_id,
                 type(event).__name__,

@@ -310,6 +310,41 @@ def test_sensor_unplug_during_capture(
     assert devices["fingerprint"]["lost_by"] == []
 
 
+def test_unplug_drops_late_capture_quietly(
+    lane_setup: Any,
+    start_lane: Any,
+    caplog: pytest.LogCaptureFixture,
+    wait_until: Callable[..., None],
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="edge_gate")
+    lane_setup.write_templates(enrolled=True)
+    running = start_lane(lane_setup)
+    module = lane_setup.fingerprint_module
+    wait_until(running.idle_in_service)
+    lane_setup.reader.present(lane_setup.mrz_lines())
+    wait_until(lambda: running.status()["state"] == "fingerprint")
+    # The worker polls the module for a finger while its capture runs.
+    seen = len(module.events)
+    wait_until(lambda: any(e.kind == "command" for e in module.events[seen:]))
+    module.unplug()
+
+    # The capture fails after the lane aborted its transaction. The worker
+    # drops the outcome if the cancel reached it first, and otherwise the
+    # lane rejects it as a late result. Both log at DEBUG.
+    def late_outcomes() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "CaptureFailed" in r.getMessage()]
+
+    def aborted() -> list[str]:
+        rows = [e for e in running.audit() if e.record.kind == "transaction"]
+        return [e.record.reason for e in rows]
+
+    wait_until(lambda: bool(late_outcomes()) and bool(aborted()))
+    assert aborted() == ["fingerprint_lost"]
+    assert [r.levelname for r in late_outcomes()] == ["DEBUG"]
+    rejections = [r for r in caplog.records if "rejected" in r.getMessage()]
+    assert [r for r in rejections if r.levelno > logging.DEBUG] == []
+
+
 def test_watchlist_reload_failure_holds(
     lane: Any, monkeypatch: Any, wait_until: Callable[..., None]
 ) -> None:

@@ -996,7 +996,7 @@ def test_fire_during_manual_open_then_locks(driver: Driver) -> None:
     assert out[0] == Lock()
 
 
-def test_late_result_is_logged_at_info(
+def test_late_result_is_logged_at_debug(
     driver: Driver, caplog: pytest.LogCaptureFixture
 ) -> None:
     driver.document()
@@ -1004,12 +1004,14 @@ def test_late_result_is_logged_at_info(
     driver.enrolled()
     driver.send(DeviceLost("fingerprint"))
     assert driver.records()[0].reason == "fingerprint_lost"
-    caplog.set_level("INFO", logger="edge_gate.gate")
+    caplog.set_level("DEBUG", logger="edge_gate.gate")
     # The capture worker reports the sample it could not take after the abort.
-    driver.send(CaptureFailed(tx, "fingerprint", "device_lost"))
+    out = driver.send(CaptureFailed(tx, "fingerprint", "device_lost"))
+    assert out == []
+    assert driver.lane.state is LaneState.OUT_OF_SERVICE
     assert driver.lane.rejected_events == 1
     (entry,) = [r for r in caplog.records if "rejected" in r.getMessage()]
-    assert entry.levelname == "INFO"
+    assert entry.levelname == "DEBUG"
     assert "already ended" in entry.getMessage()
 
 
