@@ -485,8 +485,8 @@ def _peaks_only(rise: FloatImage) -> FloatImage:
     peak[:, 1:-1] = (inner >= rise[:, :-2]) & (inner >= rise[:, 2:])
     if not peak.any():
         return rise
-    kept: FloatImage = np.where(peak, rise, np.float32(-np.inf))
-    return kept
+    peaks: FloatImage = np.where(peak, rise, np.float32(-np.inf))
+    return peaks
 
 
 def _trimmed_rise(
@@ -796,19 +796,14 @@ def _grow_region(dark: BoolImage, seed_row: int, seed_col: int) -> BoolImage:
 
 # TODO: the accuracy targets are not met. At the FMR 1e-4 threshold of eyes 001-040,
 # the FNMR on eyes 041-080 is 0.60% (target 0.5%), and the EER over all eyes is 0.18%
-# (target 0.1%). The lowest genuine score over all eyes is 0.557, near unrelated eyes.
-# It barely moved with the lower-eyelid mask, the centre bias, the lid bound, the
-# pupil's second threshold, the matcher's normalisation power or its count of
-# independent bits. Rotation in half-column steps was tried and reverted, because
-# stored templates cannot carry the half step, so the CLI would score differently
-# from the lane. A second filter scale, tried on eyes 001-040 only, moved little
-# there. So some images of eyes 041-080 fail for a cause not yet seen on eyes
-# 001-040. That split was not examined, to keep it out of the tuning. Seen on eyes
-# 001-040: the iris circle can stop outside the limbus (037_2_4, about 10 px too
-# large), and a flat image border captures it. Scoring the two side arcs
-# separately, less their difference, cut the padded-frame failures by a third but
-# added a failure to enrol, so it was not kept. A rise relative to the local grey
-# level (against vignetting) took 011_1_1's circle to its collarette. Remove this
+# (target 0.1%). The lowest genuine score over all eyes is 0.557, near unrelated eyes,
+# while the lowest of eyes 001-040 is 0.675. So some images of eyes 041-080 fail for a
+# cause not seen on eyes 001-040. That split was not examined, to keep it out of the
+# tuning. Ruled out there: an iris circle stopped by the search range's end (taking
+# only peaks changed no template). Tried on eyes 001-040 without effect: eyelid masks
+# and margins, circle biases, normalisation powers, a radial warp for pupil dilation,
+# a second filter scale (docs/benchmarks.md, iris). The weakest pair there, 037_1_2
+# with 037_2_4, does not gain from moving either circle by up to 8 px. Remove this
 # mark when ``bench/bench_iris.py accuracy`` meets both targets.
 def _find_iris(
     coarse: FloatImage,
