@@ -21,6 +21,7 @@ import math
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,14 @@ REOPEN_MAX_S = 2.0
 POLL_S = 0.2
 # Minimum interval between "still lost" warnings of one device, in seconds.
 LOST_REPEAT_LOG_S = 60.0
+# Cancelled transactions a capture worker keeps; the oldest goes first. The
+# worker skips a cancelled request as soon as it takes it from its queue, so
+# only transactions started while one capture and its extraction ran
+# (capture_timeout_s is at most 120 s) can still have work here. An estimate:
+# 256 allows a new transaction, with its document read and lookup, every
+# half second over that time. If a transaction left the record too early,
+# its outcome would reach the lane and its probe would stay stored.
+CANCELLED_KEPT = 256
 
 
 class DeviceWorker(Worker):
@@ -294,7 +303,8 @@ class CaptureWorker(DeviceWorker):
     Extraction runs in this worker's thread after ``SampleCaptured`` went to
     the lane, so the lane can start the next modality's capture meanwhile.
     An outcome for a transaction that the lane cancelled (it ended the
-    transaction, for example after a device loss) is dropped here.
+    transaction, for example after a device loss) is dropped here, and no
+    probe of a cancelled transaction stays in the probe store.
     """
 
     def __init__(
@@ -328,7 +338,8 @@ class CaptureWorker(DeviceWorker):
         self._min_quality = min_quality
         self._clock = clock
         self._requests: queue.Queue[_CaptureRequest] = queue.Queue()
-        self._cancelled: set[str] = set()
+        self._cancelled: deque[str] = deque(maxlen=CANCELLED_KEPT)
+        # Taken before the probe store's lock, never while holding it.
         self._cancel_lock = threading.Lock()
         self.durations_ms: dict[str, dict[str, float]] = {}
 
@@ -337,9 +348,18 @@ class CaptureWorker(DeviceWorker):
         self._requests.put(_CaptureRequest(command, dict(enrolled)))
 
     def cancel(self, transaction_id: str) -> None:
-        """Drop queued requests and results of a cancelled transaction."""
+        """Drop queued requests, results and stored probes of a transaction.
+
+        It discards the probes of every modality, because the lane cancels a
+        transaction only when it ends it. It runs under the cancel lock, as
+        the check before a probe is stored does. So a probe stored before the
+        cancel is discarded here, and none is stored after it while the
+        transaction is among the last ``CANCELLED_KEPT`` cancelled.
+        """
         with self._cancel_lock:
-            self._cancelled.add(transaction_id)
+            if transaction_id not in self._cancelled:
+                self._cancelled.append(transaction_id)
+            self._probes.discard(transaction_id)
 
     def _is_cancelled(self, transaction_id: str) -> bool:
         with self._cancel_lock:
@@ -416,16 +436,27 @@ class CaptureWorker(DeviceWorker):
         if probe.quality < self._min_quality:
             self._send_outcome(CaptureFailed(tx, command.modality, "low_quality"))
             return
-        if self._is_cancelled(tx):
-            return
-        self._probes.put(tx, self.modality, probe)
         scores = [matcher.compare(probe, data) for data in request.enrolled.values()]
-        self.durations_ms.setdefault(tx, {}).update(
-            {
-                f"{self.modality}_capture": (captured - started) * 1000.0,
-                f"{self.modality}_match": (self._clock() - captured) * 1000.0,
-            }
-        )
+        durations_ms = {
+            f"{self.modality}_capture": (captured - started) * 1000.0,
+            f"{self.modality}_match": (self._clock() - captured) * 1000.0,
+        }
+
+        # Checked and stored under the cancel lock, so a cancel() either comes
+        # first and nothing is stored, or comes after and discards the probe.
+        with self._cancel_lock:
+            is_cancelled = tx in self._cancelled
+            if not is_cancelled:
+                self._probes.put(tx, self.modality, probe)
+                self.durations_ms.setdefault(tx, {}).update(durations_ms)
+        if is_cancelled:
+            logger.debug(
+                "%s capture %s: probe dropped because the lane cancelled the "
+                "transaction",
+                self.modality,
+                tx,
+            )
+            return
         self._send_outcome(
             SampleScored(
                 tx,
