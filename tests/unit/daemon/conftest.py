@@ -335,12 +335,14 @@ class RunningLane:
         **overrides: dict[str, Any],
     ) -> None:
         from edge_gate.daemon import LaneRunner
-        from edge_gate.rig.walker import Walker
-        from edge_gate.turnstile import build_pin_factory
+        from edge_gate.rig.walker import Walker, wired_mock_factory
 
         self.setup = setup
         self.config = setup.config(**overrides)
-        self.pins = build_pin_factory(self.config.turnstile)
+        # Inputs come up at their wired levels, as on the lane and in the
+        # rig. With the default wiring a plain mock pin's pull level reads as
+        # a fire release and an open tamper loop until the walker runs.
+        self.pins = wired_mock_factory(self.config.turnstile)
         self.runner = LaneRunner(
             self.config, pin_factory=self.pins, **(runner_options or {})
         )

@@ -34,6 +34,8 @@ def test_start_idle_in_service(lane: Any, wait_until: Callable[..., None]) -> No
         "housekeeping",
     }
     assert "lane lane-1 idle" in lane.runner.status_line()
+    # Inputs at their wired levels raise no alarm at start.
+    assert [e.record.reason for e in lane.audit() if e.record.kind == "service"] == []
 
 
 def test_unknown_traveller_rejected_and_audited(
