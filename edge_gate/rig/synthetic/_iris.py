@@ -48,6 +48,8 @@ from ._image_ops import (
 IRIS_IMAGE_SHAPE = (280, 320)
 # Polar texture resolution: radial samples x angular samples.
 _POLAR_SHAPE = (64, 512)
+# Darkest grey level of the iris; the pupil is drawn at 22.
+_IRIS_FLOOR_GREY = 55.0
 
 
 @dataclass(frozen=True)
@@ -245,20 +247,17 @@ def render_eye(
     image = skin * (1 - sclera_mask) + 190.0 * sclera_mask
 
     # 2. Iris: rubber-sheet lookup of the texture, rotated by the head tilt.
-    # The pupil edge along each ray moves with the pupil's offset, and the
-    # tissue stretches unevenly as the pupil dilates (exponent gamma).
-    safe_radius = np.maximum(radius, 1e-3)
+    # The tissue stretches unevenly as the pupil dilates (exponent gamma).
     offset_row, offset_col = conditions.pupil_offset_px
-    pupil_edge = pupil_radius + (offset_row * d_row + offset_col * d_col) / safe_radius
-    rho = (radius - pupil_edge) / (iris_radius - pupil_edge)
+    rho, angle = _rubber_sheet_coordinates(
+        d_row, d_col, pupil_radius, iris_radius, (offset_row, offset_col)
+    )
     gamma = 1.0 + 0.8 * (conditions.dilation - 0.4)
     rho_tissue = np.clip(rho, 0, 1) ** gamma
     capture_texture = pattern.texture + conditions.tissue_change * smooth_noise(
         rng, _POLAR_SHAPE, 1.5
     )
-    theta = np.mod(
-        np.arctan2(d_row, d_col) - math.radians(conditions.rotation_deg), 2 * np.pi
-    )
+    theta = np.mod(angle - math.radians(conditions.rotation_deg), 2 * np.pi)
     radial, angular = pattern.texture.shape
     texture = sample_bilinear(
         capture_texture,
@@ -268,6 +267,10 @@ def render_eye(
     )
     # The iris darkens towards the limbus and is brightest near the collarette.
     iris_grey = pattern.base_grey * (1.05 - 0.25 * np.clip(rho, 0, 1)) + 18.0 * texture
+    # Near-infrared light reflects off the stroma under a crypt, so no part of
+    # the iris is as dark as the pupil. Deep crypts otherwise reached 0-16 grey
+    # levels, and the segmentation took one of them for the pupil.
+    iris_grey = np.maximum(iris_grey, _IRIS_FLOOR_GREY)
     in_iris = np.clip((iris_radius - radius) * 0.7, 0, 1)
     image = image * (1 - in_iris) + iris_grey * in_iris
 
@@ -294,6 +297,37 @@ def render_eye(
     image = gaussian_blur(image.astype(np.float32), conditions.blur_px)
     image = image + rng.normal(0, conditions.noise_grey, shape)
     return to_uint8(image.astype(np.float32))
+
+
+def _rubber_sheet_coordinates(
+    d_row: FloatImage,
+    d_col: FloatImage,
+    pupil_radius: float,
+    iris_radius: float,
+    pupil_offset_px: tuple[float, float],
+) -> tuple[FloatImage, FloatImage]:
+    """Return the normalised radius and the angle of each pixel in the iris.
+
+    Daugman's rubber sheet joins the pupil and limbus points of the same
+    angle, so that a pixel at (d_row, d_col) from the iris centre lies at
+
+        (1 - rho) * offset + (pupil_radius + rho * (iris_radius - pupil_radius)) * u
+
+    with u the unit vector of the angle. The encoder unwraps the iris this
+    way, so a pupil that sits off the iris centre moves no texture point
+    relative to the code. A few fixed-point steps solve for (rho, angle),
+    because the offset is small against the pupil radius.
+    """
+    offset_row, offset_col = pupil_offset_px
+    span = max(iris_radius - pupil_radius, 1e-3)
+    rho = (np.hypot(d_row, d_col) - pupil_radius) / span
+    for _ in range(4):
+        inner = 1.0 - np.clip(rho, 0.0, 1.0)
+        row = d_row - inner * offset_row
+        col = d_col - inner * offset_col
+        rho = (np.hypot(row, col) - pupil_radius) / span
+    angle = np.arctan2(row, col)
+    return rho.astype(np.float32), angle.astype(np.float32)
 
 
 def _draw_lids(
