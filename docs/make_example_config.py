@@ -89,7 +89,10 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "threads": "ONNX Runtime threads of the iris encoder",
     },
     "turnstile": {
-        "pin_factory": "gpiozero pin factory: lgpio on the board, mock for tests",
+        "pin_factory": (
+            "gpiozero pin factory: lgpio on the board, mock for tests"
+            ", whose inputs start as in an empty lane"
+        ),
         "lock_type": "fail_secure (power to open) or fail_safe (power to hold)",
         "unlock_mode": "pulse (one unlock_pulse_s pulse) or hold (until passage)",
         "unlock_pulse_s": "length of the unlock pulse, seconds",

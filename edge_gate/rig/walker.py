@@ -18,19 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_gate.config import TurnstileConfig
-from edge_gate.turnstile import MOCK_REVISION, InputName, input_levels
-
-# Each input's state in an empty lane: barrier closed, beams clear, no fire,
-# key off, tamper loop closed.
-QUIET_INPUTS: tuple[tuple[InputName, bool], ...] = (
-    ("fire_release", False),
-    ("key_switch", False),
-    ("tamper", False),
-    ("barrier_closed", True),
-    ("entrance_beam", False),
-    ("inside_beam", False),
-    ("exit_beam", False),
+from edge_gate.turnstile import (
+    QUIET_INPUTS,
+    InputName,
+    input_levels,
+    wired_mock_factory,
 )
+
+# QUIET_INPUTS and wired_mock_factory live in the turnstile package, because
+# the daemon's "mock" pin factory uses them too. The rig re-exports them.
+__all__ = ["QUIET_INPUTS", "Walker", "WalkerEvent", "wired_mock_factory"]
 
 
 @dataclass(frozen=True)
@@ -44,38 +41,6 @@ class WalkerEvent:
 
 def _no_pause(_seconds: float) -> None:
     return None
-
-
-def wired_mock_factory(config: TurnstileConfig) -> Any:
-    """Return a gpiozero ``MockFactory`` whose inputs start as in an empty lane.
-
-    On the lane the contacts and beams hold each input at its level before
-    the daemon starts. A plain mock pin instead takes its pull resistor's
-    level when the input device is built, so a normally closed fire contact
-    would read as a fire release until the walker drives it, and the lane
-    would unlock at start-up. Pins built by this factory go to their quiet
-    level right after the pull is set.
-    """
-    from gpiozero.pins.mock import MockFactory, MockPin
-
-    quiet = dict(QUIET_INPUTS)
-    high_when_quiet = {
-        pin: quiet[name] == active_high
-        for name, (pin, active_high) in input_levels(config).items()
-    }
-
-    class WiredMockPin(MockPin):  # type: ignore[misc]
-        """A mock pin whose idle input level comes from the wiring."""
-
-        def _set_pull(self, value: str) -> None:
-            super()._set_pull(value)
-            level = high_when_quiet.get(int(self.info.name.removeprefix("GPIO")))
-            if level is True:
-                self.drive_high()
-            elif level is False:
-                self.drive_low()
-
-    return MockFactory(revision=MOCK_REVISION, pin_class=WiredMockPin)
 
 
 class Walker:

@@ -82,6 +82,9 @@ def build_pin_factory(config: TurnstileConfig) -> Any:
     The factory is built explicitly rather than left to gpiozero's search,
     so that a missing library fails loudly, and lgpio (which writes a FIFO
     in the working directory on import) is never imported for the mock.
+    The mock factory's inputs start at their wired levels in an empty lane
+    (see :func:`~edge_gate.turnstile.wired_mock_factory`), so a daemon on
+    mock pins starts locked, with no fire release or open tamper loop.
 
     Raises:
         DeviceInitError: the factory's library is missing or the GPIO chip
@@ -89,9 +92,10 @@ def build_pin_factory(config: TurnstileConfig) -> Any:
     """
     try:
         if config.pin_factory == "mock":
-            from gpiozero.pins.mock import MockFactory
+            # _mock imports this module, so a top-level import would be circular.
+            from edge_gate.turnstile._mock import wired_mock_factory
 
-            return MockFactory(revision=MOCK_REVISION)
+            return wired_mock_factory(config)
         from gpiozero.pins.lgpio import LGPIOFactory
 
         return LGPIOFactory()

@@ -299,6 +299,45 @@ def test_builds_and_closes_own_mock_factory() -> None:
         assert not turnstile.is_unlocked
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({}, id="pull-up"),
+        pytest.param({"input_pull": "down"}, id="pull-down"),
+        pytest.param({"input_pull": "none"}, id="external-pulls"),
+        pytest.param({"fire_release_normally_closed": False}, id="fire-normally-open"),
+    ],
+)
+def test_configured_mock_inputs_start_quiet(fields: dict[str, Any]) -> None:
+    # As with pin_factory = "mock" in a daemon config, no walker drives the pins.
+    config = mock_config(**fields)
+    factory = build_pin_factory(config)
+    try:
+        with Turnstile(config, factory) as turnstile:
+            events = turnstile.read_inputs()
+            assert FireReleaseChanged(False) in events
+            assert TamperChanged(False) in events
+            assert KeySwitchChanged(False) in events
+            assert BarrierChanged(closed=True) in events
+            assert not turnstile.is_unlocked
+    finally:
+        factory.close()
+
+
+def test_configured_mock_fire_input_follows_pin() -> None:
+    config = mock_config()
+    factory = build_pin_factory(config)
+    try:
+        with Turnstile(config, factory) as turnstile:
+            # The pull-up level of a cut wire on the normally closed contact.
+            factory.pin(config.fire_release_pin).drive_high()
+            assert turnstile.is_active("fire_release")
+            factory.pin(config.fire_release_pin).drive_low()
+            assert not turnstile.is_active("fire_release")
+    finally:
+        factory.close()
+
+
 def test_lgpio_factory_missing_is_init_error() -> None:
     try:
         import lgpio  # noqa: F401
