@@ -174,6 +174,8 @@ def test_lane_closed_command_stops_on_sigterm(tmp_path: Path) -> None:
             if "lane closed: barrier locked (fail_safe lock)" in line:
                 break
         assert any("lane closed" in line for line in lines), "".join(lines)
+        # Let the closed lane poll its inputs a few times (every 0.1 s).
+        time.sleep(0.5)
         process.send_signal(signal.SIGTERM)
         rest = process.stderr.read()
         assert process.wait(timeout=30) == 0, "".join(lines) + rest
@@ -183,6 +185,9 @@ def test_lane_closed_command_stops_on_sigterm(tmp_path: Path) -> None:
             process.wait()
     assert "lgpio imported" not in rest
     assert "GPIO lines released" in rest
+    # The mock inputs start at their wired levels, so no fire release frees
+    # the barrier of the closed lane.
+    assert "fire release active" not in rest
 
 
 def test_lane_closed_invalid_config_exits_2(tmp_path: Path) -> None:

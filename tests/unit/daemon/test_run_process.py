@@ -15,10 +15,41 @@ from pathlib import Path
 from typing import Any
 
 from edge_gate.cli import main as cli_main
+from edge_gate.store import AUDIT_DB_NAME, AuditLog
+
+# With the default wiring, inputs that read their pull level raise these.
+START_ALARMS = {"fire_release", "tamper"}
 
 
 def run_arguments(config_path: Path) -> list[str]:
     return ["-m", "edge_gate", "run", "--config", str(config_path)]
+
+
+def field_status(config_path: Path, capsys: Any) -> dict[str, Any]:
+    """Run ``edge-gate status --json`` against the daemon and parse its output."""
+    exit_status = cli_main(["status", "--json", "--config", str(config_path)])
+    assert exit_status in (0, 1)
+    status: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return status
+
+
+def wait_for_status(
+    config_path: Path,
+    capsys: Any,
+    condition: Callable[[dict[str, Any]], bool],
+    timeout_s: float = 10.0,
+) -> dict[str, Any]:
+    """Poll the status until ``condition`` is true or ``timeout_s`` passes.
+
+    Returns the last status either way, so the caller's asserts show the
+    fields that differ.
+    """
+    deadline = time.monotonic() + timeout_s
+    status = field_status(config_path, capsys)
+    while not condition(status) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        status = field_status(config_path, capsys)
+    return status
 
 
 def test_ready_status_stop(
@@ -38,15 +69,26 @@ def test_ready_status_stop(
         assert any(line.startswith("STATUS=lane lane-1") for line in ready.splitlines())
 
         # The field command reaches the daemon over its control socket.
-        assert cli_main(["status", "--json", "--config", str(config_path)]) in (0, 1)
-        status = json.loads(capsys.readouterr().out)
+        status = field_status(config_path, capsys)
         assert status["lane_id"] == "lane-1"
         assert {w["name"] for w in status["workers"]} >= {"lane", "document-reader"}
 
+        # The mock pins start at their wired levels, so the lane comes up idle
+        # and in service, neither freed by a fire release nor closed by tamper.
+        idle = wait_for_status(
+            config_path, capsys, lambda s: s["state"] == "idle" and s["in_service"]
+        )
+        assert idle["causes"] == []
+        assert idle["state"] == "idle"
+        assert idle["in_service"]
+
         # A traveller's document; its number must not reach the journal.
         lane_setup.reader.present(lane_setup.mrz_lines())
+        done = wait_for_status(config_path, capsys, lambda s: bool(s["counts"]))
+        # The template set has no enrolment, so the transaction rejects it.
+        assert done["counts"] == {"rejected": 1}
+        assert done["last_transaction"]["reason"].startswith("not_enrolled")
         notify_socket.wait_for("WATCHDOG=1", timeout_s=5)
-        time.sleep(1.0)
         daemon.send_signal(signal.SIGTERM)
         stopping = notify_socket.wait_for("STOPPING=1", timeout_s=10)
         assert "STATUS=stopping: locking the barrier" in stopping
@@ -60,6 +102,15 @@ def test_ready_status_stop(
     assert "lane lane-1 stopped" in stderr
     # Generous bound for a shared CI machine; bench/bench_daemon.py measures.
     assert ready_s < 30
+
+    # The audit store, unlike the journal, keeps the document number.
+    with AuditLog(lane_setup.state_dir / AUDIT_DB_NAME, read_only=True) as audit:
+        entries = audit.query()
+        assert audit.verify().is_intact
+    transactions = [e.record for e in entries if e.record.kind == "transaction"]
+    assert [r.document_number for r in transactions] == ["C4X7M2Q91"]
+    alarms = {a for e in entries for a in e.record.alarms}
+    assert alarms & START_ALARMS == set()
 
 
 def test_invalid_config_lists_every_problem(
