@@ -13,6 +13,11 @@
   consistent set.
 - ``state/``: the published version, one hash per published record, from
   which the next delta is computed, and the enrolment ids on the watchlist.
+  Never served, so its files are mode 0600.
+
+Files under ``repository/`` get the mode that ``open()`` gives, 0666 less
+the process umask (0644 under the usual umask 022), because the web server
+that serves them usually runs as another user.
 
 A publish that removes more than :data:`MAX_DELETE_SHARE` of the published
 records, or removes any watchlist entry, is rejected unless the caller allows
@@ -31,7 +36,7 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +71,9 @@ MAX_DELTAS = 30
 # explicit allowance. Watchlist removals always need one.
 MAX_DELETE_SHARE = 0.10
 _STATE_FORMAT = 1
+# File modes before the process umask is applied (see the module docstring).
+_SERVED_MODE = 0o666
+_PRIVATE_MODE = 0o600
 
 
 @dataclass(frozen=True)
@@ -98,10 +106,46 @@ def _utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write a file by temporary file, fsync and rename in its folder."""
+def _create_temporary(folder: Path, prefix: str, mode: int) -> tuple[int, Path]:
+    """Create a new, hidden file in ``folder`` and open it for writing.
+
+    Unlike ``tempfile.mkstemp``, which always creates mode 0600, the file
+    gets ``mode`` less the process umask, so the served files respect the
+    umask as any file that ``open()`` creates does.
+
+    Returns:
+        The open file descriptor and the file's path.
+
+    Raises:
+        OSError: the file cannot be created.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    # O_EXCL never follows or reuses an existing name. A clash of 64 random
+    # bits costs another try; 100 clashes in a row mean something else.
+    for _attempt in range(100):
+        temporary = folder / f"{prefix}{secrets.token_hex(8)}"
+        try:
+            return os.open(temporary, flags, mode), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a new temporary file {prefix}* in {folder}")
+
+
+def _write_atomic(path: Path, data: bytes, *, mode: int) -> None:
+    """Write a file by temporary file, fsync and rename in its folder.
+
+    Args:
+        path: the file to replace.
+        data: its new content.
+        mode: the file's mode before the process umask is applied:
+            :data:`_SERVED_MODE` for served files, :data:`_PRIVATE_MODE`
+            for state files.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    descriptor, temporary = _create_temporary(path.parent, f".{path.name}.", mode)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
@@ -109,7 +153,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
@@ -186,7 +230,11 @@ class Publisher:
             "metadata": {"root": 1, "targets": 0, "snapshot": 0, "timestamp": 0},
             "index": None,
         }
-        _write_atomic(workdir / "state" / "publisher.json", json.dumps(state).encode())
+        _write_atomic(
+            workdir / "state" / "publisher.json",
+            json.dumps(state).encode(),
+            mode=_PRIVATE_MODE,
+        )
         publisher = cls(workdir, expiries)
         publisher._write_root(Metadata(root), [signers["root"]])
         publisher._sign_top_level({}, now or _utc_now())
@@ -300,7 +348,11 @@ class Publisher:
         self._check_removals(previous, deleted, set(watchlist), allow_delete)
         base = self.version
         if base > 0 and not changed and not deleted:
-            _write_atomic(self._watchlist_path, json.dumps(watchlist).encode())
+            _write_atomic(
+                self._watchlist_path,
+                json.dumps(watchlist).encode(),
+                mode=_PRIVATE_MODE,
+            )
             self.refresh(now=now)
             return PublishResult(base, len(current), 0, 0, ())
 
@@ -326,8 +378,12 @@ class Publisher:
         targets[INDEX_PATH] = self._write_target(INDEX_PATH, index.to_json())
         self._sign_top_level(targets, now)
 
-        _write_atomic(self._hashes_path, json.dumps(hashes).encode())
-        _write_atomic(self._watchlist_path, json.dumps(watchlist).encode())
+        _write_atomic(
+            self._hashes_path, json.dumps(hashes).encode(), mode=_PRIVATE_MODE
+        )
+        _write_atomic(
+            self._watchlist_path, json.dumps(watchlist).encode(), mode=_PRIVATE_MODE
+        )
         self._state["template_version"] = version
         self._state["index"] = {
             "deltas": [
@@ -404,10 +460,10 @@ class Publisher:
         fleet_key = load_key(self.fleet_key_path)
         bundle_dir = self.targets_dir / "bundles"
         bundle_dir.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=bundle_dir, prefix=".bundle.")
+        descriptor, temporary = _create_temporary(bundle_dir, ".bundle.", _SERVED_MODE)
         os.close(descriptor)
         try:
-            with BundleWriter(Path(temporary), fleet_key, ref.header()) as writer:
+            with BundleWriter(temporary, fleet_key, ref.header()) as writer:
                 for enrolment_id in deletes:
                     writer.delete(enrolment_id)
                 for record in puts:
@@ -416,13 +472,13 @@ class Publisher:
                 info = TargetFile.from_data(ref.path, stream, ["sha256"])
             os.replace(temporary, self._hashed_target_path(info))
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
         return info
 
     def _write_target(self, path: str, data: bytes) -> TargetFile:
         info = TargetFile.from_data(path, data, ["sha256"])
-        _write_atomic(self._hashed_target_path(info), data)
+        _write_atomic(self._hashed_target_path(info), data, mode=_SERVED_MODE)
         return info
 
     def _hashed_target_path(self, info: TargetFile) -> Path:
@@ -448,8 +504,10 @@ class Publisher:
             root_md.sign(signer, append=True)
         data = root_md.to_bytes(JSONSerializer(compact=False))
         version = root_md.signed.version
-        _write_atomic(self.metadata_dir / f"{version}.root.json", data)
-        _write_atomic(self.metadata_dir / "root.json", data)
+        _write_atomic(
+            self.metadata_dir / f"{version}.root.json", data, mode=_SERVED_MODE
+        )
+        _write_atomic(self.metadata_dir / "root.json", data, mode=_SERVED_MODE)
         self._state["metadata"]["root"] = version
         self._save_state()
 
@@ -471,7 +529,9 @@ class Publisher:
         )
         targets_bytes = self._sign_bytes(targets_md, "targets")
         _write_atomic(
-            self.metadata_dir / f"{versions['targets']}.targets.json", targets_bytes
+            self.metadata_dir / f"{versions['targets']}.targets.json",
+            targets_bytes,
+            mode=_SERVED_MODE,
         )
 
         snapshot_md = Metadata(
@@ -483,7 +543,9 @@ class Publisher:
         )
         snapshot_bytes = self._sign_bytes(snapshot_md, "snapshot")
         _write_atomic(
-            self.metadata_dir / f"{versions['snapshot']}.snapshot.json", snapshot_bytes
+            self.metadata_dir / f"{versions['snapshot']}.snapshot.json",
+            snapshot_bytes,
+            mode=_SERVED_MODE,
         )
 
         timestamp_md = Metadata(
@@ -496,6 +558,7 @@ class Publisher:
         _write_atomic(
             self.metadata_dir / "timestamp.json",
             self._sign_bytes(timestamp_md, "timestamp"),
+            mode=_SERVED_MODE,
         )
         self._save_state()
 
@@ -505,7 +568,11 @@ class Publisher:
         return data
 
     def _save_state(self) -> None:
-        _write_atomic(self._state_path, json.dumps(self._state, indent=1).encode())
+        _write_atomic(
+            self._state_path,
+            json.dumps(self._state, indent=1).encode(),
+            mode=_PRIVATE_MODE,
+        )
 
     def _prune(self) -> None:
         """Delete metadata and targets of versions older than the previous one.
