@@ -5,6 +5,11 @@ function that adds its subcommands and sets ``handler`` on them. A handler
 takes the parsed arguments and returns the exit status: 0 ok, 1 failed,
 2 usage error. Data goes to stdout, diagnostics to stderr; a traceback
 appears only with ``--debug``.
+
+SIGTERM ends a command like Ctrl-C does: its cleanup runs, one line goes to
+stderr and the exit status is 1. A command whose parser sets
+``handles_sigterm`` (the daemons ``run`` and ``lane-closed``) installs its
+own handlers instead.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from edge_gate import __version__
 from edge_gate.errors import EdgeGateError
 
 from . import _biometrics, _field, _lane, _mrz, _simulate, _templates
+from ._signals import Terminated, sigterm_unwinds
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +74,8 @@ def main(argv: Sequence[str] | None = None, *, nested: bool = False) -> int:
     """Run one ``edge-gate`` command and return its exit status.
 
     With ``nested`` (a command run inside another, as ``simulate`` runs
-    ``publish`` and ``sync``) Ctrl-C propagates to the outer command instead
-    of ending this one as a failure of its own.
+    ``publish`` and ``sync``) Ctrl-C and SIGTERM propagate to the outer
+    command instead of ending this one as a failure of its own.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -79,11 +85,20 @@ def main(argv: Sequence[str] | None = None, *, nested: bool = False) -> int:
     if args.command != "run":
         configure_logging(args.verbose)
     try:
-        status: int = args.handler(args)
+        if getattr(args, "handles_sigterm", False):
+            status: int = args.handler(args)
+        else:
+            with sigterm_unwinds():
+                status = args.handler(args)
     except KeyboardInterrupt:
         if nested:
             raise
         print("edge-gate: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except Terminated:
+        if nested:
+            raise
+        print(f"edge-gate {args.command}: stopped by SIGTERM", file=sys.stderr)
         return EXIT_FAILED
     except EdgeGateError as err:
         if args.debug:

@@ -32,7 +32,8 @@ def register(subparsers: Any) -> None:
         ),
     )
     add_config_argument(parser)
-    parser.set_defaults(handler=run)
+    # The daemon handles SIGTERM and SIGINT itself, as systemd expects.
+    parser.set_defaults(handler=run, handles_sigterm=True)
 
     closed = subparsers.add_parser(
         "lane-closed",
@@ -48,7 +49,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     add_config_argument(closed)
-    closed.set_defaults(handler=lane_closed)
+    closed.set_defaults(handler=lane_closed, handles_sigterm=True)
 
 
 def run(args: argparse.Namespace) -> int:

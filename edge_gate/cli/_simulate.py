@@ -20,12 +20,9 @@ import json
 import logging
 import math
 import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -39,6 +36,8 @@ from edge_gate.rig._limits import (
     MIN_TRAVELLERS,
 )
 from edge_gate.rig.scenarios import SCENARIOS_BY_NAME
+
+from ._signals import Terminated, sigterm_unwinds
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -236,34 +235,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=_simulate)
 
 
-class _Terminated(BaseException):
-    """SIGTERM arrived; unwinds the run like KeyboardInterrupt does."""
-
-
-@contextmanager
-def _sigterm_unwinds() -> Iterator[None]:
-    """Turn SIGTERM into :class:`_Terminated` in the main thread.
-
-    The exception unwinds the run, so the lane stops and a temporary work
-    folder (keys, enrolment images) is removed. A second SIGTERM during
-    that cleanup is ignored so that the cleanup finishes.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_sigterm(signum: int, frame: object) -> None:
-        del frame
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise _Terminated(signum)
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 class _HeldRecords:
     """Keeps log records back from the stderr handlers, to replay later."""
 
@@ -399,12 +370,12 @@ def _run(
 
     report_progress: Callable[[str], None] = progress or (lambda message: None)
     try:
-        with _sigterm_unwinds():
+        with sigterm_unwinds():
             report = run_simulation(options, progress=report_progress)
     except (ValueError, DatasetError) as err:
         print(f"edge-gate simulate: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except _Terminated:
+    except Terminated:
         print("edge-gate simulate: stopped by SIGTERM", file=sys.stderr)
         return EXIT_FAILED
     finally:

@@ -7,7 +7,11 @@ server operators and tests: it builds, signs and rotates the keys of a
 template repository in a folder that any static web server can serve.
 
 Exit status: 0 ok, 1 failed (server unreachable, update rejected, store
-error), 2 usage error (invalid configuration or arguments).
+error, stopped by Ctrl-C or SIGTERM), 2 usage error (invalid configuration
+or arguments). A sync stopped by Ctrl-C or SIGTERM removes its partial
+downloads and closes ``templates.db`` as a normal end does. It applies an
+update in one transaction, so a stop leaves the previous or the new
+version, never a mix.
 """
 
 from __future__ import annotations

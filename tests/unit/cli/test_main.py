@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from edge_gate import cli
+from edge_gate.cli._signals import Terminated
 
 
 def _register_failing(subparsers: Any) -> None:
@@ -83,3 +84,41 @@ def test_nested_ctrl_c_propagates(
 
     with pytest.raises(KeyboardInterrupt):
         cli.main(["mrz"], nested=True)
+
+
+def _register_terminated(subparsers: Any) -> None:
+    def stop(_args: argparse.Namespace) -> int:
+        raise Terminated(15)
+
+    subparsers.add_parser("stopped").set_defaults(handler=stop)
+
+
+@pytest.fixture
+def terminated(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Group:
+        register = staticmethod(_register_terminated)
+
+    monkeypatch.setattr(cli, "_GROUPS", (*cli._GROUPS, Group))
+
+
+def test_sigterm_ends_a_command_with_one_line(
+    terminated: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["stopped"]) == 1
+    assert capsys.readouterr().err == "edge-gate stopped: stopped by SIGTERM\n"
+
+
+def test_nested_sigterm_propagates(terminated: None) -> None:
+    with pytest.raises(Terminated):
+        cli.main(["stopped"], nested=True)
+
+
+@pytest.mark.parametrize("command", ["run", "lane-closed"])
+def test_daemons_keep_their_own_sigterm(command: str) -> None:
+    args = cli.build_parser().parse_args([command])
+    assert args.handles_sigterm
+
+
+def test_other_commands_unwind_on_sigterm() -> None:
+    args = cli.build_parser().parse_args(["sync"])
+    assert not getattr(args, "handles_sigterm", False)
