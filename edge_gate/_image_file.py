@@ -63,6 +63,24 @@ def read_greyscale_image(
         return _decode(stream, image_path, kind, max_pixels)
 
 
+def check_image_file(path: Path | str, *, kind: str) -> None:
+    """Check that ``path`` is a non-empty regular file this process can read.
+
+    The check opens the file and decodes nothing. Callers use it to tell a
+    file problem (fix the data set) from an image the matcher cannot use.
+
+    Args:
+        path: The image file.
+        kind: What the image is, for messages (``"iris image"``).
+
+    Raises:
+        ImageError: The file is missing, a folder or other non-regular
+            file, not readable or empty.
+    """
+    with _open_regular_file(Path(path), kind):
+        pass
+
+
 def _open_regular_file(path: Path, kind: str) -> IO[bytes]:
     """Open ``path`` for reading if it is a non-empty regular file.
 

@@ -4,6 +4,11 @@ Both commands work on either modality through its ``modality`` object (see
 :class:`edge_gate.evaluation.Modality`). Each image's template is computed
 once per run. An image from which no template can be made is a failure to
 enrol (``fte``): its pairs score 0 and count as non-matches.
+
+An image file that cannot be read (missing, a folder or device, no read
+permission, or empty) is a problem of the data set, not a failure to enrol.
+Both commands check every file before the first comparison and stop with a
+list of those files, so a run never reports rates that such files skewed.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from edge_gate.errors import BiometricError, EdgeGateError
+from edge_gate._image_file import check_image_file
+from edge_gate.errors import BiometricError, EdgeGateError, ImageError
 from edge_gate.evaluation import (
     Modality,
     equal_error_rate,
@@ -37,6 +44,9 @@ logger = logging.getLogger(__name__)
 _BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 # Fixed registry: modality name to the module holding its ``modality`` object.
 _MODALITIES = {"fingerprint": "edge_gate.fingerprint", "iris": "edge_gate.iris"}
+# Problems (bad pairs lines, unreadable image files) listed in one error;
+# the rest are counted, so a wrong file does not flood the terminal.
+MAX_LISTED_PROBLEMS = 20
 
 
 def register(subparsers: Any) -> None:
@@ -52,8 +62,9 @@ def register(subparsers: Any) -> None:
         description="Print 'pathA, pathB, score, accept|reject, ok|fte' for "
         "each tab-separated pair. Exit status: 0 when every pair was printed "
         "(an image without a template counts as fte), 1 when the pairs file "
-        "cannot be read or has a bad line, or no pair gave two templates, "
-        "2 for a usage error.",
+        "cannot be read or has bad lines, an image file cannot be read or is "
+        "empty, or no pair gave two templates, 2 for a usage error or a pairs "
+        "file that lists no pair.",
     )
     _add_modality(compare)
     compare.add_argument(
@@ -69,9 +80,9 @@ def register(subparsers: Any) -> None:
         help="error rates over all pairs of a labelled data set",
         description="Compare every pair of images of the labelled set in "
         "DIR and print the error rates. Exit status: 0 when the figures were "
-        "printed (also when the DET curve could not be written), 1 when DIR "
-        "or --det is unusable or DIR contains too few identities, 2 for a usage "
-        "error.",
+        "printed (also when the DET curve could not be written), 1 when DIR, "
+        "a folder or image file in it, or the folder of --det cannot be read "
+        "or written, or DIR contains too few identities, 2 for a usage error.",
     )
     _add_modality(evaluate)
     evaluate.add_argument("directory", metavar="DIR", help="data set folder")
@@ -134,45 +145,116 @@ class TemplateCache:
 
 def _read_pairs(stream: BinaryIO, source: str) -> list[tuple[Path, Path]]:
     """Read tab-separated path pairs; bytes that are not UTF-8 stay as in the
-    file system (``os.fsdecode``), so any file name can be listed."""
+    file system (``os.fsdecode``), so any file name can be listed.
+
+    Raises:
+        EdgeGateError: lines that are not two paths separated by one tab,
+            each named with its number (the first
+            :data:`MAX_LISTED_PROBLEMS`, then a count of the rest).
+    """
     pairs = []
+    problems: list[str] = []
     for number, raw in enumerate(stream, start=1):
         line = raw.removeprefix(_BYTE_ORDER_MARK) if number == 1 else raw
         text = os.fsdecode(line).rstrip("\r\n")
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         if "\0" in text:
-            raise EdgeGateError(
+            problems.append(
                 f"{source} line {number}: a path contains a NUL byte, which no "
-                "file name can hold; fix that line"
+                "file name can hold"
             )
+            continue
         parts = text.split("\t")
         if len(parts) != 2 or not all(parts):
-            raise EdgeGateError(
+            problems.append(
                 f"{source} line {number}: expected two image paths separated by "
                 f"one tab, got {text!r}"
             )
+            continue
         pairs.append((Path(parts[0]), Path(parts[1])))
+    if problems:
+        raise EdgeGateError(
+            _problem_list(
+                problems,
+                f"{source} has {len(problems)} bad line(s); fix or remove them",
+            )
+        )
     return pairs
 
 
-def run_compare(args: argparse.Namespace) -> int:
-    """Print ``pathA, pathB, score, accept|reject, ok|fte`` for each pair."""
-    modality = load_modality(args.modality)
-    if args.pairs == "-":
+def _problem_list(problems: list[str], summary: str) -> str:
+    """Join a summary and the first problems, one per line, and count the rest."""
+    listed = problems[:MAX_LISTED_PROBLEMS]
+    lines = [summary + ":", *(f"  {problem}" for problem in listed)]
+    if len(problems) > len(listed):
+        lines.append(f"  and {len(problems) - len(listed)} more")
+    return "\n".join(lines)
+
+
+def _check_image_files(paths: list[Path], kind: str) -> None:
+    """Check that every image file can be read, before any comparison.
+
+    Raises:
+        EdgeGateError: files that are missing, not regular files, not
+            readable or empty, each named with what to do.
+    """
+    problems = []
+    for path in dict.fromkeys(paths):
+        try:
+            check_image_file(path, kind=kind)
+        except ImageError as err:
+            problems.append(str(err))
+    if problems:
+        raise EdgeGateError(
+            _problem_list(
+                problems,
+                f"{len(problems)} image file(s) cannot be read. A file that "
+                "cannot be read is a problem of the data set, not a failure to "
+                "enrol, so nothing was compared. Fix or remove these files and "
+                "run again",
+            )
+        )
+
+
+def _load_pairs(name: str) -> list[tuple[Path, Path]]:
+    """Read the pairs file ``name``, or stdin for ``-``.
+
+    Raises:
+        EdgeGateError: the file cannot be read or has bad lines.
+    """
+    if name == "-":
         stdin_bytes = getattr(sys.stdin, "buffer", None)
         if stdin_bytes is None:
             # A text-only stdin (an embedding program or a test): its text
             # goes back to the bytes the file system would have given.
             text = sys.stdin.read()
             stdin_bytes = io.BytesIO(text.encode("utf-8", "surrogateescape"))
-        pairs = _read_pairs(stdin_bytes, "stdin")
-    else:
-        try:
-            with open(args.pairs, "rb") as handle:
-                pairs = _read_pairs(handle, args.pairs)
-        except OSError as err:
-            raise EdgeGateError(f"cannot read pairs file {args.pairs}: {err}") from err
+        return _read_pairs(stdin_bytes, "stdin")
+    try:
+        with open(name, "rb") as handle:
+            return _read_pairs(handle, name)
+    except OSError as err:
+        raise EdgeGateError(f"cannot read pairs file {name}: {err}") from err
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Print ``pathA, pathB, score, accept|reject, ok|fte`` for each pair."""
+    modality = load_modality(args.modality)
+    pairs = _load_pairs(args.pairs)
+    if not pairs:
+        # A usage error: most likely the wrong file, or an export that
+        # wrote nothing.
+        source = "stdin" if args.pairs == "-" else args.pairs
+        print(
+            f"edge-gate biometrics compare: {source} lists no pair; give one "
+            "tab-separated pair of image paths per line",
+            file=sys.stderr,
+        )
+        return 2
+    images = [path for pair in pairs for path in pair]
+    _check_image_files(images, f"{modality.name} image")
+
     if isinstance(sys.stdout, io.TextIOWrapper):
         # Print each path with the bytes of its file name, UTF-8 or not.
         sys.stdout.reconfigure(errors="surrogateescape")
@@ -191,7 +273,7 @@ def run_compare(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     # Every line printed is a result, but a run in which no pair could be
     # compared at all points at wrong paths or a wrong modality.
-    if pairs and failed_pairs == len(pairs):
+    if failed_pairs == len(pairs):
         print(
             f"edge-gate biometrics: no template could be made for any of the "
             f"{len(pairs)} pair(s); check the paths and --modality",
@@ -221,14 +303,16 @@ def score_all_pairs(modality: Modality, directory: Path) -> Evaluation:
     """Compare every pair of images in ``directory`` once.
 
     Raises:
-        EdgeGateError: the folder contains no images in the modality's layout.
+        EdgeGateError: a folder or image file of the data set cannot be
+            read, or the folder contains no images in the modality's layout.
     """
-    samples = modality.list_samples(directory)
+    samples = _list_samples(modality, directory)
     if len(samples) < 2:
         raise EdgeGateError(
             f"{directory} contains {len(samples)} usable {modality.name} image(s); "
             f"at least two are needed, laid out as {_LAYOUTS[modality.name]}"
         )
+    _check_image_files([path for _identity, path in samples], f"{modality.name} image")
     cache = TemplateCache(modality)
     templates = [(identity, cache.get(path)) for identity, path in samples]
     genuine: list[float] = []
@@ -243,6 +327,28 @@ def score_all_pairs(modality: Modality, directory: Path) -> Evaluation:
             f"{directory} needs at least two identities with two images each"
         )
     return Evaluation(genuine, impostor, len(samples), cache.failures)
+
+
+def _list_samples(modality: Modality, directory: Path) -> list[tuple[str, Path]]:
+    """List the data set's images, naming a folder that cannot be listed.
+
+    Raises:
+        EdgeGateError: ``directory`` or a folder in it cannot be listed.
+    """
+    try:
+        return modality.list_samples(directory)
+    except OSError as err:
+        folder = err.filename or directory
+        if isinstance(err, PermissionError):
+            fix = (
+                "give the user running edge-gate read and execute permission "
+                f"on it, or move it out of {directory}"
+            )
+        else:
+            fix = f"check the data set folder {directory}"
+        raise EdgeGateError(
+            f"cannot list the data set folder {folder}: {err.strerror}; {fix}"
+        ) from err
 
 
 def summarise(modality: Modality, result: Evaluation) -> dict[str, Any]:
@@ -277,7 +383,8 @@ def _check_det_path(path: Path) -> None:
     """Fail before hours of scoring when the DET file cannot be written.
 
     Raises:
-        EdgeGateError: the path is a folder or its folder does not exist.
+        EdgeGateError: the path is a folder, or its folder does not exist or
+            does not let this process create a file.
     """
     if path.is_dir():
         raise EdgeGateError(f"--det {path} is a folder; give a .png file name")
@@ -285,6 +392,18 @@ def _check_det_path(path: Path) -> None:
         raise EdgeGateError(
             f"--det {path}: folder {path.parent} does not exist; create it first"
         )
+    # The PNG is written to a temporary file in that folder, then renamed.
+    # Creating a probe file there finds a read-only file system or a
+    # missing write permission before the scoring starts.
+    try:
+        descriptor, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as err:
+        raise EdgeGateError(
+            f"--det {path}: cannot create a file in folder {path.parent}: "
+            f"{err.strerror}; give a folder this user can write to"
+        ) from err
+    os.close(descriptor)
+    os.unlink(probe)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -19,7 +19,11 @@ from edge_gate.errors import ImageError
 
 
 class ByteModality:
-    """Templates are the file's first byte; equal bytes score 1, else 0.1."""
+    """Templates are the file's first byte; equal bytes score 1, else 0.1.
+
+    A file that starts with ``bad`` stands for a readable image from which
+    the matcher makes no template (a failure to enrol).
+    """
 
     name = "bytes"
 
@@ -31,8 +35,8 @@ class ByteModality:
 
     def load_image(self, path: Path) -> npt.NDArray[np.uint8]:
         data = path.read_bytes()
-        if not data:
-            raise ImageError(f"{path} is empty")
+        if data.startswith(b"bad"):
+            raise ImageError(f"{path} shows no usable sample")
         return np.frombuffer(data, dtype=np.uint8)
 
     def extract(self, image: npt.NDArray[np.uint8]) -> bytes:
@@ -65,9 +69,9 @@ def test_compare_prints_one_line_per_pair(
     a1 = _image(tmp_path, "1_1.img", b"a")
     a2 = _image(tmp_path, "1_2.img", b"a")
     b1 = _image(tmp_path, "2_1.img", b"b")
-    empty = _image(tmp_path, "3_1.img", b"")
+    unusable = _image(tmp_path, "3_1.img", b"bad")
     pairs = tmp_path / "pairs.tsv"
-    pairs.write_text(f"{a1}\t{a2}\n{a1}\t{b1}\n\n{a1}\t{empty}\n")
+    pairs.write_text(f"{a1}\t{a2}\n{a1}\t{b1}\n\n{a1}\t{unusable}\n")
 
     status = main(
         ["biometrics", "compare", "--modality", "iris", "--pairs", str(pairs)]
@@ -77,7 +81,7 @@ def test_compare_prints_one_line_per_pair(
     assert status == 0
     assert lines[0] == f"{a1}\t{a2}\t1.000000\taccept\tok"
     assert lines[1] == f"{a1}\t{b1}\t0.100000\treject\tok"
-    assert lines[2] == f"{a1}\t{empty}\t0.000000\treject\tfte"
+    assert lines[2] == f"{a1}\t{unusable}\t0.000000\treject\tfte"
     # a1 appears three times but is extracted once.
     assert modality.extractions == 3
 
@@ -108,7 +112,7 @@ def test_evaluate_counts_pairs_and_fte(
     for identity, content in (("1", b"a"), ("2", b"b"), ("3", b"c")):
         for impression in (1, 2):
             _image(data, f"{identity}_{impression}.img", content)
-    _image(data, "3_3.img", b"")
+    _image(data, "3_3.img", b"bad")
     det = tmp_path / "det.png"
 
     status = main(
@@ -141,8 +145,8 @@ def test_compare_all_fte_fails(
 ) -> None:
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text(f"{tmp_path / 'a.img'}\t{tmp_path / 'b.img'}\n")
-    (tmp_path / "a.img").write_bytes(b"")
-    (tmp_path / "b.img").write_bytes(b"")
+    (tmp_path / "a.img").write_bytes(b"bad")
+    (tmp_path / "b.img").write_bytes(b"bad")
     status = main(
         ["biometrics", "compare", "--modality", "iris", "--pairs", str(pairs)]
     )
@@ -250,3 +254,94 @@ def test_evaluate_empty_folder_names_the_layout(
 
     assert status == 1
     assert layout in capsys.readouterr().err
+
+
+def _compare(pairs: Path) -> int:
+    return main(["biometrics", "compare", "--modality", "iris", "--pairs", str(pairs)])
+
+
+def test_compare_lists_every_bad_line(
+    tmp_path: Path, modality: ByteModality, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "1_1.img"
+    good.write_bytes(b"a")
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text(
+        f"only-one-path\n{good}\t{good}\n{good} {good}\n# comment\n"
+        f"{good}\t{good}\t{good}\n"
+    )
+
+    status = _compare(pairs)
+
+    captured = capsys.readouterr()
+    assert status == 1
+    assert f"{pairs} has 3 bad line(s)" in captured.err
+    assert f"{pairs} line 1:" in captured.err
+    assert f"{pairs} line 3:" in captured.err
+    assert f"{pairs} line 5:" in captured.err
+    assert f"{pairs} line 2:" not in captured.err
+    assert captured.out == ""
+    assert modality.extractions == 0
+
+
+def test_compare_bad_lines_listed_up_to_limit(
+    tmp_path: Path, modality: ByteModality, capsys: pytest.CaptureFixture[str]
+) -> None:
+    limit = _biometrics.MAX_LISTED_PROBLEMS
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("only-one-path\n" * (limit + 5))
+
+    status = _compare(pairs)
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert f"has {limit + 5} bad line(s)" in err
+    assert f"line {limit}:" in err
+    assert f"line {limit + 1}:" not in err
+    assert "and 5 more" in err
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param("", id="empty-file"),
+        pytest.param("# header only\n\n", id="comments-only"),
+    ],
+)
+def test_compare_no_pairs_is_usage_error(
+    tmp_path: Path,
+    modality: ByteModality,
+    capsys: pytest.CaptureFixture[str],
+    content: str,
+) -> None:
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text(content)
+
+    status = _compare(pairs)
+
+    captured = capsys.readouterr()
+    assert status == 2
+    assert f"{pairs} lists no pair" in captured.err
+    assert captured.out == ""
+
+
+def test_compare_missing_image_is_data_error(
+    tmp_path: Path, modality: ByteModality, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "1_1.img"
+    good.write_bytes(b"a")
+    missing = tmp_path / "absent.img"
+    empty = tmp_path / "2_1.img"
+    empty.write_bytes(b"")
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text(f"{good}\t{missing}\n{good}\t{empty}\n{good}\t{good}\n")
+
+    status = _compare(pairs)
+
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "2 image file(s) cannot be read" in captured.err
+    assert f"{missing} not found" in captured.err
+    assert f"{empty} is empty" in captured.err
+    assert captured.out == ""
+    assert modality.extractions == 0
