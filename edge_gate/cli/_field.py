@@ -34,6 +34,15 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
+# Printed after a broken chain. The daemon logs these journal lines at each
+# start and stop, and the journal is kept outside the state directory.
+AUDIT_BREAK_ADVICE = (
+    "Copy audit.db and audit.head from the [store] state_dir as evidence "
+    "before anything writes to them, and report the break. The journal lines "
+    "'audit log head at start' and 'audit log head at stop' give the head "
+    "row and hash of each daemon run to compare with."
+)
+
 
 def register(subparsers: Any) -> None:
     """Add the field commands to the ``edge-gate`` subcommands."""
@@ -290,13 +299,9 @@ def cmd_log(args: argparse.Namespace) -> int:
                 f"audit log intact: {result['rows_checked']} rows, head row "
                 f"{result['head_seq']} hash {result['head_hash']}"
             )
-        elif result["first_bad_seq"] is None:
-            print(f"audit log BROKEN: {result['problem']}")
         else:
-            print(
-                f"audit log BROKEN at row {result['first_bad_seq']}: "
-                f"{result['problem']}"
-            )
+            print(verify_verdict(result))
+            print(AUDIT_BREAK_ADVICE, file=sys.stderr)
         return EXIT_OK if result["intact"] else EXIT_FAILED
 
     entries = _query(args)
@@ -308,6 +313,24 @@ def cmd_log(args: argparse.Namespace) -> int:
         else:
             print(format_entry(entry))
     return EXIT_OK
+
+
+def verify_verdict(result: Mapping[str, Any]) -> str:
+    """Format the line for a broken chain from ``AuditLog.verify``'s JSON.
+
+    A log cut at the end is named by its last row, because the first bad
+    row there no longer exists.
+    """
+    problem = result["problem"]
+    sentence = problem[:1].upper() + problem[1:]
+    cut_after = result.get("cut_after_seq")
+    if cut_after == 0:
+        return f"audit log BROKEN: no row is left. {sentence}"
+    if cut_after is not None:
+        return f"audit log BROKEN: the log was cut after row {cut_after}. {sentence}"
+    if result["first_bad_seq"] is None:
+        return f"audit log BROKEN: {problem}"
+    return f"audit log BROKEN at row {result['first_bad_seq']}: {problem}"
 
 
 def _query(args: argparse.Namespace) -> list[dict[str, Any]]:

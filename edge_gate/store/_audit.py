@@ -161,8 +161,12 @@ class AuditEntry:
 class VerifyResult:
     """Outcome of :meth:`AuditLog.verify`.
 
-    ``first_bad_seq`` is the sequence number where the chain first breaks,
-    or None when it is intact; ``problem`` describes the break.
+    ``first_bad_seq`` is the sequence number where the chain first breaks
+    (a row that fails its check, or the first missing row), or None when
+    it is intact or no row can be named. ``cut_after_seq`` is set when rows
+    are missing from the end: it is the last row still present (0 when
+    none is), and ``first_bad_seq`` is the first missing row after it.
+    ``problem`` describes the break.
     """
 
     is_intact: bool
@@ -171,6 +175,7 @@ class VerifyResult:
     head_hash: str
     first_bad_seq: int | None = None
     problem: str = ""
+    cut_after_seq: int | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """Return the result as plain JSON types."""
@@ -180,8 +185,18 @@ class VerifyResult:
             "head_seq": self.head_seq,
             "head_hash": self.head_hash,
             "first_bad_seq": self.first_bad_seq,
+            "cut_after_seq": self.cut_after_seq,
             "problem": self.problem,
         }
+
+
+@dataclass(frozen=True)
+class _Break:
+    """A break in the chain that one check found, for :class:`VerifyResult`."""
+
+    problem: str
+    first_bad_seq: int | None = None
+    cut_after_seq: int | None = None
 
 
 class AuditLog(Closing):
@@ -207,6 +222,7 @@ class AuditLog(Closing):
         self._lock = threading.Lock()
         self._read_only = read_only
         self.head_problem = ""
+        self._head_break: _Break | None = None
         if read_only and not self.path.exists():
             raise StoreError(_missing_message(self.path, self.head_path))
         is_new = not self.path.exists()
@@ -234,13 +250,17 @@ class AuditLog(Closing):
 
     def _start_head_file(self, is_new: bool) -> None:
         """Compare the head file with the database, or start it."""
-        self.head_problem = self._compare_head_file()
-        if self.head_problem:
+        head_break = self._find_head_break()
+        if head_break is not None:
             if is_new:
-                self.head_problem = (
+                # The rows that the head file's row numbers refer to are gone
+                # with the old file, so no row is named.
+                head_break = _Break(
                     f"{self.path} was missing and has been created empty; "
-                    + self.head_problem
+                    + head_break.problem
                 )
+            self._head_break = head_break
+            self.head_problem = head_break.problem
             logger.error("audit log head mismatch: %s", self.head_problem)
             return
         if not self.head_path.exists():
@@ -450,8 +470,8 @@ class AuditLog(Closing):
             # The row is committed; verify() tolerates a head file behind.
             logger.error("cannot write audit head file %s: %s", self.head_path, err)
 
-    def _compare_head_file(self) -> str:
-        """Return what is wrong between the head file and the database, or "".
+    def _find_head_break(self) -> _Break | None:
+        """Compare the head file with the database, and return the break or None.
 
         Steps:
             1. No head file, or one at row 0: nothing to compare.
@@ -465,7 +485,7 @@ class AuditLog(Closing):
         """
         recorded = self.read_head_file()
         if recorded is None or recorded[0] == 0:
-            return ""
+            return None
         file_seq, file_hash = recorded
         with self._lock:
             try:
@@ -478,16 +498,18 @@ class AuditLog(Closing):
             except sqlite3.Error as err:
                 raise StoreError(f"cannot read audit log {self.path}: {err}") from err
         if chain is None:
-            return (
+            return _Break(
                 f"the chain table has no head record, but {self.head_path} "
                 f"records row {file_seq}"
             )
         anchor_seq, anchor_hash, head_seq = chain
         if head_seq < file_seq:
-            return (
+            return _Break(
                 f"the log ends at row {head_seq}, but {self.head_path} records "
-                f"row {file_seq}: rows were deleted from the end, or audit.db "
-                "was rolled back or replaced"
+                f"row {file_seq}: {_rows(head_seq + 1, file_seq, 'was', 'were')} "
+                "deleted from the end, or audit.db was rolled back or replaced",
+                first_bad_seq=head_seq + 1,
+                cut_after_seq=head_seq,
             )
         if row is not None:
             stored_hash = row[0]
@@ -495,15 +517,19 @@ class AuditLog(Closing):
             stored_hash = anchor_hash
         elif file_seq < anchor_seq:
             # Pruned since the file was written; the anchor is checked instead.
-            return ""
+            return None
         else:
-            return f"row {file_seq}, recorded in {self.head_path}, is missing"
-        if stored_hash != file_hash:
-            return (
-                f"row {file_seq} hashes differently from {self.head_path}: "
-                "the chain was rewritten"
+            return _Break(
+                f"row {file_seq}, recorded in {self.head_path}, is missing",
+                first_bad_seq=file_seq,
             )
-        return ""
+        if stored_hash != file_hash:
+            return _Break(
+                f"row {file_seq} hashes differently from {self.head_path}: "
+                "the chain was rewritten",
+                first_bad_seq=file_seq,
+            )
+        return None
 
     def verify(self) -> VerifyResult:
         """Check the whole hash chain.
@@ -550,6 +576,17 @@ class AuditLog(Closing):
         def broken(seq: int, checked: int, problem: str) -> VerifyResult:
             return VerifyResult(False, checked, head_seq, head_hash, seq, problem)
 
+        def reported(found: _Break, checked: int) -> VerifyResult:
+            return VerifyResult(
+                False,
+                checked,
+                head_seq,
+                head_hash,
+                found.first_bad_seq,
+                found.problem,
+                found.cut_after_seq,
+            )
+
         expected_seq, expected_prev = anchor_seq + 1, anchor_hash
         for checked, row in enumerate(rows):
             seq, prev_hash, row_hash = row[0], row[14], row[15]
@@ -567,17 +604,14 @@ class AuditLog(Closing):
                     seq, checked, f"row {seq} was changed after it was written"
                 )
             expected_seq, expected_prev = seq + 1, row_hash
-        if expected_seq - 1 != head_seq or expected_prev != head_hash:
-            return broken(
-                expected_seq,
-                len(rows),
-                f"rows after {expected_seq - 1} up to the head {head_seq} are missing",
-            )
+        tail_break = _check_tail(expected_seq - 1, expected_prev, head_seq, head_hash)
+        if tail_break is not None:
+            return reported(tail_break, len(rows))
         # A problem found at open stays reported, even once a new chain has
         # grown past the old head.
-        head_problem = self.head_problem or self._compare_head_file()
-        if head_problem:
-            return broken(head_seq + 1, len(rows), head_problem)
+        head_break = self._head_break or self._find_head_break()
+        if head_break is not None:
+            return reported(head_break, len(rows))
         return VerifyResult(True, len(rows), head_seq, head_hash)
 
     def prune(self, retention_days: int, *, now: datetime | None = None) -> int:
@@ -632,6 +666,52 @@ class AuditLog(Closing):
             self._db.execute("ROLLBACK")
         except sqlite3.Error:
             logger.debug("no transaction to roll back on %s", self.path)
+
+
+def _check_tail(
+    last_seq: int, last_hash: str, head_seq: int, head_hash: str
+) -> _Break | None:
+    """Compare the last row that chains correctly with the chain's head record.
+
+    Args:
+        last_seq: the last row of the unbroken chain (the anchor's sequence
+            number when no row is left).
+        last_hash: that row's hash (the anchor's hash when no row is left).
+        head_seq: the head row recorded in the ``chain`` table.
+        head_hash: the head hash recorded in the ``chain`` table.
+
+    Returns:
+        The break, or None when the last row is the recorded head.
+    """
+    if last_seq < head_seq:
+        return _Break(
+            f"the log ends at row {last_seq}, but the chain head is row "
+            f"{head_seq}: {_rows(last_seq + 1, head_seq, 'was', 'were')} deleted "
+            "from the end",
+            first_bad_seq=last_seq + 1,
+            cut_after_seq=last_seq,
+        )
+    if last_seq > head_seq:
+        return _Break(
+            f"{_rows(head_seq + 1, last_seq, 'follows', 'follow')} the chain "
+            f"head row {head_seq}: the head record was moved back, or rows were "
+            "added outside the audit log",
+            first_bad_seq=head_seq + 1,
+        )
+    if last_hash != head_hash:
+        return _Break(
+            f"row {head_seq} hashes differently from the chain head record: "
+            "the row or the head record was rewritten",
+            first_bad_seq=head_seq,
+        )
+    return None
+
+
+def _rows(first_seq: int, last_seq: int, singular: str, plural: str) -> str:
+    """Name a run of rows with a verb: "row 5 was" or "rows 5 to 9 were"."""
+    if first_seq == last_seq:
+        return f"row {first_seq} {singular}"
+    return f"rows {first_seq} to {last_seq} {plural}"
 
 
 def _missing_message(path: Path, head_path: Path) -> str:

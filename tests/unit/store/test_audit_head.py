@@ -198,3 +198,72 @@ def test_kill_during_appends_keeps_head_consistent(tmp_path: Path) -> None:
             assert log.head_problem == ""
             result = log.verify()
             assert result.is_intact, result.problem
+
+
+def test_truncated_end_names_last_row(log_path: Path) -> None:
+    truncate_last_row(log_path)
+    with AuditLog(log_path) as log:
+        at_open = log.verify()
+    with AuditLog(log_path, read_only=True) as log:
+        offline = log.verify()
+    for result in (at_open, offline):
+        assert result.cut_after_seq == 9
+        assert result.first_bad_seq == 10
+        assert result.rows_checked == 9
+        assert "row 10 was deleted from the end" in result.problem
+
+
+def test_rows_cut_without_head_named(log_path: Path) -> None:
+    # Only the rows are deleted; the chain record still names row 10.
+    with sqlite3.connect(log_path) as db:
+        db.execute("DELETE FROM audit WHERE seq >= 8")
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+    assert result.cut_after_seq == 7
+    assert result.first_bad_seq == 8
+    assert "rows 8 to 10 were deleted from the end" in result.problem
+
+
+def test_every_row_cut_names_row_zero(log_path: Path) -> None:
+    with sqlite3.connect(log_path) as db:
+        db.execute("DELETE FROM audit")
+        db.execute("UPDATE chain SET head_seq = 0, head_hash = anchor_hash")
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+    assert result.cut_after_seq == 0
+    assert "rows 1 to 10 were deleted" in result.problem
+
+
+def test_rewritten_head_row_named(log_path: Path) -> None:
+    # The head row and the chain record rehashed together: the head file
+    # still contains the old hash of row 10.
+    with sqlite3.connect(log_path) as db:
+        db.execute("UPDATE audit SET row_hash = ? WHERE seq = 10", ("f" * 64,))
+        db.execute("UPDATE chain SET head_hash = ? WHERE id = 1", ("f" * 64,))
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+    assert result.first_bad_seq == 10
+    assert result.cut_after_seq is None
+
+
+def test_head_record_moved_back_named(log_path: Path) -> None:
+    with sqlite3.connect(log_path) as db:
+        prev_hash = db.execute("SELECT row_hash FROM audit WHERE seq = 8").fetchone()
+        db.execute(
+            "UPDATE chain SET head_seq = 8, head_hash = ? WHERE id = 1", prev_hash
+        )
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+    assert result.first_bad_seq == 9
+    assert result.cut_after_seq is None
+    assert "rows 9 to 10 follow the chain head row 8" in result.problem
+
+
+def test_recreated_database_names_no_row(log_path: Path) -> None:
+    log_path.unlink()
+    with AuditLog(log_path) as log:
+        log.append(make_record(100))
+        result = log.verify()
+    assert result.first_bad_seq is None
+    assert result.cut_after_seq is None
+    assert "was missing and has been created empty" in result.problem
