@@ -135,3 +135,10 @@ class EnrolmentRecordError(UpdateError, ValueError):
 
 class ControlError(EdgeGateError):
     """A field-engineer command could not reach or was refused by the daemon."""
+
+
+# Daemon lifecycle
+
+
+class DaemonRunningError(EdgeGateError):
+    """Another edge-gate daemon already uses the state folder or control socket."""

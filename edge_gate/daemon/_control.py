@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from edge_gate.errors import ControlError
+from edge_gate.errors import ControlError, DaemonRunningError
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +128,8 @@ class ControlServer:
         self._watchers = 0
         self._commands = 0
         self._sessions = 0
+        # The device and inode of the socket file this server created.
+        self._bound_file: tuple[int, int] | None = None
         self._socket = self._bind()
         self._thread = threading.Thread(
             target=self._serve, name="control-socket", daemon=True
@@ -135,9 +137,7 @@ class ControlServer:
 
     def _bind(self) -> socket.socket:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            if self.path.is_socket():
-                self.path.unlink()
+        remove_stale_socket(self.path)
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o117)
         try:
@@ -150,6 +150,7 @@ class ControlServer:
             ) from err
         finally:
             os.umask(old_umask)
+        self._bound_file = _file_id(self.path)
         os.chmod(self.path, SOCKET_MODE)
         if self._group_id is not None:
             try:
@@ -171,7 +172,11 @@ class ControlServer:
         logger.info("control socket listening on %s", self.path)
 
     def stop(self, timeout_s: float = 3.0) -> None:
-        """Stop accepting, end client sessions and remove the socket file."""
+        """Stop accepting, end client sessions and remove the socket file.
+
+        The file is removed only while it is still the one this server
+        created, so a stop does not remove another daemon's socket.
+        """
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
@@ -180,8 +185,10 @@ class ControlServer:
         for client in clients:
             client.join(timeout_s)
         self._socket.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        if self._bound_file is not None and _file_id(self.path) == self._bound_file:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        self._bound_file = None
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -342,6 +349,64 @@ class ControlServer:
         if self._group_id is None:
             return False
         return gid == self._group_id or self._group_id in _process_groups(pid)
+
+
+def remove_stale_socket(path: Path, timeout_s: float = 1.0) -> None:
+    """Remove a socket file that no server listens on any more.
+
+    A daemon that crashed leaves its socket file, and a connection to it is
+    refused. A file that accepts a connection, or whose backlog is full,
+    belongs to a running server and stays. A file that is not a socket
+    stays too, and the bind then fails on it.
+
+    Args:
+        path: the control socket's path.
+        timeout_s: wait for the connection, in seconds.
+
+    Raises:
+        DaemonRunningError: a server accepts connections on ``path``.
+        ControlError: ``path`` is a socket that this process may not
+            connect to, so whether a server listens is unknown.
+    """
+    if not path.is_socket():
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(timeout_s)
+    try:
+        probe.connect(str(path))
+    except ConnectionRefusedError:
+        logger.info("removing stale control socket %s (no server listens)", path)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    except FileNotFoundError:
+        return
+    except (BlockingIOError, TimeoutError):
+        pass  # the backlog is full: a server listens but is busy
+    except PermissionError as err:
+        raise ControlError(
+            f"cannot check control socket {path}: {err.strerror}; run "
+            "edge-gate run as the service's user, or remove the file if no "
+            "daemon uses it"
+        ) from err
+    except OSError as err:
+        raise ControlError(f"cannot check control socket {path}: {err}") from err
+    finally:
+        probe.close()
+    raise DaemonRunningError(
+        f"another edge-gate daemon is listening on control socket {path}. Stop "
+        "that daemon first (systemctl stop edge-gate.service), or give this one "
+        "its own [daemon] control_socket and [store] state_dir"
+    )
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """Return the device and inode numbers of ``path``, or None if it is gone."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _group_id(name: str) -> int | None:

@@ -6,9 +6,11 @@ Order of events:
    journal each line carries its syslog priority as a ``<N>`` prefix.
 2. The configuration is loaded; every invalid key is listed and the process
    exits with status 2 before touching any device.
-3. The lane starts (models checked against their manifest, stores opened,
-   devices opened, workers running), the control socket opens, and
-   ``READY=1`` goes to systemd with the lane's status line.
+3. A daemon that already listens on the control socket, or holds the
+   state folder's ``daemon.lock``, stops this start with exit status 1
+   before anything is opened. The lane starts (models checked against their
+   manifest, stores opened, devices opened, workers running), the control
+   socket opens, and ``READY=1`` goes to systemd with the lane's status line.
 4. The supervisor loop runs until SIGTERM or SIGINT, or until a worker
    fails (exit status 1, so that ``Restart=`` starts a fresh process).
 5. Shutdown: ``STOPPING=1``, the lane stops (barrier locked, a running
@@ -24,7 +26,7 @@ import sys
 from pathlib import Path
 
 from edge_gate.config import GateConfig, load_config
-from edge_gate.daemon._control import ControlServer
+from edge_gate.daemon._control import ControlServer, remove_stale_socket
 from edge_gate.daemon._notify import Notifier, watchdog_interval_s
 from edge_gate.daemon._supervise import StopRequest, supervise
 from edge_gate.errors import ConfigError, EdgeGateError
@@ -107,6 +109,9 @@ def run_lane(config: GateConfig, notifier: Notifier, stop: StopRequest) -> int:
     notifier.status("starting: checking models, opening stores and devices")
     runner = LaneRunner(config)
     try:
+        # A daemon already on this socket must keep it, so check before the
+        # lane opens anything.
+        remove_stale_socket(Path(config.daemon.control_socket))
         runner.start()
     except (EdgeGateError, OSError) as err:
         logger.error("start-up failed: %s", err)

@@ -56,6 +56,7 @@ from edge_gate.daemon._components import (
 from edge_gate.daemon._control import EventHub
 from edge_gate.daemon._devices import DeviceMonitor
 from edge_gate.daemon._health import ProgressMonitor, Worker
+from edge_gate.daemon._lock import DaemonLock
 from edge_gate.daemon._records import audit_record, manual_open_record
 from edge_gate.daemon._workers import (
     CaptureWorker,
@@ -180,6 +181,7 @@ class LaneRunner:
         self._audit: Any = None
         self._templates: Any = None
         self._trusted_clock: Any = None
+        self._daemon_lock: DaemonLock | None = None
         self._matchers: dict[str, Matcher] = {}
         self._models_dir = Path()
         self._template_version = 0
@@ -218,6 +220,7 @@ class LaneRunner:
             ConfigError: the template key is missing or invalid.
             StoreError: a store cannot be opened.
             DeviceInitError: the GPIO pins cannot be set up.
+            DaemonRunningError: another daemon holds the state folder's lock.
         """
         from edge_gate._models import find_models_dir
         from edge_gate.store import (
@@ -233,6 +236,10 @@ class LaneRunner:
         config = self.config
         state_dir = Path(config.store.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
+
+        # One daemon per state folder, taken before anything in it is opened,
+        # because a second one would append to the same audit chain.
+        self._daemon_lock = DaemonLock(state_dir)
 
         # Stores first: the audit log must take the record of any abort.
         self._audit = AuditLog(state_dir / AUDIT_DB_NAME)
@@ -424,6 +431,9 @@ class LaneRunner:
             head_seq, head_hash = self._audit.head()
             logger.info("audit log head at stop: row %d, hash %s", head_seq, head_hash)
             self._audit.close()
+        # Released last, once nothing in the state folder is open any more.
+        if self._daemon_lock is not None:
+            self._daemon_lock.close()
         logger.info("lane runner stopped")
 
     def _log_unwritten_audit(self) -> None:

@@ -1,0 +1,90 @@
+"""One lane daemon per state folder: an exclusive lock file.
+
+``edge-gate run`` and ``edge-gate simulate`` append to the audit log and
+read the template store in ``[store] state_dir``. A second daemon on the
+same folder would write its own rows into the same hash chain and drive the
+same turnstile. :class:`DaemonLock` takes an exclusive ``flock`` on
+``daemon.lock`` in that folder and keeps it until the runner stops.
+
+The kernel releases a ``flock`` when the process ends, even on SIGKILL, so
+a crash leaves the file but never a held lock, and the next start takes it
+again. ``edge-gate sync`` writes ``templates.db`` in the same folder while
+the daemon runs and does not take this lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from pathlib import Path
+
+from edge_gate.errors import DaemonRunningError
+
+logger = logging.getLogger(__name__)
+
+LOCK_FILE_NAME = "daemon.lock"
+# Bytes of the lock file read for the holder's process id.
+_MAX_PID_BYTES = 32
+
+
+class DaemonLock:
+    """An exclusive lock on ``daemon.lock`` in one state folder.
+
+    The file contains the process id of the holder, for the message that a
+    second daemon prints. Call :meth:`close` to release the lock.
+
+    Args:
+        state_dir: the existing state folder.
+
+    Raises:
+        DaemonRunningError: another process holds the lock.
+        OSError: the lock file cannot be created or opened.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = Path(state_dir) / LOCK_FILE_NAME
+        descriptor = os.open(
+            self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode=0o600
+        )
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder_pid_text(descriptor)
+            os.close(descriptor)
+            raise DaemonRunningError(
+                f"another edge-gate daemon{holder} is running on state folder "
+                f"{state_dir}: it holds the lock {self.path}. Stop that daemon "
+                "first (systemctl stop edge-gate.service), or give this one its "
+                "own [store] state_dir and [daemon] control_socket"
+            ) from None
+        except OSError:
+            os.close(descriptor)
+            raise
+
+        # Only the holder writes, so a reader sees a whole id or nothing.
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._descriptor: int | None = descriptor
+        logger.debug("took the daemon lock %s", self.path)
+
+    def close(self) -> None:
+        """Release the lock; safe to call more than once.
+
+        The file stays. A daemon that opened it just before a removal would
+        lock the removed file while the next one locks a new file.
+        """
+        if self._descriptor is None:
+            return
+        os.close(self._descriptor)
+        self._descriptor = None
+        logger.debug("released the daemon lock %s", self.path)
+
+
+def _holder_pid_text(descriptor: int) -> str:
+    """Return `` (pid N)`` for the lock holder's id in the file, or ""."""
+    try:
+        text = os.pread(descriptor, _MAX_PID_BYTES, 0).decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return f" (pid {text})" if text.isdigit() else ""
