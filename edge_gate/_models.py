@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_gate.errors import ModelError
+from edge_gate.config import setting_text
+from edge_gate.errors import ConfigError, ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +39,43 @@ _ONNX_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "float16
 def find_models_dir(configured: str = "") -> Path:
     """Return the models folder: the setting, the source checkout, or the install.
 
+    A configured folder is the only one tried, so a wrong setting stops the
+    start instead of loading other models than the ones it names.
+
+    Args:
+        configured: ``[daemon] models_dir``; "" searches the shipped folders.
+
     Raises:
-        ModelError: no folder with a manifest was found.
+        ConfigError: ``configured`` names a folder without a manifest.
+        ModelError: nothing is configured and no shipped folder has a
+            manifest.
     """
-    candidates = []
     if configured:
-        candidates.append(Path(configured))
-    candidates.append(Path(__file__).resolve().parents[1] / "models")
+        return _configured_models_dir(configured)
+    candidates = [Path(__file__).resolve().parents[1] / "models"]
     candidates.append(Path(sys.prefix) / "share" / "edge_gate" / "models")
     for candidate in candidates:
         if (candidate / MANIFEST_NAME).is_file():
             return candidate
     searched = ", ".join(str(c) for c in candidates)
     raise ModelError(f"no {MANIFEST_NAME} found in {searched}; set [daemon] models_dir")
+
+
+def _configured_models_dir(configured: str) -> Path:
+    folder = Path(configured)
+    if (folder / MANIFEST_NAME).is_file():
+        return folder
+    if not folder.exists():
+        problem = "the folder does not exist"
+    elif not folder.is_dir():
+        problem = "it is not a folder"
+    else:
+        problem = f"the folder contains no {MANIFEST_NAME}"
+    raise ConfigError(
+        f"{setting_text('daemon', 'models_dir', configured)}: {problem}. Set it "
+        f"to the folder that contains {MANIFEST_NAME} and the ONNX models, or "
+        "remove the setting to use the installed models"
+    )
 
 
 @dataclass(frozen=True)

@@ -399,6 +399,11 @@ def _build_section(
         return section_type()
 
 
+def setting_text(section: str, key: str, value: Any) -> str:
+    """Return a setting as messages name it, e.g. ``[store] state_dir = "/x"``."""
+    return f"[{section}] {key} = {_toml_text(value)}"
+
+
 def _toml_text(value: Any) -> str:
     """Return ``value`` written as it would appear in the TOML file."""
     if isinstance(value, bool):

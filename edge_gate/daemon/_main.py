@@ -5,7 +5,9 @@ Order of events:
 1. Logging goes to stderr, which systemd hands to the journal; under the
    journal each line carries its syslog priority as a ``<N>`` prefix.
 2. The configuration is loaded; every invalid key is listed and the process
-   exits with status 2 before touching any device.
+   exits with status 2 before touching any device. A setting that names a
+   missing or wrong file or folder also exits with status 2, as soon as the
+   start finds it and before ``READY=1``.
 3. A daemon that already listens on the control socket, or holds the
    state folder's ``daemon.lock``, stops this start with exit status 1
    before anything is opened. The lane starts (models checked against their
@@ -113,6 +115,11 @@ def run_lane(config: GateConfig, notifier: Notifier, stop: StopRequest) -> int:
         # lane opens anything.
         remove_stale_socket(Path(config.daemon.control_socket))
         runner.start()
+    except ConfigError as err:
+        print(f"edge-gate run: {err}", file=sys.stderr)
+        notifier.status(f"configuration invalid: {err}")
+        runner.stop()
+        return EXIT_CONFIG
     except (EdgeGateError, OSError) as err:
         logger.error("start-up failed: %s", err)
         notifier.status(f"start-up failed: {err}")

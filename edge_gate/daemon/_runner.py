@@ -217,7 +217,8 @@ class LaneRunner:
 
         Raises:
             ModelError: a model is missing or differs from its manifest.
-            ConfigError: the template key is missing or invalid.
+            ConfigError: the template key is missing or invalid, or
+                ``[daemon] models_dir`` names a folder without a manifest.
             StoreError: a store cannot be opened.
             DeviceInitError: the GPIO pins cannot be set up.
             DaemonRunningError: another daemon holds the state folder's lock.
@@ -234,6 +235,8 @@ class LaneRunner:
         from edge_gate.turnstile import Turnstile
 
         config = self.config
+        # A wrong models_dir stops the start before the state folder changes.
+        self._models_dir = find_models_dir(config.daemon.models_dir)
         state_dir = Path(config.store.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
 
@@ -253,7 +256,6 @@ class LaneRunner:
         )
 
         # Models: each is checked against its manifest SHA-256 while loading.
-        self._models_dir = find_models_dir(config.daemon.models_dir)
         self._load_matchers()
         self._lane = Lane(
             LaneSettings.from_config(config),
