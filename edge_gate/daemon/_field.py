@@ -18,6 +18,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge_gate.errors import BiometricError, EdgeGateError
+from edge_gate.gate import (
+    BarrierChanged,
+    BeamChanged,
+    FireReleaseChanged,
+    InputEvent,
+    KeySwitchChanged,
+    TamperChanged,
+)
 
 if TYPE_CHECKING:
     from edge_gate.daemon._runner import LaneRunner
@@ -171,7 +179,7 @@ class FieldCommands:
         turnstile = runner.turnstile
         try:
             levels = turnstile.read_inputs()
-            check("gpio_inputs", True, ", ".join(type(e).__name__ for e in levels))
+            check("gpio_inputs", True, ", ".join(describe_input(e) for e in levels))
         except EdgeGateError as err:
             check("gpio_inputs", False, str(err))
         if request.get("relay"):
@@ -185,6 +193,22 @@ class FieldCommands:
             except EdgeGateError as err:
                 check("relay", False, str(err))
         return results
+
+
+def describe_input(event: InputEvent) -> str:
+    """Return an input level as a field engineer reads it on the cabinet."""
+    match event:
+        case FireReleaseChanged(active=active):
+            return "fire release ACTIVE" if active else "fire release off"
+        case BarrierChanged(closed=closed):
+            return "barrier closed" if closed else "barrier OPEN"
+        case BeamChanged(beam=beam, broken=broken):
+            return f"{beam} beam {'broken' if broken else 'clear'}"
+        case KeySwitchChanged(active=active):
+            return "key switch on" if active else "key switch off"
+        case TamperChanged(active=active):
+            return "tamper loop OPEN" if active else "tamper loop closed"
+    return type(event).__name__
 
 
 def _device_responds(runner: LaneRunner, worker_name: str) -> tuple[bool, str]:
