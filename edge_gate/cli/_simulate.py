@@ -365,14 +365,14 @@ def _run(
     options: Any,
     progress: _ProgressLine | None,
 ) -> int:
-    from edge_gate.rig.simulation import run_simulation
+    from edge_gate.rig.simulation import WorkFolderError, run_simulation
     from edge_gate.rig.travellers import DatasetError
 
     report_progress: Callable[[str], None] = progress or (lambda message: None)
     try:
         with sigterm_unwinds():
             report = run_simulation(options, progress=report_progress)
-    except (ValueError, DatasetError) as err:
+    except (ValueError, DatasetError, WorkFolderError) as err:
         print(f"edge-gate simulate: {err}", file=sys.stderr)
         return EXIT_USAGE
     except Terminated:

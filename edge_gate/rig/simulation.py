@@ -54,6 +54,10 @@ LOG_FILE_NAME = "simulate.log"
 Progress = Callable[[str], None]
 
 
+class WorkFolderError(SimulationError):
+    """The ``--work-dir`` folder cannot be created or written: a bad option."""
+
+
 @dataclass(frozen=True)
 class SimulationOptions:
     """Settings of one simulate run.
@@ -347,7 +351,7 @@ def run_simulation(
             # An existing empty folder keeps its mode unless it is set here.
             work_dir.chmod(0o700)
         except OSError as err:
-            raise SimulationError(
+            raise WorkFolderError(
                 f"cannot use {work_dir} as the work folder ({err.strerror}); "
                 "give a new or empty folder you can write to"
             ) from err

@@ -112,3 +112,11 @@ def test_api_names_a_work_dir_it_cannot_create() -> None:
     unusable = Path("/proc/edge-gate-simulate-test")
     with pytest.raises(SimulationError, match="cannot use /proc/edge-gate-simulate"):
         run_simulation(SimulationOptions(travellers=2, work_dir=unusable))
+
+
+def test_work_dir_it_cannot_create_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    # The option check cannot see every folder that mkdir will refuse (root
+    # passes the access test under /proc), so the run's own refusal counts as
+    # a bad option too.
+    assert main(["simulate", "--work-dir", "/proc/edge-gate-simulate-test"]) == 2
+    assert "cannot use /proc/edge-gate-simulate-test" in capsys.readouterr().err
