@@ -55,7 +55,7 @@ Progress = Callable[[str], None]
 
 
 class WorkFolderError(SimulationError):
-    """The ``--work-dir`` folder cannot be created or written: a bad option."""
+    """A ``--work-dir`` folder that cannot be created or written, a bad option."""
 
 
 @dataclass(frozen=True)

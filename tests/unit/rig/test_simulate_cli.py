@@ -114,7 +114,7 @@ def test_api_names_a_work_dir_it_cannot_create() -> None:
         run_simulation(SimulationOptions(travellers=2, work_dir=unusable))
 
 
-def test_work_dir_it_cannot_create_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_uncreatable_work_dir_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     # The option check cannot see every folder that mkdir will refuse (root
     # passes the access test under /proc), so the run's own refusal counts as
     # a bad option too.
