@@ -136,7 +136,13 @@ class ControlServer:
         )
 
     def _bind(self) -> socket.socket:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ControlError(
+                f"cannot create the folder of control socket {self.path}: "
+                f"{err.strerror}; set a path in a writable folder"
+            ) from err
         remove_stale_socket(self.path)
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o117)

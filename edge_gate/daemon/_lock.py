@@ -19,7 +19,8 @@ import logging
 import os
 from pathlib import Path
 
-from edge_gate.errors import DaemonRunningError
+from edge_gate.config import setting_text
+from edge_gate.errors import ConfigError, DaemonRunningError
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +40,23 @@ class DaemonLock:
 
     Raises:
         DaemonRunningError: another process holds the lock.
-        OSError: the lock file cannot be created or opened.
+        ConfigError: the lock file cannot be created or opened for writing.
+        OSError: the lock could not be taken for another reason.
     """
 
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / LOCK_FILE_NAME
-        descriptor = os.open(
-            self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode=0o600
-        )
+        try:
+            descriptor = os.open(
+                self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode=0o600
+            )
+        except OSError as err:
+            setting = setting_text("store", "state_dir", str(state_dir))
+            raise ConfigError(
+                f"{setting}: cannot open the lock file {self.path}: "
+                f"{err.strerror}. Make it writable for the user that runs "
+                "edge-gate, or remove it while no edge-gate daemon runs"
+            ) from err
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -62,7 +72,7 @@ class DaemonLock:
             os.close(descriptor)
             raise
 
-        # Only the holder writes, so a reader sees a whole id or nothing.
+        # Only the holder writes the file, for a second daemon's message.
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode("ascii"), 0)
         self._descriptor: int | None = descriptor

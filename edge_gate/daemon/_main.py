@@ -28,8 +28,9 @@ import sys
 from pathlib import Path
 
 from edge_gate.config import GateConfig, load_config
-from edge_gate.daemon._control import ControlServer, remove_stale_socket
+from edge_gate.daemon._control import ControlServer
 from edge_gate.daemon._notify import Notifier, watchdog_interval_s
+from edge_gate.daemon._paths import prepare_socket_folder
 from edge_gate.daemon._supervise import StopRequest, supervise
 from edge_gate.errors import ConfigError, EdgeGateError
 
@@ -111,9 +112,9 @@ def run_lane(config: GateConfig, notifier: Notifier, stop: StopRequest) -> int:
     notifier.status("starting: checking models, opening stores and devices")
     runner = LaneRunner(config)
     try:
-        # A daemon already on this socket must keep it, so check before the
-        # lane opens anything.
-        remove_stale_socket(Path(config.daemon.control_socket))
+        # The socket is bound after the lane has started, but a wrong folder
+        # or a daemon already on it must stop the start before that.
+        prepare_socket_folder(Path(config.daemon.control_socket))
         runner.start()
     except ConfigError as err:
         print(f"edge-gate run: {err}", file=sys.stderr)

@@ -57,6 +57,7 @@ from edge_gate.daemon._control import EventHub
 from edge_gate.daemon._devices import DeviceMonitor
 from edge_gate.daemon._health import ProgressMonitor, Worker
 from edge_gate.daemon._lock import DaemonLock
+from edge_gate.daemon._paths import prepare_state_dir
 from edge_gate.daemon._records import audit_record, manual_open_record
 from edge_gate.daemon._workers import (
     CaptureWorker,
@@ -217,8 +218,9 @@ class LaneRunner:
 
         Raises:
             ModelError: a model is missing or differs from its manifest.
-            ConfigError: the template key is missing or invalid, or
-                ``[daemon] models_dir`` names a folder without a manifest.
+            ConfigError: the template key is missing or invalid,
+                ``[daemon] models_dir`` names a folder without a manifest, or
+                ``[store] state_dir`` is not a writable folder.
             StoreError: a store cannot be opened.
             DeviceInitError: the GPIO pins cannot be set up.
             DaemonRunningError: another daemon holds the state folder's lock.
@@ -235,10 +237,11 @@ class LaneRunner:
         from edge_gate.turnstile import Turnstile
 
         config = self.config
-        # A wrong models_dir stops the start before the state folder changes.
+        # Wrong settings stop the start before the state folder changes.
         self._models_dir = find_models_dir(config.daemon.models_dir)
+        template_key = load_key(config.store.key_file)
         state_dir = Path(config.store.state_dir)
-        state_dir.mkdir(parents=True, exist_ok=True)
+        prepare_state_dir(state_dir)
 
         # One daemon per state folder, taken before anything in it is opened,
         # because a second one would append to the same audit chain.
@@ -248,9 +251,7 @@ class LaneRunner:
         self._audit = AuditLog(state_dir / AUDIT_DB_NAME)
         head_seq, head_hash = self._audit.head()
         logger.info("audit log head at start: row %d, hash %s", head_seq, head_hash)
-        self._templates = TemplateStore(
-            state_dir / TEMPLATES_DB, load_key(config.store.key_file)
-        )
+        self._templates = TemplateStore(state_dir / TEMPLATES_DB, template_key)
         self._trusted_clock = TrustedClock(
             state_dir, max_backward_s=config.store.clock_max_backward_s
         )

@@ -242,6 +242,17 @@ class AuditLog(Closing):
             self._prepare()
         except sqlite3.Error as err:
             self._db.close()
+            # SQLite opens a file it may not write read-only, and the first
+            # write then fails with SQLITE_READONLY (or an extended code).
+            # Errors that _prepare raises itself carry no error name.
+            error_name = getattr(err, "sqlite_errorname", None) or ""
+            if error_name.startswith("SQLITE_READONLY"):
+                raise StoreError(
+                    f"audit log {self.path} cannot be written: {err}. Make the "
+                    "file and its folder writable for the user that runs "
+                    "edge-gate, or check that the file system is mounted "
+                    "read-write"
+                ) from err
             raise StoreError(
                 f"audit log {self.path} is unreadable or not an audit log: {err}"
             ) from err
