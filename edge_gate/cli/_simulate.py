@@ -6,6 +6,14 @@ are the matchers' error rates, counted in the report. Status 1 means a
 false accept, another unexpected result, a crossing that could not run or
 a stop by SIGTERM, and 2 means invalid options.
 
+While the lane runs, it serves its control socket in the work folder, and
+one line on stderr at the start gives the ``edge-gate status --config``
+command that reaches it from another shell. A work folder whose path is
+too long for a UNIX socket leaves the socket out, with a note in the
+report, and makes ``--hold`` a usage error. ``--hold`` keeps the lane up
+after the last crossing. Ctrl-C or SIGTERM during the hold ends only the
+hold, and the report and exit status follow as without one.
+
 The lane logs warnings that the scenarios cause on purpose (an unplugged
 sensor, a tailgating alarm). Without ``-v`` they stay off stderr unless the
 run is not as expected, and then they are printed after the report. The
@@ -30,6 +38,7 @@ from edge_gate._models import load_manifest
 from edge_gate.errors import ModelError
 from edge_gate.rig._limits import (
     MAX_GENUINE_PER_TRAVELLER,
+    MAX_HOLD_S,
     MAX_SEED,
     MAX_TIME_SCALE,
     MAX_TRAVELLERS,
@@ -37,6 +46,7 @@ from edge_gate.rig._limits import (
 )
 from edge_gate.rig.scenarios import SCENARIOS_BY_NAME
 
+from ._rehearsal import hold_lane, print_field_command
 from ._signals import Terminated, sigterm_unwinds
 
 EXIT_OK = 0
@@ -86,6 +96,18 @@ def _time_scale(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"{text} is out of range; give a factor more than 0 and at most "
             f"{MAX_TIME_SCALE:g} (0.1 sleeps a tenth of the realistic delays)"
+        )
+    return value
+
+
+def _hold_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0 <= value <= MAX_HOLD_S):
+        raise argparse.ArgumentTypeError(
+            f"{text} is out of range; give seconds from 0 to {MAX_HOLD_S:g}"
         )
     return value
 
@@ -224,6 +246,16 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="models folder (default: shipped)",
     )
+    parser.add_argument(
+        "--hold",
+        type=_hold_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="after the last crossing, keep the lane and its control socket "
+        f"up for this many seconds, 0 to {MAX_HOLD_S:g}, so that field commands "
+        "can be tried by hand; Ctrl-C or SIGTERM ends the hold early, and the "
+        "report follows (default: 0)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--progress",
@@ -346,6 +378,7 @@ def _simulate(args: argparse.Namespace) -> int:
         scenarios=tuple(args.scenario),
         work_dir=args.work_dir,
         models_dir=args.models_dir,
+        hold_s=args.hold,
     )
     stderr_records = _HeldRecords()
     if not getattr(args, "verbose", 0):
@@ -369,9 +402,18 @@ def _run(
     from edge_gate.rig.travellers import DatasetError
 
     report_progress: Callable[[str], None] = progress or (lambda message: None)
+
+    def hold(seconds: float) -> None:
+        hold_lane(seconds, clear_progress=progress.finish if progress else None)
+
     try:
         with sigterm_unwinds():
-            report = run_simulation(options, progress=report_progress)
+            report = run_simulation(
+                options,
+                progress=report_progress,
+                announce_config=print_field_command,
+                hold=hold,
+            )
     except (ValueError, DatasetError, WorkFolderError) as err:
         print(f"edge-gate simulate: {err}", file=sys.stderr)
         return EXIT_USAGE

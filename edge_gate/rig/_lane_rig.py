@@ -12,6 +12,10 @@
    rig's :class:`~edge_gate.rig.walker.Walker`.
 4. :class:`edge_gate.daemon.LaneRunner`, unchanged, with a configuration
    that points at all of the above.
+5. The lane's control socket, served as ``edge-gate run`` serves it, so
+   that the field commands given ``--config`` with the rig's configuration
+   reach this lane. It listens from the moment the lane is in service and
+   closes before the lane stops.
 
 The lane's timeouts are the defaults multiplied by the run's time scale
 (never below the configuration's lower bounds), so that a scaled-down
@@ -39,6 +43,9 @@ from edge_gate.rig.template_server import TemplateServer
 logger = logging.getLogger(__name__)
 
 _READY_TIMEOUT_S = 30.0
+# Paths of the lane's configuration and control socket in the work folder.
+CONFIG_FILE = Path("gate", "edge-gate.toml")
+CONTROL_SOCKET = Path("run", "control.sock")
 # Realistic time between two beam or barrier changes of the walking person
 # (an estimate: half a stride).
 WALK_STEP_S = 0.5
@@ -114,17 +121,27 @@ class LaneRig(Closing):
         work_dir: an empty folder for repository, state, devices and camera.
         time_scale: factor for the lane's timeouts and the rig's sleeps.
         models_dir: the models folder; None uses the shipped one.
+        serve_control: whether to serve the lane's control socket. False
+            where its path in ``work_dir`` is too long for a UNIX socket.
     """
 
     def __init__(
-        self, work_dir: Path, *, time_scale: float, models_dir: Path | None = None
+        self,
+        work_dir: Path,
+        *,
+        time_scale: float,
+        models_dir: Path | None = None,
+        serve_control: bool = True,
     ) -> None:
         self.work_dir = work_dir
         self.time_scale = time_scale
         self.models_dir = models_dir
+        self.serve_control = serve_control
         self._stack = contextlib.ExitStack()
         self.config: GateConfig | None = None
-        self.config_path = work_dir / "gate" / "edge-gate.toml"
+        self.config_path = work_dir / CONFIG_FILE
+        self.control_socket = work_dir / CONTROL_SOCKET
+        self.control: Any = None
         self.camera_dir = work_dir / "camera"
         self.server: TemplateServer | None = None
         self.document_reader: Any = None
@@ -245,7 +262,10 @@ class LaneRig(Closing):
                 "timeout_s": 10.0,
             },
             "daemon": {
-                "control_socket": str(self.work_dir / "run" / "control.sock"),
+                "control_socket": str(self.control_socket),
+                # No control group, because the server accepts root and the
+                # rig's own user anyway, and a missing group logs a warning.
+                "control_group": "",
                 "models_dir": str(self.models_dir or ""),
                 "use_udev": False,
                 "device_check_interval_s": 0.2,
@@ -260,14 +280,31 @@ class LaneRig(Closing):
     def start_lane(self) -> None:
         """Start the emulators, the lane runner and the walker; wait for service.
 
+        Then the control socket starts listening, unless ``serve_control``
+        is False.
+
         Raises:
-            ComponentMissingError: an emulator, the runner or the walker is
-                not installed.
+            ComponentMissingError: an emulator, the runner, the walker or the
+                control server is not installed.
             SimulationError: the lane did not come into service in time.
+            ConfigError: the control socket's folder cannot be created or
+                written, or a file that is not a socket is in the way.
+            DaemonRunningError: a daemon listens on the control socket, or
+                holds the state folder's lock.
+            ControlError: the control socket cannot be checked or bound.
         """
         if self.config is None:
             raise SimulationError("enrol() must run before start_lane()")
         config = self.config
+        (control_cls,) = _require("edge_gate.daemon._control", "ControlServer")
+        (prepare_socket_folder,) = _require(
+            "edge_gate.daemon._paths", "prepare_socket_folder"
+        )
+        # The same check as edge-gate run's: a daemon already on the socket,
+        # or a folder it cannot be bound in, stops the start before the
+        # lane opens anything. A stale socket file is removed.
+        if self.serve_control:
+            prepare_socket_folder(self.control_socket)
         (reader_cls,) = _require(
             "edge_gate.rig.document_reader", "DocumentReaderEmulator"
         )
@@ -304,6 +341,23 @@ class LaneRig(Closing):
             pause=self.sleep,
         )
         self.wait_in_service(_READY_TIMEOUT_S)
+        if self.serve_control:
+            self._start_control(control_cls)
+
+    def _start_control(self, control_cls: Any) -> None:
+        """Serve the control socket with the runner's handlers and events."""
+        assert self.config is not None  # checked by start_lane
+        control = control_cls(
+            self.control_socket,
+            self.runner.control_handlers(),
+            self.runner.events,
+            group=self.config.daemon.control_group,
+        )
+        # Registered after runner.stop, so the socket closes first, as in
+        # edge-gate run, and no command reaches a lane that is stopping.
+        self._stack.callback(control.stop)
+        control.start()
+        self.control = control
 
     def sleep(self, realistic_s: float) -> None:
         """Sleep a realistic duration multiplied by the time scale."""

@@ -6,9 +6,11 @@
    folder) and make the people: travellers plus two watchlisted people.
 2. Write their enrolment records (image paths) and enrol them through the
    real publisher, template server and sync client.
-3. Start the lane runner against the emulators (:class:`LaneRig`).
+3. Start the lane runner against the emulators (:class:`LaneRig`), then
+   its control socket.
 4. Run the planned crossings, each played by a :class:`TravellerActor`.
-5. Read the audit log and build the :class:`SimulationReport`.
+5. Read the audit log, keep the lane up for the hold if one was requested,
+   and build the :class:`SimulationReport`.
 
 A part of the lane that is not installed makes every crossing "not run",
 with the reason, instead of a made-up result.
@@ -18,8 +20,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +32,19 @@ from typing import Any
 from edge_gate.errors import ModelError
 from edge_gate.rig._crossing import CrossingTrace, TravellerActor, machine_ms
 from edge_gate.rig._lane_rig import (
+    CONFIG_FILE,
+    CONTROL_SOCKET,
     ComponentMissingError,
     LaneRig,
     SimulationError,
     today_utc,
 )
-from edge_gate.rig._limits import MAX_TIME_SCALE, MAX_TRAVELLERS, MIN_TRAVELLERS
+from edge_gate.rig._limits import (
+    MAX_HOLD_S,
+    MAX_TIME_SCALE,
+    MAX_TRAVELLERS,
+    MIN_TRAVELLERS,
+)
 from edge_gate.rig._plan import (
     EXTRA_PEOPLE,
     PlannedCrossing,
@@ -52,10 +63,18 @@ logger = logging.getLogger(__name__)
 LOG_FILE_NAME = "simulate.log"
 
 Progress = Callable[[str], None]
+# A callback that takes the lane configuration's path (for --config).
+AnnounceConfig = Callable[[Path], None]
+# A callback that takes the hold's length in seconds and returns at its end.
+Hold = Callable[[float], None]
 
 
 class WorkFolderError(SimulationError):
-    """A ``--work-dir`` folder that cannot be created or written, a bad option."""
+    """A ``--work-dir`` folder that cannot be created or written, a bad option.
+
+    A hold with a work folder whose control socket path is too long for a
+    UNIX socket raises it too.
+    """
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,8 @@ class SimulationOptions:
         work_dir: folder for the run's files; None uses a temporary folder
             that is removed afterwards.
         models_dir: models folder; None uses the shipped one.
+        hold_s: seconds the lane and its control socket stay up after the
+            last crossing, from 0 to MAX_HOLD_S. 0 stops the lane at once.
         delays: realistic human and sensor durations.
     """
 
@@ -92,6 +113,7 @@ class SimulationOptions:
     scenarios: tuple[str, ...] = ()
     work_dir: Path | None = None
     models_dir: Path | None = None
+    hold_s: float = 0.0
     delays: HumanDelays = field(default_factory=HumanDelays)
 
 
@@ -279,31 +301,80 @@ def _check_options(options: SimulationOptions) -> None:
             f"travellers must be from {MIN_TRAVELLERS} to {MAX_TRAVELLERS}, "
             f"got {options.travellers}"
         )
+    hold_s = options.hold_s
+    if not (math.isfinite(hold_s) and 0 <= hold_s <= MAX_HOLD_S):
+        raise ValueError(
+            f"hold_s must be from 0 to {MAX_HOLD_S:g} seconds, got {hold_s}"
+        )
 
 
 def _no_progress(message: str) -> None:
     del message
 
 
+def _no_announcement(config_path: Path) -> None:
+    del config_path
+
+
+def sleep_until_interrupted(seconds: float) -> None:
+    """Sleep ``seconds``. Ctrl-C (KeyboardInterrupt) ends the sleep early."""
+    try:
+        time.sleep(seconds)
+    except KeyboardInterrupt:
+        logger.info("hold ended early by SIGINT")
+
+
+def _control_socket_problem(socket_path: Path) -> str:
+    """Return why the control socket cannot be served there, or ""."""
+    from edge_gate.daemon._paths import MAX_SOCKET_PATH_BYTES
+
+    length = len(os.fsencode(socket_path))
+    if length <= MAX_SOCKET_PATH_BYTES:
+        return ""
+    return (
+        f"its path {socket_path} is {length} bytes long, and a UNIX socket "
+        f"path may have at most {MAX_SOCKET_PATH_BYTES}. Give a work folder "
+        "with a shorter path"
+    )
+
+
 def run_simulation(
-    options: SimulationOptions, *, progress: Progress = _no_progress
+    options: SimulationOptions,
+    *,
+    progress: Progress = _no_progress,
+    announce_config: AnnounceConfig = _no_announcement,
+    hold: Hold = sleep_until_interrupted,
 ) -> SimulationReport:
     """Enrol the travellers, run every planned crossing and report.
 
     The root logger's records during the run also go to ``simulate.log``
-    in the work folder.
+    in the work folder. The lane serves its control socket while it runs,
+    unless the socket's path in the work folder is too long for a UNIX
+    socket. The report then carries a note with the reason.
 
     Args:
         options: the run's settings.
         progress: called with a short line (no personal data) as the run
             enters each step and before each crossing.
+        announce_config: called once, before enrolment, with the path of
+            the lane's configuration file, when the control socket will be
+            served. Field commands given it as ``--config`` reach the lane
+            once it is in service.
+        hold: called after the last crossing with ``options.hold_s``, when
+            that is more than 0 and the control socket is served. The lane
+            and the socket stay up until it returns. The default sleeps,
+            and Ctrl-C ends the sleep early.
 
     Raises:
         ValueError: an option is out of range (travellers outside 2 to
-            1000, an unknown scenario, a time scale outside (0, 10]).
+            1000, an unknown scenario, a time scale outside (0, 10], a
+            hold outside 0 to 3600 s).
         DatasetError: ``options.dataset`` is not laid out as identities.
-        EdgeGateError: publishing, syncing or starting the lane failed for
-            a reason other than a missing component.
+        WorkFolderError: the work folder cannot be created, or a hold is
+            requested and the control socket's path is too long.
+        EdgeGateError: publishing, syncing or starting the lane or its
+            control socket failed for a reason other than a missing
+            component.
     """
     _check_options(options)
 
@@ -346,6 +417,13 @@ def run_simulation(
     if work_dir is None:
         work_dir = Path(tempfile.mkdtemp(prefix="edge-gate-simulate-"))
     try:
+        # Checked before the folder is created, so a rejected hold leaves
+        # no empty work folder behind.
+        socket_problem = _control_socket_problem(work_dir / CONTROL_SOCKET)
+        if socket_problem and options.hold_s:
+            raise WorkFolderError(
+                f"a hold needs the lane's control socket, but {socket_problem}"
+            )
         try:
             work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             # An existing empty folder keeps its mode unless it is set here.
@@ -355,6 +433,10 @@ def run_simulation(
                 f"cannot use {work_dir} as the work folder ({err.strerror}); "
                 "give a new or empty folder you can write to"
             ) from err
+        if socket_problem:
+            notes.append(f"control socket not served: {socket_problem}")
+        else:
+            announce_config(work_dir / CONFIG_FILE)
         log_handler = logging.FileHandler(work_dir / LOG_FILE_NAME, encoding="utf-8")
         log_handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -369,6 +451,8 @@ def run_simulation(
                 work_dir=work_dir,
                 notes=notes,
                 progress=progress,
+                serve_control=not socket_problem,
+                hold=hold,
             )
         finally:
             logging.getLogger().removeHandler(log_handler)
@@ -393,9 +477,14 @@ def _run_plan(
     work_dir: Path,
     notes: list[str],
     progress: Progress,
+    serve_control: bool,
+    hold: Hold,
 ) -> tuple[CrossingResult, ...]:
     with LaneRig(
-        work_dir, time_scale=options.time_scale, models_dir=options.models_dir
+        work_dir,
+        time_scale=options.time_scale,
+        models_dir=options.models_dir,
+        serve_control=serve_control,
     ) as rig:
         try:
             people = len(population.travellers) + EXTRA_PEOPLE
@@ -424,6 +513,9 @@ def _run_plan(
         audit_by_tx = {
             entry.record.transaction_id: entry.record for entry in rig.audit_entries()
         }
+        if options.hold_s and rig.control is not None:
+            logger.info("holding the lane for %g s", options.hold_s)
+            hold(options.hold_s)
 
     results = [
         _result(number, planned, trace, audit_by_tx)
@@ -448,8 +540,11 @@ def _run_plan(
 
 __all__ = [
     "LOG_FILE_NAME",
+    "AnnounceConfig",
+    "Hold",
     "Progress",
     "SimulationOptions",
     "enrolment_records",
     "run_simulation",
+    "sleep_until_interrupted",
 ]

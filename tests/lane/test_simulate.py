@@ -6,6 +6,7 @@ gpiozero's mock pins, a real HTTP template server and real SQLite stores.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -160,6 +161,9 @@ def test_passing_run_keeps_expected_warnings_in_the_log(tmp_path: Path) -> None:
     assert stat.S_IMODE(work_dir.stat().st_mode) == 0o700
     assert "WARNING" not in done.stderr, done.stderr
     assert "edge-gate simulate: enrolling 4 people" in done.stderr
+    config = work_dir / "gate" / "edge-gate.toml"
+    assert f"status --config {config}" in done.stderr
+    assert not (work_dir / "run" / "control.sock").exists()
     log = (work_dir / "simulate.log").read_text(encoding="utf-8")
     assert "alarm tailgating" in log
     assert "fingerprint" in log
@@ -202,3 +206,91 @@ def test_sigterm_removes_the_temporary_work_folder(tmp_path: Path) -> None:
     assert process.returncode == 1, err
     assert "stopped by SIGTERM" in err
     assert not list(tmp_path.glob("edge-gate-simulate-*"))
+
+
+def _wait_for_text(path: Path, text: str, process: subprocess.Popen[str]) -> str:
+    """Return the file's text once it contains ``text``; fail if the run ends."""
+    deadline = time.monotonic() + 180.0
+    content = ""
+    while time.monotonic() < deadline and process.poll() is None:
+        content = path.read_text(encoding="utf-8")
+        if text in content:
+            return content
+        time.sleep(0.1)
+    pytest.fail(
+        f"simulate never printed {text!r} (status {process.poll()}):\n{content}"
+    )
+
+
+def test_hold_serves_field_commands_until_sigterm(tmp_path: Path) -> None:
+    work_dir = tmp_path / "work"
+    config = work_dir / "gate" / "edge-gate.toml"
+    socket_path = work_dir / "run" / "control.sock"
+    stderr_path = tmp_path / "simulate.err"
+    argv = [_edge_gate(), "simulate", *_SHORT, "--scenario", "genuine"]
+    argv += ["--work-dir", str(work_dir), "--hold", "600", "--json"]
+    with stderr_path.open("w", encoding="utf-8") as stderr:
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
+    try:
+        _wait_for_text(stderr_path, "crossings done", process)
+        is_socket_during_hold = socket_path.is_socket()
+        status = _run_cli("status", "--json", "--config", str(config))
+        log = _run_cli("log", "--json", "--config", str(config))
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    err = stderr_path.read_text(encoding="utf-8")
+
+    # The command printed at the start is the one used here.
+    assert f"status --config {config}" in err
+    assert is_socket_during_hold
+    assert status.returncode == 0, status.stdout + status.stderr
+    snapshot = json.loads(status.stdout)
+    assert snapshot["lane_id"] == "lane-1"
+    assert snapshot["state"] == "idle"
+    assert snapshot["in_service"] is True
+    assert snapshot["counts"] == {"accepted": 2}
+    assert log.returncode == 0, log.stdout + log.stderr
+    rows = [json.loads(line) for line in log.stdout.splitlines()]
+    crossings = [row for row in rows if row["kind"] == "transaction"]
+    assert [row["outcome"] for row in crossings] == ["accepted", "accepted"]
+    assert {row["lane_id"] for row in crossings} == {"lane-1"}
+    # SIGTERM ends only the hold: the report and exit status follow.
+    assert "hold ended early by SIGTERM" in err
+    assert process.returncode == 0, err
+    assert json.loads(out)["crossings"] == 2
+    assert not socket_path.exists()
+
+
+def test_failed_hold_closes_socket(tmp_path: Path) -> None:
+    from edge_gate.daemon import request
+
+    socket_path = tmp_path / "run" / "control.sock"
+    announced: list[Path] = []
+    answers: list[dict[str, object]] = []
+
+    def failing_hold(seconds: float) -> None:
+        answers.append(request(socket_path, {"command": "status"}))
+        raise RuntimeError(f"hold of {seconds:g} s failed")
+
+    with pytest.raises(RuntimeError, match="hold of 5 s failed"):
+        run_simulation(
+            SimulationOptions(
+                travellers=2,
+                time_scale=0.05,
+                scenarios=("genuine",),
+                work_dir=tmp_path,
+                hold_s=5.0,
+            ),
+            announce_config=announced.append,
+            hold=failing_hold,
+        )
+
+    assert announced == [tmp_path / "gate" / "edge-gate.toml"]
+    assert answers[0]["state"] == "idle"
+    assert not socket_path.exists()

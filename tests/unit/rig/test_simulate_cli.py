@@ -29,6 +29,10 @@ from edge_gate.cli import main
         pytest.param(["--iris-skip", "-1"], "--iris-skip", id="negative-skip"),
         pytest.param(["--models-dir", "/nope"], "--models-dir", id="no-models-dir"),
         pytest.param(["--dataset", "/nope"], "--dataset", id="no-dataset-dir"),
+        pytest.param(["--hold", "-1"], "--hold", id="negative-hold"),
+        pytest.param(["--hold", "99999"], "--hold", id="hold-over-an-hour"),
+        pytest.param(["--hold", "nan"], "--hold", id="nan-hold"),
+        pytest.param(["--hold", "soon"], "--hold", id="hold-word"),
     ],
 )
 def test_invalid_option_is_named_before_the_run(
@@ -120,3 +124,34 @@ def test_uncreatable_work_dir_exit_2(capsys: pytest.CaptureFixture[str]) -> None
     # a bad option too.
     assert main(["simulate", "--work-dir", "/proc/edge-gate-simulate-test"]) == 2
     assert "cannot use /proc/edge-gate-simulate-test" in capsys.readouterr().err
+
+
+def test_hold_error_names_bounds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["simulate", "--hold", "99999"])
+    assert caught.value.code == 2
+    assert "give seconds from 0 to 3600" in capsys.readouterr().err
+
+
+def test_api_rejects_negative_hold() -> None:
+    from edge_gate.rig.simulation import SimulationOptions, run_simulation
+
+    with pytest.raises(ValueError, match="hold_s must be from 0 to 3600"):
+        run_simulation(SimulationOptions(hold_s=-1.0))
+
+
+def test_hold_needs_short_socket_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A UNIX socket path has at most 107 bytes, and the lane's socket is
+    # run/control.sock in the work folder.
+    work_dir = tmp_path / ("w" * 100)
+    status = main(["simulate", "--work-dir", str(work_dir), "--hold", "5"])
+
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "a hold needs the lane's control socket" in err
+    assert "may have at most 107" in err
+    assert not work_dir.exists()

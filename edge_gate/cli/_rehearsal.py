@@ -1,0 +1,76 @@
+"""The field engineer's side of ``edge-gate simulate``.
+
+The simulated lane serves its control socket as ``edge-gate run`` does, so
+the field commands can be rehearsed against a lane with travellers passing.
+:func:`print_field_command` prints the command that reaches it from another
+shell, and :func:`hold_lane` keeps it up after the last crossing.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ._signals import Terminated
+
+
+def edge_gate_command() -> str:
+    """Return the shell words that run this ``edge-gate`` from another shell.
+
+    The plain name when PATH finds this same script, else its full path,
+    and ``python -m edge_gate`` when no ``edge-gate`` script runs this
+    process (``python -m edge_gate``, or ``main()`` called from Python).
+    """
+    script = Path(sys.argv[0])
+    if script.name != "edge-gate":
+        return f"{shlex.quote(sys.executable)} -m edge_gate"
+    found = shutil.which("edge-gate")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "edge-gate"
+    return shlex.quote(str(script.absolute()))
+
+
+def print_field_command(config_path: Path) -> None:
+    """Print the command that reaches this run's lane from another shell."""
+    config = shlex.quote(str(config_path))
+    command = f"{edge_gate_command()} status --config {config}"
+    print(
+        "edge-gate simulate: from another shell, field commands reach the lane "
+        f"while it is up: {command} (also watch, log, devices, selftest, open)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def hold_lane(
+    seconds: float, *, clear_progress: Callable[[], None] | None = None
+) -> None:
+    """Sleep ``seconds`` while the lane stays up.
+
+    Ctrl-C or SIGTERM ends the sleep early, with one line on stderr, and
+    the run goes on to stop the lane and print its report.
+    """
+    if clear_progress is not None:
+        clear_progress()
+    print(
+        f"edge-gate simulate: crossings done; the lane and its control socket "
+        f"stay up for {seconds:g} s (Ctrl-C or SIGTERM ends the hold, and the "
+        "report follows)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        time.sleep(seconds)
+    except KeyboardInterrupt:
+        ended_by = "Ctrl-C"
+    except Terminated:
+        # sigterm_unwinds ignores SIGTERM from now until the run returns,
+        # so a second one cannot cut the lane's stop short.
+        ended_by = "SIGTERM"
+    else:
+        return
+    print(f"edge-gate simulate: hold ended early by {ended_by}", file=sys.stderr)
