@@ -162,7 +162,10 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "max_download_bytes": "largest file accepted from the server, bytes",
     },
     "daemon": {
-        "control_socket": "UNIX socket of the field commands, in the runtime directory",
+        "control_socket": (
+            "UNIX socket of the field commands; its runtime directory also "
+            "holds the audit spool, audit-spool/"
+        ),
         "control_group": "group allowed to use the field commands; empty: root only",
         "models_dir": (
             "folder of manifest.json and the ONNX models; empty: installed ones"

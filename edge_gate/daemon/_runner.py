@@ -27,7 +27,8 @@ Service holds. Besides what the lane core tracks (lost devices, key switch,
 tamper), the runner refuses service while the wall clock is not trusted
 (behind the latest time the gate persisted), while the templates are past
 their offline limit, and while audit records wait for a retry after a
-failed write. Documents are then ignored, the display shows
+failed write or while an invalid audit spool is set aside (see
+``_audit_spool``). Documents are then ignored, the display shows
 ``out_of_service``, and the status line gives the reason.
 """
 
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_gate.config import GateConfig
+from edge_gate.daemon._audit_spool import SpoolKeeper
 from edge_gate.daemon._components import (
     Matcher,
     build_matchers,
@@ -192,6 +194,9 @@ class LaneRunner:
         # still being written never takes the lane out of service.
         self._pending_audit: list[Any] = []
         self._audit_write_failed = False
+        # The spool mirrors _pending_audit after each write attempt, so the
+        # records survive a restart (see _audit_spool).
+        self._spool: SpoolKeeper | None = None
         self._reload_thread: threading.Thread | None = None
         self._reloading_version: int | None = None
         self._reload_error = ""
@@ -255,6 +260,7 @@ class LaneRunner:
         self._trusted_clock = TrustedClock(
             state_dir, max_backward_s=config.store.clock_max_backward_s
         )
+        self._replay_spool()
 
         # Models: each is checked against its manifest SHA-256 while loading.
         self._load_matchers()
@@ -285,6 +291,21 @@ class LaneRunner:
         assert self._housekeeping is not None  # built above
         self._housekeeping.start()
         logger.info("lane runner started with %d workers", len(self._workers) + 1)
+
+    def _replay_spool(self) -> None:
+        """Append the records that an earlier run spooled, before any new one.
+
+        They go first into the pending records, so a failed write keeps
+        them, holds the lane and leaves them in the spool, exactly like a
+        record of this run.
+        """
+        self._spool = SpoolKeeper(self.config, self._wall_clock)
+        spooled = self._spool.read_at_start(self._audit)
+        if not spooled:
+            return
+        with self._state_lock:
+            self._pending_audit[:0] = spooled
+        self._flush_audit()
 
     def _load_matchers(self) -> None:
         """Load the models and the watchlist galleries of the applied templates.
@@ -418,8 +439,9 @@ class LaneRunner:
                 worker.stop()
             else:
                 worker.close()
-        # Records kept after a failed write get one last try, and those that
-        # still fail go to the journal, so the crossing is not lost.
+        # Records kept after a failed write get one last try. Those that
+        # still fail stay in the spool for the next start, and the journal
+        # gets a line without personal data for each.
         if self._audit is not None:
             if self._pending_audit:
                 self._flush_audit()
@@ -443,10 +465,22 @@ class LaneRunner:
         """Log every audit record still unwritten, without personal data."""
         with self._state_lock:
             unwritten = list(self._pending_audit)
+        if not unwritten:
+            return
+        with self._audit_flush_lock:
+            is_spooled = self._spool is not None and self._spool.sync(unwritten)
+        if is_spooled:
+            assert self._spool is not None  # checked just above
+            where = (
+                f"kept in the audit spool {self._spool.spool.path} for the next start"
+            )
+        else:
+            where = "and not spooled, so its details are lost"
         for record in unwritten:
             logger.error(
-                "audit record not written before stop (check free space and "
-                "the state directory): %s %s transaction %s outcome %s: %s",
+                "audit record not written before stop, %s (check free space "
+                "and the state directory): %s %s transaction %s outcome %s: %s",
+                where,
                 record.time_utc.isoformat(timespec="milliseconds"),
                 record.kind,
                 record.transaction_id or "-",
@@ -786,6 +820,9 @@ class LaneRunner:
             with self._state_lock:
                 del self._pending_audit[:written]
                 self._audit_write_failed = has_failed
+                unwritten = list(self._pending_audit)
+            if self._spool is not None:
+                self._spool.sync(unwritten)
         # A stopping lane takes no new traveller, and its stores may be closed.
         if has_failed != ("audit" in self._holds) and not self._stopped:
             self._check_holds()
@@ -843,6 +880,8 @@ class LaneRunner:
                     f"{self._audit.head_problem}; copy audit.db and audit.head, "
                     "move audit.head aside and restart edge-gate.service"
                 )
+            if self._spool is not None and self._spool.problem:
+                holds["audit_spool"] = self._spool.problem
             if self._audit_write_failed:
                 holds["audit"] = (
                     f"{len(self._pending_audit)} audit records not yet written; "

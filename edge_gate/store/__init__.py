@@ -13,8 +13,17 @@ from edge_gate.store._audit import (
     AuditRecord,
     VerifyResult,
 )
+from edge_gate.store._spool import AuditSpool, SpoolIntegrityError
 
-__all__ = ["AUDIT_DB_NAME", "AuditEntry", "AuditLog", "AuditRecord", "VerifyResult"]
+__all__ = [
+    "AUDIT_DB_NAME",
+    "AuditEntry",
+    "AuditLog",
+    "AuditRecord",
+    "AuditSpool",
+    "SpoolIntegrityError",
+    "VerifyResult",
+]
 
 # Template store (templates.db), trusted time and keys.
 from edge_gate.store._clock import TrustedClock, clock_is_trustworthy

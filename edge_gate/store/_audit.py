@@ -143,6 +143,65 @@ class AuditRecord:
             "latency_ms": self.latency_ms,
         }
 
+    @classmethod
+    def from_json_dict(cls, values: Any) -> AuditRecord:
+        """Build a record from the output of :meth:`to_json_dict`.
+
+        Raises:
+            ValueError: a key is missing or unknown, a value has the wrong
+                type, or the record fails the checks of
+                :meth:`AuditLog.append`.
+        """
+        if not isinstance(values, dict) or set(values) != _RECORD_KEYS:
+            raise ValueError(
+                f"an audit record needs exactly the keys {sorted(_RECORD_KEYS)}"
+            )
+        groups = ("alarms", "scores", "thresholds", "durations_ms")
+        for name, kind in zip(groups, (list, dict, dict, dict), strict=True):
+            if not isinstance(values[name], kind):
+                raise ValueError(f"audit field {name} must be a JSON {kind.__name__}")
+        try:
+            time_utc = _parse_time(values["time_utc"])
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"audit field time_utc is invalid: {err}") from err
+        record = cls(
+            time_utc=time_utc,
+            kind=values["kind"],
+            lane_id=values["lane_id"],
+            transaction_id=values["transaction_id"],
+            issuing_state=values["issuing_state"],
+            document_number=values["document_number"],
+            outcome=values["outcome"],
+            reason=values["reason"],
+            alarms=tuple(values["alarms"]),
+            scores=values["scores"],
+            thresholds=values["thresholds"],
+            durations_ms=values["durations_ms"],
+            latency_ms=values["latency_ms"],
+        )
+        _validate(record)
+        return record
+
+
+# The keys of AuditRecord.to_json_dict.
+_RECORD_KEYS = frozenset(
+    {
+        "time_utc",
+        "kind",
+        "lane_id",
+        "transaction_id",
+        "issuing_state",
+        "document_number",
+        "outcome",
+        "reason",
+        "alarms",
+        "scores",
+        "thresholds",
+        "durations_ms",
+        "latency_ms",
+    }
+)
+
 
 @dataclass(frozen=True)
 class AuditEntry:
@@ -420,6 +479,23 @@ class AuditLog(Closing):
             except sqlite3.Error as err:
                 raise StoreError(f"cannot query audit log {self.path}: {err}") from err
         return [_entry_from_row(row) for row in rows]
+
+    def contains(self, record: AuditRecord) -> bool:
+        """Return whether a row with exactly this record's contents exists.
+
+        Only rows with the same ``time_utc`` are compared, through the time
+        index, so the check is cheap.
+
+        Raises:
+            ValueError: the record has a naive time.
+            StoreError: SQLite failed.
+        """
+        values = record.to_json_dict()
+        since = _parse_time(values["time_utc"])
+        rows = self.query(
+            since=since, until=since + timedelta(microseconds=1), limit=100_000
+        )
+        return any(entry.record.to_json_dict() == values for entry in rows)
 
     def head(self) -> tuple[int, str]:
         """Return the newest row's sequence number and hash (0 and zeros if empty)."""
@@ -785,7 +861,8 @@ def _parse_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-def _canonical(values: Mapping[str, Any]) -> bytes:
+def canonical_json(values: Mapping[str, Any]) -> bytes:
+    """Return ``values`` as canonical JSON: sorted keys, no spaces, UTF-8."""
     return json.dumps(
         values, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     ).encode("utf-8")
@@ -794,7 +871,7 @@ def _canonical(values: Mapping[str, Any]) -> bytes:
 def _row_hash(seq: int, prev_hash: str, values: Mapping[str, Any]) -> str:
     digest = hashlib.sha256()
     digest.update(prev_hash.encode("ascii"))
-    digest.update(_canonical({"seq": seq, **values}))
+    digest.update(canonical_json({"seq": seq, **values}))
     return digest.hexdigest()
 
 

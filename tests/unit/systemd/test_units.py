@@ -162,6 +162,8 @@ def test_lane_unit_writable_dirs() -> None:
     settings = unit_settings("edge-gate.service")
     assert settings["StateDirectory"] == ["edge_gate"]
     assert settings["RuntimeDirectory"] == ["edge_gate"]
+    # The audit spool in the runtime directory must survive a restart.
+    assert settings["RuntimeDirectoryPreserve"] == ["yes"]
     # lgpio writes a FIFO into the working directory.
     assert settings["WorkingDirectory"] == ["%t/edge_gate"]
 

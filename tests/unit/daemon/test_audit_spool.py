@@ -1,0 +1,232 @@
+"""Audit records that the audit log cannot take survive a daemon restart.
+
+The audit log fails through real causes here: another SQLite connection
+holds the write lock, or the state folder is a tmpfs filled to the last
+byte. The spool lies beside the control socket, on another file system.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_gate.cli import main as cli_main
+from edge_gate.store import AUDIT_DB_NAME, AuditLog, AuditRecord, AuditSpool
+
+DOCUMENT_NUMBER = "C4X7M2Q91"
+
+
+def spool_of(setup: Any) -> AuditSpool:
+    return AuditSpool(setup.work / "run" / "audit-spool")
+
+
+def transactions(audit: Any) -> list[Any]:
+    return [e for e in audit.query() if e.record.kind == "transaction"]
+
+
+def test_torn_spool_set_aside_holds(
+    lane_setup: Any, start_lane: Any, caplog: Any, wait_until: Callable[..., None]
+) -> None:
+    spool = spool_of(lane_setup)
+    spool.folder.mkdir(parents=True)
+    spool.path.write_text('{"format": "edge_gate audit spool", "records": [{"ti')
+
+    with caplog.at_level(logging.ERROR, logger="edge_gate.daemon._audit_spool"):
+        running = start_lane(lane_setup)
+    wait_until(lambda: "audit_spool" in running.status()["holds"])
+
+    # The torn file is renamed, never deleted, and the lane takes no one.
+    (set_aside_path,) = spool.invalid_files()
+    assert not spool.exists()
+    assert set_aside_path.read_text().startswith('{"format": "edge_gate audit spool"')
+    reason = running.status()["holds"]["audit_spool"]
+    assert str(set_aside_path) in reason
+    assert "delete it and restart edge-gate.service" in reason
+    assert not running.status()["in_service"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(str(set_aside_path) in message for message in errors)
+
+    # A restart keeps holding while the set-aside file remains.
+    running.close()
+    again = start_lane(lane_setup)
+    assert "audit_spool" in again.status()["holds"]
+    assert not again.status()["in_service"]
+
+
+@pytest.fixture
+def write_lock(lane_setup: Any) -> Iterator[sqlite3.Connection]:
+    """A second connection that can take audit.db's SQLite write lock.
+
+    The log gets one row first, because opening an empty log writes its
+    chain record and would wait for the lock too.
+    """
+    now = datetime.datetime.now(datetime.UTC)
+    with AuditLog(lane_setup.state_dir / AUDIT_DB_NAME) as log:
+        log.append(AuditRecord(now, "", "none", "earlier run", kind="service"))
+    connection = sqlite3.connect(
+        lane_setup.state_dir / AUDIT_DB_NAME, isolation_level=None
+    )
+    yield connection
+    connection.close()
+
+
+def test_spooled_crossing_replayed_after_lock(
+    lane_setup: Any,
+    start_lane: Any,
+    write_lock: sqlite3.Connection,
+    wait_until: Callable[..., None],
+) -> None:
+    spool = spool_of(lane_setup)
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+
+    # The appends wait 5 s for the lock (busy_timeout), then fail.
+    write_lock.execute("BEGIN IMMEDIATE")
+    lane_setup.reader.present(lane_setup.mrz_lines())
+    wait_until(lambda: "audit" in running.status()["holds"], timeout_s=30)
+    running.close()
+    (spooled,) = spool.read()
+    assert spooled.document_number == DOCUMENT_NUMBER
+    assert stat.S_IMODE(spool.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(spool.folder.stat().st_mode) == 0o700
+
+    # The next start cannot append either: the spool stays, the lane holds.
+    again = start_lane(lane_setup)
+    assert "audit" in again.status()["holds"]
+    assert not again.status()["in_service"]
+    assert spool.read() == [spooled]
+
+    # Once the lock is gone, housekeeping appends the record once.
+    write_lock.execute("ROLLBACK")
+    wait_until(again.idle_in_service, timeout_s=30)
+    assert not spool.exists()
+    (entry,) = transactions(again.runner.audit)
+    assert entry.record == spooled
+    assert again.runner.audit.verify().is_intact
+
+
+# Root ignores file modes, so the state folder gets a full file system: a
+# small tmpfs in a private mount namespace that only the daemons share.
+_TMPFS_HOLDER = (
+    'mount -t tmpfs -o size=8m,mode=0700 tmpfs "$1" && cp -a "$2"/. "$1"/ '
+    "&& echo mounted && exec sleep 600"
+)
+
+
+@pytest.fixture
+def full_state_namespace(lane_setup: Any) -> Iterator[Callable[..., Any]]:
+    """Put the state folder on a tmpfs; return a runner of namespace commands."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a tmpfs in a mount namespace")
+    seed = lane_setup.work / "seed"
+    subprocess.run(["cp", "-a", str(lane_setup.state_dir), str(seed)], check=True)
+    holder = subprocess.Popen(
+        [
+            *("unshare", "--mount", "--propagation", "private", "sh", "-c"),
+            *(_TMPFS_HOLDER, "sh", str(lane_setup.state_dir), str(seed)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    if holder.stdout.readline().strip() != "mounted":
+        holder.kill()
+        pytest.skip(f"cannot mount a tmpfs: {holder.communicate()[1]!r}")
+
+    def in_namespace(*command: str) -> list[str]:
+        return ["nsenter", "--target", str(holder.pid), "--mount", "--", *command]
+
+    yield in_namespace
+    holder.kill()
+    holder.wait(10)
+
+
+def start_in_namespace(
+    in_namespace: Callable[..., list[str]], config_path: Path, notify_socket: Any
+) -> subprocess.Popen[str]:
+    """Start ``edge-gate run`` in the namespace, as systemd would start it."""
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify_socket.path))
+    env["WATCHDOG_USEC"] = "3000000"
+    env.pop("WATCHDOG_PID", None)
+    command = [sys.executable, "-X", "faulthandler", "-m", "edge_gate", "run"]
+    return subprocess.Popen(
+        in_namespace(*command, "--config", str(config_path)),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def field_json(arguments: list[str], config_path: Path, capsys: Any) -> Any:
+    exit_status = cli_main([*arguments, "--json", "--config", str(config_path)])
+    output = capsys.readouterr().out
+    assert exit_status in (0, 1), output
+    if arguments[0] == "log":
+        return [json.loads(line) for line in output.splitlines()]
+    return json.loads(output)
+
+
+def test_crossing_survives_full_disk_restart(
+    lane_setup: Any,
+    full_state_namespace: Callable[..., list[str]],
+    notify_socket: Any,
+    capsys: Any,
+    stop_daemon: Callable[..., tuple[int, str]],
+    wait_until: Callable[..., None],
+) -> None:
+    config_path = lane_setup.work / "edge-gate.toml"
+    lane_setup.write_toml(config_path)
+    spool = spool_of(lane_setup)
+    filler = lane_setup.state_dir / "filler"
+
+    daemon = start_in_namespace(full_state_namespace, config_path, notify_socket)
+    try:
+        notify_socket.wait_for("READY=1", timeout_s=60)
+        wait_until(lambda: field_json(["status"], config_path, capsys)["in_service"])
+        # Fill the state folder's file system, then let a traveller cross.
+        fill = ["sh", "-c", 'cat /dev/zero > "$1"', "sh", str(filler)]
+        subprocess.run(full_state_namespace(*fill), capture_output=True, check=False)
+        lane_setup.reader.present(lane_setup.mrz_lines())
+        wait_until(
+            lambda: "audit" in field_json(["status"], config_path, capsys)["holds"],
+            timeout_s=30,
+        )
+    finally:
+        exit_status, stderr = stop_daemon(daemon)
+    assert exit_status == 0, stderr
+    assert "not written before stop, kept in the audit spool" in stderr
+    assert DOCUMENT_NUMBER not in stderr
+    assert stat.S_IMODE(spool.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(spool.folder.stat().st_mode) == 0o700
+    (spooled,) = [r for r in spool.read() if r.kind == "transaction"]
+    assert spooled.document_number == DOCUMENT_NUMBER
+
+    # Free the space and restart: the crossing reaches the audit log.
+    subprocess.run(full_state_namespace("rm", str(filler)), check=True)
+    daemon = start_in_namespace(full_state_namespace, config_path, notify_socket)
+    try:
+        notify_socket.wait_for("READY=1", timeout_s=60)
+        rows = field_json(["log", "--show-personal"], config_path, capsys)
+        status = field_json(["status"], config_path, capsys)
+    finally:
+        exit_status, stderr = stop_daemon(daemon)
+    assert exit_status == 0, stderr
+    (row,) = [r for r in rows if r["kind"] == "transaction"]
+    assert row["document_number"] == DOCUMENT_NUMBER
+    assert row["time_utc"] == spooled.to_json_dict()["time_utc"]
+    assert row["outcome"] == spooled.outcome
+    assert "audit" not in status["holds"]
+    assert not spool.exists()
