@@ -318,9 +318,8 @@ def _fit_eyelid(
     segmentation: Segmentation, max_curvature: float, *, lower: bool
 ) -> npt.NDArray[np.float64] | None:
     """Return an eyelid parabola fitted by RANSAC (see ``fit_upper_eyelid``)."""
-    image = box_mean(segmentation.filled, 2)
     pupil, iris = segmentation.pupil, segmentation.iris
-    height, width = image.shape
+    height, width = segmentation.filled.shape
     radius = iris.radius
     if lower:
         top = int(max(3.0, pupil.y + pupil.radius + 2))
@@ -333,7 +332,7 @@ def _fit_eyelid(
     if bottom - top < 8 or right - left < 20:
         return None
     columns = np.arange(left, right + 1, 2)
-    band = image[top - 3 : bottom + 3, columns].astype(np.float64)
+    band = _smoothed_band(segmentation.filled, top - 3, bottom + 3, columns)
     # Upper lid: bright above, dark below; lower lid: the reverse.
     step = band[6:] - band[:-6] if lower else band[:-6] - band[6:]
     rows = np.arange(top, top + step.shape[0], dtype=np.float64)[:, None]
@@ -390,6 +389,22 @@ def _fit_eyelid(
         [a, b - 2 * a * centre, a * centre**2 - b * centre + c], dtype=np.float64
     )
     return lid
+
+
+def _smoothed_band(
+    image: FloatImage, top: int, bottom: int, columns: npt.NDArray[np.intp]
+) -> npt.NDArray[np.float64]:
+    """Return the 5 x 5 mean of ``image`` in rows top..bottom-1 at ``columns``.
+
+    Only a crop 2 px wider on every side is filtered. Where the crop meets
+    the image border it repeats the same edge pixels, so every value equals
+    the whole image's 5 x 5 mean there.
+    """
+    crop_top, crop_left = max(0, top - 2), max(0, int(columns[0]) - 2)
+    crop = image[crop_top : bottom + 2, crop_left : int(columns[-1]) + 3]
+    smoothed = box_mean(crop, 2)
+    band = smoothed[top - crop_top : bottom - crop_top, columns - crop_left]
+    return band.astype(np.float64)
 
 
 def _eyelid_mask(
