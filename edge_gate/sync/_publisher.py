@@ -13,7 +13,7 @@
   consistent set.
 - ``state/``: the published version, one hash per published record, from
   which the next delta is computed, and the enrolment ids on the watchlist.
-  Never served, so its files are mode 0600.
+  Never served, so its files are mode 0600 in a 0700 folder.
 
 Files under ``repository/`` get the mode that ``open()`` gives, 0666 less
 the process umask (0644 under the usual umask 022), because the web server
@@ -218,6 +218,11 @@ class Publisher:
         keys_dir = workdir / "keys"
         keys_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(keys_dir, 0o700)
+        # state/ names the watchlisted enrolments, and whoever can write the
+        # folder can replace the publisher's state, whatever the umask.
+        state_dir = workdir / "state"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(state_dir, 0o700)
         signers = {role: _new_key(keys_dir / f"{role}.pem") for role in ROLES}
         generate_key_file(keys_dir / "fleet.key")
 

@@ -88,10 +88,24 @@ def test_keys_and_state_stay_private(
     assert any(".pem.retired-" in name for name in keys)
     for name, mode in keys.items():
         assert mode == 0o600, f"keys/{name} has mode {mode:o}"
-    state = modes(publisher.workdir / "state")
+    state_dir = publisher.workdir / "state"
+    assert stat.S_IMODE(state_dir.stat().st_mode) == 0o700
+    state = modes(state_dir)
     assert set(state) == {"publisher.json", "records.json", "watchlist.json"}
     for name, mode in state.items():
         assert mode == 0o600, f"state/{name} has mode {mode:o}"
+
+
+def test_private_folders_ignore_open_umask(tmp_path: Path, records: Any) -> None:
+    # Under umask 000 the served folders become 0777, but nobody else may
+    # write the keys or the publisher's state.
+    previous = os.umask(0)
+    try:
+        publisher = published(tmp_path / "publisher", records)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(publisher.keys_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((publisher.workdir / "state").stat().st_mode) == 0o700
 
 
 def test_served_files_respect_stricter_umask(tmp_path: Path, records: Any) -> None:
