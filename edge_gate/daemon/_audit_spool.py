@@ -13,8 +13,9 @@ restart of the service, but not a reboot.
 At start, :meth:`SpoolKeeper.read_at_start` returns the spooled records that
 the audit log does not contain yet. A record already in the log (the daemon
 died between the append and the spool update) is skipped, so a replay never
-writes a row twice. A spool that fails its check is renamed aside and, like
-any spool set aside earlier, holds the lane until an engineer removes it.
+writes a row twice. A spool that fails its check, or that another lane or
+another state folder wrote, is renamed aside and, like any spool set aside
+earlier, holds the lane until an engineer removes it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 from edge_gate.config import GateConfig
 from edge_gate.errors import StoreError
 from edge_gate.store import AuditLog, AuditRecord, AuditSpool
-from edge_gate.store._spool import SPOOL_FOLDER_NAME
+from edge_gate.store._spool import SPOOL_FOLDER_NAME, SpoolContents
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +66,9 @@ class SpoolKeeper:
     def read_at_start(self, audit: AuditLog) -> list[AuditRecord]:
         """Read the spool and return its records missing from the audit log.
 
-        A spool that cannot be read or fails its check is renamed aside,
-        sets :attr:`problem` and gives no records. When it cannot even be
+        A spool that cannot be read, fails its check, or was written by
+        another lane or for another state folder is renamed aside, sets
+        :attr:`problem` and gives no records. When it cannot even be
         renamed, it stays in place and :meth:`sync` leaves it alone.
 
         Raises:
@@ -77,12 +79,19 @@ class SpoolKeeper:
         if not self.spool.exists():
             return []
         try:
-            records = self.spool.read()
+            contents = self.spool.read_contents()
         except StoreError as err:
-            self._set_aside(err)
+            self._set_aside(str(err))
+            return []
+        # A spool left by another lane, or written before [store] state_dir
+        # moved, belongs to another audit log and must not join this chain.
+        foreign = self._foreign_origin(contents)
+        if foreign:
+            self._set_aside(foreign)
             return []
 
-        self._spooled = tuple(records)
+        records = list(contents.records)
+        self._spooled = contents.records
         missing = [record for record in records if not audit.contains(record)]
         logger.info(
             "audit spool %s contains %d records from an earlier run; appending "
@@ -94,7 +103,21 @@ class SpoolKeeper:
         )
         return missing
 
-    def _set_aside(self, err: StoreError) -> None:
+    def _foreign_origin(self, contents: SpoolContents) -> str:
+        """Return why the spool belongs to another audit log, or ""."""
+        is_same_lane = contents.lane_id == self._lane_id
+        is_same_folder = Path(contents.state_dir) == Path(self._state_dir)
+        if is_same_lane and is_same_folder:
+            return ""
+        return (
+            f"audit spool {self.spool.path} was written by lane "
+            f"{contents.lane_id!r} for state folder {contents.state_dir!r}, but "
+            f"this daemon is lane {self._lane_id!r} with state folder "
+            f"{self._state_dir!r}. Its records belong to the audit log of that "
+            "lane and folder, for example the old [store] state_dir after a move"
+        )
+
+    def _set_aside(self, reason: str) -> None:
         try:
             set_aside_path = self.spool.set_aside(self._wall_clock())
             where = f"It is set aside as {set_aside_path}"
@@ -103,7 +126,7 @@ class SpoolKeeper:
             self._is_blocked = True
             where = f"It stays at {self.spool.path}, because it cannot be renamed,"
         self.problem = (
-            f"{err}. {where} and may contain crossings missing from the audit "
+            f"{reason}. {where} and may contain crossings missing from the audit "
             "log (with document numbers): copy it for the audit records, then "
             "delete it and restart edge-gate.service"
         )

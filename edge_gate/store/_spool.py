@@ -32,6 +32,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,22 @@ MAX_SPOOL_BYTES = 64 * 1024 * 1024
 
 class SpoolIntegrityError(StoreError):
     """The spool file is not valid JSON, or it fails its SHA-256 check."""
+
+
+@dataclass(frozen=True)
+class SpoolContents:
+    """A checked spool file: its records and where they were written.
+
+    Attributes:
+        records: the records in the order they must be appended.
+        lane_id: ``[daemon] lane_id`` of the daemon that wrote the spool.
+        state_dir: ``[store] state_dir`` of that daemon, whose audit log
+            the records belong to.
+    """
+
+    records: tuple[AuditRecord, ...]
+    lane_id: str
+    state_dir: str
 
 
 class AuditSpool:
@@ -85,7 +102,8 @@ class AuditSpool:
         Args:
             records: the records in the order they must be appended.
             written_utc: the time of writing, timezone-aware.
-            lane_id: the lane, for an engineer reading the file.
+            lane_id: the lane that wrote the records; the next start
+                replays them only into the audit log of the same lane.
             state_dir: the state folder whose audit log the records belong to.
 
         Raises:
@@ -131,14 +149,21 @@ class AuditSpool:
         _fsync_folder(self.folder)
 
     def read(self) -> list[AuditRecord]:
-        """Read and check the spool.
+        """Read and check the spool; return its records in their order.
 
-        Returns:
-            The records in the order they were written.
+        Raises:
+            SpoolIntegrityError: as for :meth:`read_contents`.
+            StoreError: the file cannot be read (it is left in place).
+        """
+        return list(self.read_contents().records)
+
+    def read_contents(self) -> SpoolContents:
+        """Read and check the spool; return its records, lane and state folder.
 
         Raises:
             SpoolIntegrityError: the file is too large, not JSON, not a
-                spool, fails its SHA-256 check or contains an invalid record.
+                spool, fails its SHA-256 check, has no lane id or state
+                folder, or contains an invalid record.
             StoreError: the file cannot be read (it is left in place).
         """
         try:
@@ -156,7 +181,7 @@ class AuditSpool:
             raise SpoolIntegrityError(
                 f"audit spool {self.path} is not valid JSON (torn or edited): {err}"
             ) from err
-        return _records_from_document(self.path, document)
+        return _contents_from_document(self.path, document)
 
     def remove(self) -> None:
         """Delete the spool file and sync its folder. A missing file is no error.
@@ -198,8 +223,8 @@ class AuditSpool:
         return sorted(self.folder.glob(f"{INVALID_PREFIX}*.json"))
 
 
-def _records_from_document(path: Path, document: Any) -> list[AuditRecord]:
-    """Check a parsed spool's format and SHA-256, then build its records."""
+def _contents_from_document(path: Path, document: Any) -> SpoolContents:
+    """Check a parsed spool's format and SHA-256, then build its contents."""
     if not isinstance(document, dict):
         raise SpoolIntegrityError(f"audit spool {path} is not a JSON object")
     body = {key: value for key, value in document.items() if key != "sha256"}
@@ -216,6 +241,16 @@ def _records_from_document(path: Path, document: Any) -> list[AuditRecord]:
             f"{body.get('version')!r}; this edge-gate reads {SPOOL_FORMAT!r} "
             f"version {SPOOL_VERSION}"
         )
+
+    # The start compares these with its own settings before a replay.
+    lane_id = body.get("lane_id")
+    state_dir = body.get("state_dir")
+    if not isinstance(lane_id, str) or not isinstance(state_dir, str):
+        raise SpoolIntegrityError(
+            f"audit spool {path} has no lane_id or state_dir text: "
+            f"lane_id {lane_id!r}, state_dir {state_dir!r}"
+        )
+
     items = body.get("records")
     if not isinstance(items, list):
         raise SpoolIntegrityError(f"audit spool {path} has no list of records")
@@ -227,7 +262,7 @@ def _records_from_document(path: Path, document: Any) -> list[AuditRecord]:
             raise SpoolIntegrityError(
                 f"audit spool {path}: record {index} is invalid: {err}"
             ) from err
-    return records
+    return SpoolContents(tuple(records), lane_id, state_dir)
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -64,6 +64,51 @@ def test_torn_spool_set_aside_holds(
     assert not again.status()["in_service"]
 
 
+@pytest.mark.parametrize(
+    ("spool_lane", "spool_state_dir"),
+    [
+        pytest.param("lane-other", None, id="other-lane"),
+        pytest.param(None, "/var/lib/edge_gate-old", id="state-dir-moved"),
+    ],
+)
+def test_foreign_spool_set_aside_holds(
+    lane_setup: Any,
+    start_lane: Any,
+    wait_until: Callable[..., None],
+    spool_lane: str | None,
+    spool_state_dir: str | None,
+) -> None:
+    lane_id = "lane-7"
+    lane_setup.sections["daemon"]["lane_id"] = lane_id
+    state_dir = str(lane_setup.state_dir)
+    now = datetime.datetime.now(datetime.UTC)
+    foreign = AuditRecord(now, "", "none", "written elsewhere", kind="service")
+    spool = spool_of(lane_setup)
+    spool.write(
+        [foreign],
+        written_utc=now,
+        lane_id=spool_lane or lane_id,
+        state_dir=spool_state_dir or state_dir,
+    )
+
+    running = start_lane(lane_setup)
+    wait_until(lambda: "audit_spool" in running.status()["holds"])
+
+    # Nothing of the spool joins this lane's chain, and the file is kept.
+    records = [entry.record for entry in running.runner.audit.query()]
+    assert foreign not in records
+    (set_aside_path,) = spool.invalid_files()
+    assert not spool.exists()
+    reason = running.status()["holds"]["audit_spool"]
+    assert repr(spool_lane or lane_id) in reason
+    assert repr(spool_state_dir or state_dir) in reason
+    assert repr(lane_id) in reason
+    assert repr(state_dir) in reason
+    assert str(set_aside_path) in reason
+    assert "delete it and restart edge-gate.service" in reason
+    assert not running.status()["in_service"]
+
+
 @pytest.fixture
 def write_lock(lane_setup: Any) -> Iterator[sqlite3.Connection]:
     """A second connection that can take audit.db's SQLite write lock.
