@@ -14,9 +14,11 @@ Invariants:
 - The file is written to a temporary file in the same folder, fsynced and
   moved into place with ``os.replace``, so a reader finds the old spool or
   the new one, never a mix.
-- The file contains a SHA-256 over its own canonical JSON, so a torn or
-  edited spool fails :meth:`AuditSpool.read` with
+- The file contains a SHA-256 over its own canonical JSON, so a torn write
+  or a careless edit fails :meth:`AuditSpool.read` with
   :class:`SpoolIntegrityError` instead of adding false rows to the chain.
+  The SHA-256 has no key, so an edit that recomputes it passes: the 0700
+  folder owned by the service user is what keeps other users out.
 - A spool that fails its check is never deleted by the daemon:
   :meth:`AuditSpool.set_aside` renames it to ``audit-spool.invalid-TIME.json``
   for an engineer to read.

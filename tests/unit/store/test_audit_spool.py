@@ -100,6 +100,37 @@ def test_spool_with_valid_hash_but_invalid_record(tmp_path: Path) -> None:
         spool.read()
 
 
+def test_recomputed_hash_edit_passes_check(tmp_path: Path) -> None:
+    # The SHA-256 has no key: it catches torn writes and careless edits,
+    # and only the folder's 0700 mode keeps other users from this edit.
+    spool = write_spool(tmp_path, count=1)
+    document = json.loads(spool.path.read_text(encoding="utf-8"))
+    document["records"][0]["document_number"] = "EDITED001"
+    del document["sha256"]
+    document["sha256"] = hashlib.sha256(canonical_json(document)).hexdigest()
+    spool.path.write_text(json.dumps(document), encoding="utf-8")
+    (record,) = spool.read()
+    assert record.document_number == "EDITED001"
+
+
+def test_spool_contents_name_lane_and_folder(tmp_path: Path) -> None:
+    contents = write_spool(tmp_path, count=2).read_contents()
+    assert contents.lane_id == "lane-1"
+    assert contents.state_dir == "/var/lib/edge_gate"
+    assert contents.records == (make_record(0), make_record(1))
+
+
+def test_spool_without_lane_id_fails_check(tmp_path: Path) -> None:
+    spool = write_spool(tmp_path, count=1)
+    document = json.loads(spool.path.read_text(encoding="utf-8"))
+    del document["lane_id"]
+    del document["sha256"]
+    document["sha256"] = hashlib.sha256(canonical_json(document)).hexdigest()
+    spool.path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(SpoolIntegrityError, match="no lane_id or state_dir"):
+        spool.read()
+
+
 def test_set_aside_renames_spool(tmp_path: Path) -> None:
     spool = write_spool(tmp_path)
     set_aside_path = spool.set_aside(T0)
