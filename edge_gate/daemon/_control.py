@@ -104,6 +104,10 @@ class ControlServer:
     ``handlers`` maps a command name to a function taking the request object
     and returning a JSON-serialisable result; a handler raises
     :class:`ControlError` (or ``ValueError``) to refuse with a message.
+
+    The constructor removes a stale socket file at ``path``, so a lane
+    daemon builds the server only while it holds the state folder's
+    ``daemon.lock`` (see :func:`remove_stale_socket`).
     """
 
     def __init__(
@@ -360,10 +364,11 @@ class ControlServer:
 def remove_stale_socket(path: Path, timeout_s: float = 1.0) -> None:
     """Remove a socket file that no server listens on any more.
 
-    A daemon that crashed leaves its socket file, and a connection to it is
-    refused. A file that accepts a connection, or whose backlog is full,
-    belongs to a running server and stays. A file that is not a socket
-    stays too, and the bind then fails on it.
+    Call it only while this process holds the state folder's ``daemon.lock``.
+    A daemon between its ``bind`` and its ``listen`` also refuses
+    connections, and only the lock shows that no such daemon exists.
+    NOTE: the lock covers one state folder, so two daemons configured with
+    different state folders but one control socket can still race here.
 
     Args:
         path: the control socket's path.
@@ -374,19 +379,43 @@ def remove_stale_socket(path: Path, timeout_s: float = 1.0) -> None:
         ControlError: ``path`` is a socket that this process may not
             connect to, so whether a server listens is unknown.
     """
-    if not path.is_socket():
+    if not check_no_server(path, timeout_s):
         return
+    logger.info("removing stale control socket %s (no server listens)", path)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def check_no_server(path: Path, timeout_s: float = 1.0) -> bool:
+    """Check that no server listens on a socket file, without changing it.
+
+    A daemon that crashed leaves its socket file, and a connection to it is
+    refused. A file that accepts a connection, or whose backlog is full,
+    belongs to a running server. A missing file, or a file that is not a
+    socket, has no server (the bind then fails on the latter).
+
+    Args:
+        path: the control socket's path.
+        timeout_s: wait for the connection, in seconds.
+
+    Returns:
+        True when ``path`` is a socket file that refuses connections.
+
+    Raises:
+        DaemonRunningError: a server accepts connections on ``path``.
+        ControlError: ``path`` is a socket that this process may not
+            connect to, so whether a server listens is unknown.
+    """
+    if not path.is_socket():
+        return False
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(timeout_s)
     try:
         probe.connect(str(path))
     except ConnectionRefusedError:
-        logger.info("removing stale control socket %s (no server listens)", path)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        return
+        return True
     except FileNotFoundError:
-        return
+        return False
     except (BlockingIOError, TimeoutError):
         pass  # the backlog is full: a server listens but is busy
     except PermissionError as err:

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from edge_gate.config import setting_text
-from edge_gate.daemon._control import remove_stale_socket
+from edge_gate.daemon._control import check_no_server
 from edge_gate.errors import ConfigError
 
 # Linux keeps a UNIX socket's path in sun_path[108], and CPython 3.11
@@ -72,7 +72,10 @@ def prepare_state_dir(state_dir: Path) -> None:
 def prepare_socket_folder(socket_path: Path) -> None:
     """Create the control socket's folder and check that it can be bound there.
 
-    A socket file left by a daemon that crashed is removed.
+    A socket file left by a daemon that crashed stays: the control server
+    removes it when it binds, after the lane has taken the state folder's
+    ``daemon.lock``. Before that lock, a socket that refuses connections
+    may belong to a daemon between its ``bind`` and its ``listen``.
 
     Args:
         socket_path: ``[daemon] control_socket``.
@@ -115,4 +118,4 @@ def prepare_socket_folder(socket_path: Path) -> None:
             f"{setting}: {socket_path} exists and is not a socket. Move it away, "
             "or set control_socket to another path"
         )
-    remove_stale_socket(socket_path)
+    check_no_server(socket_path)

@@ -302,7 +302,9 @@ class LaneRig(Closing):
         )
         # The same check as edge-gate run's: a daemon already on the socket,
         # or a folder it cannot be bound in, stops the start before the
-        # lane opens anything. A stale socket file is removed.
+        # lane opens anything. A stale socket file is removed later, when
+        # the control server binds, because only then the runner holds the
+        # state folder's lock.
         if self.serve_control:
             prepare_socket_folder(self.control_socket)
         (reader_cls,) = _require(

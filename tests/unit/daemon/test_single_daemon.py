@@ -20,8 +20,12 @@ from typing import Any
 import pytest
 
 from edge_gate.cli import main as cli_main
+from edge_gate.config import load_config
 from edge_gate.daemon import ControlServer, EventHub, LaneRunner, request
-from edge_gate.daemon._lock import LOCK_FILE_NAME
+from edge_gate.daemon._lock import LOCK_FILE_NAME, DaemonLock
+from edge_gate.daemon._main import run_lane
+from edge_gate.daemon._notify import Notifier
+from edge_gate.daemon._supervise import StopRequest
 from edge_gate.errors import DaemonRunningError
 
 
@@ -157,3 +161,27 @@ def test_stop_keeps_socket_of_another_server(short_tmp: Path) -> None:
         assert path.is_socket()
     finally:
         other.close()
+
+
+def test_start_keeps_socket_before_listen(lane_setup: Any) -> None:
+    config_path = lane_setup.work / "edge-gate.toml"
+    lane_setup.write_toml(config_path)
+    config = load_config(config_path)
+    socket_path = Path(config.daemon.control_socket)
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    # Another daemon holds the state folder and has bound its socket, but
+    # does not listen yet, so a connection to it is refused.
+    first_lock = DaemonLock(lane_setup.state_dir)
+    first_socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        first_socket.bind(str(socket_path))
+        bound_inode = socket_path.stat().st_ino
+
+        exit_status = run_lane(config, Notifier(), StopRequest())
+
+        assert exit_status == 1
+        assert socket_path.is_socket()
+        assert socket_path.stat().st_ino == bound_inode
+    finally:
+        first_socket.close()
+        first_lock.close()
