@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 from edge_gate.config import setting_text
 from edge_gate.daemon._control import check_no_server
@@ -82,8 +83,8 @@ def prepare_socket_folder(socket_path: Path) -> None:
 
     Raises:
         ConfigError: the path is too long for a UNIX socket, its folder
-            cannot be created or written, or a file that is not a socket is
-            in the way.
+            cannot be created or written, or a symbolic link or a file that
+            is not a socket is in the way.
         DaemonRunningError: a daemon listens on the socket.
         ControlError: the socket exists and this process may not connect
             to it.
@@ -113,9 +114,35 @@ def prepare_socket_folder(socket_path: Path) -> None:
             "control_socket to a path in a writable folder"
         )
 
+    # exists() and is_socket() follow a symbolic link, but bind() fails on
+    # any link, even a dangling one, after the lane has opened its devices.
+    if socket_path.is_symlink():
+        _reject_symlink(socket_path, setting)
     if socket_path.exists() and not socket_path.is_socket():
         raise ConfigError(
             f"{setting}: {socket_path} exists and is not a socket. Move it away, "
             "or set control_socket to another path"
         )
     check_no_server(socket_path)
+
+
+def _reject_symlink(socket_path: Path, setting: str) -> NoReturn:
+    """Raise for a symbolic link at the control socket's path.
+
+    A daemon that listens behind the link gets the same rejection as one
+    that listens at the path itself: DaemonRunningError, exit status 1.
+
+    Raises:
+        DaemonRunningError: a server accepts connections behind the link.
+        ControlError: the link leads to a socket that this process may not
+            connect to.
+        ConfigError: in every other case, dangling link or not.
+    """
+    target = os.readlink(socket_path)
+    check_no_server(socket_path)
+    dangling = "" if socket_path.exists() else " (a dangling link)"
+    raise ConfigError(
+        f"{setting}: {socket_path} is a symbolic link to {target}{dangling}, "
+        "and the daemon creates its socket at that path itself. Remove the "
+        "link, or set control_socket to another path"
+    )

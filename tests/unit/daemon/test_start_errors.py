@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -228,3 +229,48 @@ def test_lock_file_read_only(lane_setup: Any) -> None:
     setting = f'[store] state_dir = "{lane_setup.state_dir}"'
     assert f"{setting}: cannot open the lock file {lock_path}" in stderr
     assert "audit log head at start" not in stderr
+
+
+def test_control_socket_dangling_symlink(
+    lane_setup: Any, run_to_end: Callable[[Path], Any]
+) -> None:
+    socket_path = lane_setup.work / "run" / "control.sock"
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    socket_path.symlink_to(lane_setup.work / "gone.sock")
+    config_path = lane_setup.work / "edge-gate.toml"
+    write_config(config_path, lane_setup, daemon={"control_socket": str(socket_path)})
+
+    exit_status, stderr = run_to_end(config_path)
+
+    assert exit_status == 2, stderr
+    assert f'[daemon] control_socket = "{socket_path}": ' in stderr
+    assert "is a symbolic link to" in stderr
+    assert "dangling" in stderr
+    assert "Traceback" not in stderr
+    # Checked before the lane starts, so no audit row was written.
+    assert not (lane_setup.state_dir / AUDIT_DB_NAME).exists()
+    assert socket_path.is_symlink()
+
+
+def test_control_socket_symlink_to_live_server(
+    lane_setup: Any, run_to_end: Callable[[Path], Any]
+) -> None:
+    live_path = lane_setup.work / "live.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(live_path))
+    server.listen()
+    socket_path = lane_setup.work / "run" / "control.sock"
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    socket_path.symlink_to(live_path)
+    config_path = lane_setup.work / "edge-gate.toml"
+    write_config(config_path, lane_setup, daemon={"control_socket": str(socket_path)})
+
+    try:
+        exit_status, stderr = run_to_end(config_path)
+    finally:
+        server.close()
+
+    assert exit_status == 1, stderr
+    assert "another edge-gate daemon is listening on control socket" in stderr
+    assert not (lane_setup.state_dir / AUDIT_DB_NAME).exists()
+    assert socket_path.is_symlink()
