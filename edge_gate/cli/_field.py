@@ -199,6 +199,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"lane        {status['lane_id']}")
     service = "in service" if status["in_service"] else "OUT OF SERVICE"
     print(f"state       {status['state']}  ({service})")
+    if status.get("mock_gpio"):
+        print(
+            "gpio        MOCK: no real GPIO line is driven ([turnstile] "
+            'pin_factory = "mock" is for tests)'
+        )
     print(f"display     {status['message']}")
     for cause in status.get("causes", []):
         print(f"cause       {cause}")

@@ -101,6 +101,8 @@ WallClock = Callable[[], datetime.datetime]
 
 # Device names used by the lane core's DeviceLost and DeviceBack events.
 LANE_DEVICES = ("document_reader", "fingerprint", "iris_camera", "turnstile")
+# The status line's part for [turnstile] pin_factory = "mock".
+MOCK_GPIO_TEXT = 'mock GPIO: no real GPIO line is driven (pin_factory = "mock")'
 # Seconds between attempts to load a watchlist that failed to load.
 RELOAD_RETRY_S = 60.0
 # Seconds between housekeeping passes. A clock or template age hold starts
@@ -141,7 +143,9 @@ class LaneRunner:
     Args:
         config: the validated configuration.
         pin_factory: a gpiozero pin factory to use instead of the one the
-            configuration names (the rig passes its mock factory).
+            configuration names (the rig passes its mock factory). Without
+            one, ``pin_factory = "mock"`` logs a WARNING at start, because
+            then no real GPIO line is driven outside a test or simulation.
         clock: the lane clock, monotonic seconds.
         wall_clock: UTC now, for audit records, expiry and the clock check.
         use_udev: listen to udev events; None takes ``[daemon] use_udev``.
@@ -271,6 +275,7 @@ class LaneRunner:
             # A boot token keeps transaction ids unique across restarts.
             lane_id=f"{config.daemon.lane_id}-{uuid.uuid4().hex[:8]}",
         )
+        self._warn_if_mock_gpio()
         self._turnstile = Turnstile(
             config.turnstile, pin_factory=self._pin_factory, on_input=self._queue.put
         )
@@ -291,6 +296,23 @@ class LaneRunner:
         assert self._housekeeping is not None  # built above
         self._housekeeping.start()
         logger.info("lane runner started with %d workers", len(self._workers) + 1)
+
+    def _warn_if_mock_gpio(self) -> None:
+        """Log a WARNING when the lane builds mock pins for itself.
+
+        The rig passes its own mock factory and drives it, so
+        ``edge-gate simulate`` and tests stay quiet.
+        """
+        if self.config.turnstile.pin_factory != "mock":
+            return
+        if self._pin_factory is not None:
+            return
+        logger.warning(
+            '[turnstile] pin_factory = "mock": the lane drives no real GPIO '
+            "line, so the turnstile's outputs and inputs are not connected. "
+            'The mock pin factory is for tests. Set pin_factory = "lgpio" on '
+            "the lane's board"
+        )
 
     def _replay_spool(self) -> None:
         """Append the records that an earlier run spooled, before any new one.
@@ -1017,6 +1039,9 @@ class LaneRunner:
                 "counts": dict(self._counts),
                 "last_transaction": self._last_transaction,
                 "started_utc": self._started_wall.isoformat(timespec="seconds"),
+                # True when no real GPIO line is driven ([turnstile]
+                # pin_factory = "mock"), even while the lane is in service.
+                "mock_gpio": self.config.turnstile.pin_factory == "mock",
             }
 
     def _input_causes(self) -> list[str]:
@@ -1049,6 +1074,8 @@ class LaneRunner:
         """
         status = self._memory_status()
         parts = [f"lane {status['lane_id']} {status['state']}"]
+        if status["mock_gpio"]:
+            parts.append(MOCK_GPIO_TEXT)
         parts.extend(status["causes"])
         if status["devices_lost"]:
             parts.append(f"out of service: {', '.join(status['devices_lost'])} missing")
