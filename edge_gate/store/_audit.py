@@ -48,6 +48,7 @@ from typing import Any, Literal
 
 from edge_gate._closing import Closing
 from edge_gate.errors import StoreError
+from edge_gate.store._files import sync_folder
 
 logger = logging.getLogger(__name__)
 
@@ -548,11 +549,7 @@ class AuditLog(Closing):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, self.head_path)
-            folder = os.open(self.head_path.parent, os.O_RDONLY)
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
+            sync_folder(self.head_path.parent)
         except OSError as err:
             # The row is committed; verify() tolerates a head file behind.
             logger.error("cannot write audit head file %s: %s", self.head_path, err)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
-import tempfile
 from pathlib import Path
+
+from edge_gate.store._files import replace_file
 
 logger = logging.getLogger(__name__)
 
@@ -89,18 +89,7 @@ class TrustedClock:
             return
         self._path.parent.mkdir(parents=True, exist_ok=True)
         text = when.astimezone(datetime.UTC).isoformat() + "\n"
-        descriptor, temporary = tempfile.mkstemp(
-            dir=self._path.parent, prefix=f".{TRUSTED_TIME_FILE}."
-        )
-        try:
-            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self._path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        replace_file(self._path, text.encode("ascii"), prefix=f".{TRUSTED_TIME_FILE}.")
 
     def clock_is_trustworthy(self, now: datetime.datetime) -> bool:
         """Tell whether ``now`` is not behind the persisted time.

@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import stat
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +40,7 @@ from typing import Any
 
 from edge_gate.errors import StoreError
 from edge_gate.store._audit import AuditRecord, canonical_json
+from edge_gate.store._files import replace_file, sync_folder
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class AuditSpool:
         data = json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8")
         try:
             self._prepare_folder()
-            self._replace_file(data)
+            replace_file(self.path, data, prefix=".audit-spool-")
         except OSError as err:
             raise StoreError(f"cannot write audit spool {self.path}: {err}") from err
 
@@ -133,22 +133,6 @@ class AuditSpool:
         # mkdir applies the umask, and an older folder may be wider.
         if stat.S_IMODE(self.folder.stat().st_mode) != 0o700:
             os.chmod(self.folder, 0o700)
-
-    def _replace_file(self, data: bytes) -> None:
-        # mkstemp creates the file with mode 0600 whatever the umask.
-        descriptor, temporary = tempfile.mkstemp(
-            prefix=".audit-spool-", suffix=".tmp", dir=self.folder
-        )
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        _fsync_folder(self.folder)
 
     def read(self) -> list[AuditRecord]:
         """Read and check the spool; return its records in their order.
@@ -194,7 +178,7 @@ class AuditSpool:
         try:
             self.path.unlink(missing_ok=True)
             if self.folder.is_dir():
-                _fsync_folder(self.folder)
+                sync_folder(self.folder)
         except OSError as err:
             raise StoreError(f"cannot delete audit spool {self.path}: {err}") from err
 
@@ -211,7 +195,7 @@ class AuditSpool:
         target = self.folder / f"{INVALID_PREFIX}{stamp}.json"
         try:
             os.rename(self.path, target)
-            _fsync_folder(self.folder)
+            sync_folder(self.folder)
         except OSError as err:
             raise StoreError(
                 f"cannot move the invalid audit spool {self.path} aside: {err}"
@@ -265,12 +249,3 @@ def _contents_from_document(path: Path, document: Any) -> SpoolContents:
                 f"audit spool {path}: record {index} is invalid: {err}"
             ) from err
     return SpoolContents(tuple(records), lane_id, state_dir)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Sync a folder, so a created, renamed or deleted entry is durable."""
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
