@@ -66,7 +66,7 @@ def read_greyscale_image(
 def check_image_file(path: Path | str, *, kind: str) -> None:
     """Check that ``path`` is a non-empty regular file this process can read.
 
-    The check opens the file and decodes nothing. Callers use it to tell a
+    The check opens the file but decodes nothing. Callers use it to tell a
     file problem (fix the data set) from an image the matcher cannot use.
 
     Args:

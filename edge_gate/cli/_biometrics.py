@@ -44,8 +44,9 @@ logger = logging.getLogger(__name__)
 _BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 # Fixed registry: modality name to the module holding its ``modality`` object.
 _MODALITIES = {"fingerprint": "edge_gate.fingerprint", "iris": "edge_gate.iris"}
-# Problems (bad pairs lines, unreadable image files) listed in one error;
-# the rest are counted, so a wrong file does not flood the terminal.
+# Maximum number of problems (bad pairs lines, unreadable image files) listed
+# in one error. The rest are only counted, so a wrong file does not flood the
+# terminal.
 MAX_LISTED_PROBLEMS = 20
 
 
@@ -148,8 +149,8 @@ def _read_pairs(stream: BinaryIO, source: str) -> list[tuple[Path, Path]]:
     file system (``os.fsdecode``), so any file name can be listed.
 
     Raises:
-        EdgeGateError: lines that are not two paths separated by one tab,
-            each named with its number (the first
+        EdgeGateError: the file has lines that are not two paths separated
+            by one tab. The message names each by its number (the first
             :data:`MAX_LISTED_PROBLEMS`, then a count of the rest).
     """
     pairs = []
@@ -196,8 +197,8 @@ def _check_image_files(paths: list[Path], kind: str) -> None:
     """Check that every image file can be read, before any comparison.
 
     Raises:
-        EdgeGateError: files that are missing, not regular files, not
-            readable or empty, each named with what to do.
+        EdgeGateError: some files are missing, not regular files, not
+            readable or empty. The message names each file and the fix.
     """
     problems = []
     for path in dict.fromkeys(paths):
@@ -221,7 +222,7 @@ def _load_pairs(name: str) -> list[tuple[Path, Path]]:
     """Read the pairs file ``name``, or stdin for ``-``.
 
     Raises:
-        EdgeGateError: the file cannot be read or has bad lines.
+        EdgeGateError: the file cannot be read or has invalid lines.
     """
     if name == "-":
         stdin_bytes = getattr(sys.stdin, "buffer", None)
@@ -235,7 +236,9 @@ def _load_pairs(name: str) -> list[tuple[Path, Path]]:
         with open(name, "rb") as handle:
             return _read_pairs(handle, name)
     except OSError as err:
-        raise EdgeGateError(f"cannot read pairs file {name}: {err}") from err
+        raise EdgeGateError(
+            f"cannot read pairs file {name}: {err}; check the path"
+        ) from err
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -243,8 +246,8 @@ def run_compare(args: argparse.Namespace) -> int:
     modality = load_modality(args.modality)
     pairs = _load_pairs(args.pairs)
     if not pairs:
-        # A usage error: most likely the wrong file, or an export that
-        # wrote nothing.
+        # Exit status 2 (usage error), because an empty pairs file is most
+        # likely the wrong file or an export that wrote nothing.
         source = "stdin" if args.pairs == "-" else args.pairs
         print(
             f"edge-gate biometrics compare: {source} lists no pair; give one "
@@ -330,7 +333,7 @@ def score_all_pairs(modality: Modality, directory: Path) -> Evaluation:
 
 
 def _list_samples(modality: Modality, directory: Path) -> list[tuple[str, Path]]:
-    """List the data set's images, naming a folder that cannot be listed.
+    """List the data set's images as (identity, path) pairs.
 
     Raises:
         EdgeGateError: ``directory`` or a folder in it cannot be listed.
@@ -393,7 +396,7 @@ def _check_det_path(path: Path) -> None:
             f"--det {path}: folder {path.parent} does not exist; create it first"
         )
     # The PNG is written to a temporary file in that folder, then renamed.
-    # Creating a probe file there finds a read-only file system or a
+    # Creating a probe file there detects a read-only file system or a
     # missing write permission before the scoring starts.
     try:
         descriptor, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

@@ -34,8 +34,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-# Printed after a broken chain. The daemon logs these journal lines at each
-# start and stop, and the journal is kept outside the state directory.
+# Advice printed after a broken chain. The daemon logs the journal lines
+# named here at each start and stop, and the journal is stored outside the
+# state directory.
 AUDIT_BREAK_ADVICE = (
     "Copy audit.db and audit.head from the [store] state_dir as evidence "
     "before anything writes to them, and report the break. The journal lines "
@@ -323,8 +324,8 @@ def cmd_log(args: argparse.Namespace) -> int:
 def verify_verdict(result: Mapping[str, Any]) -> str:
     """Format the line for a broken chain from ``AuditLog.verify``'s JSON.
 
-    A log cut at the end is named by its last row, because the first bad
-    row there no longer exists.
+    A log truncated at the end is reported by its last remaining row,
+    because the first bad row no longer exists.
     """
     problem = result["problem"]
     sentence = problem[:1].upper() + problem[1:]

@@ -1,4 +1,4 @@
-"""The field engineer's side of ``edge-gate simulate``.
+"""Field-command rehearsal for ``edge-gate simulate``.
 
 The simulated lane serves its control socket as ``edge-gate run`` does, so
 the field commands can be rehearsed against a lane with travellers passing.
@@ -21,9 +21,10 @@ from ._signals import Terminated
 def edge_gate_command() -> str:
     """Return the shell words that run this ``edge-gate`` from another shell.
 
-    The plain name when PATH finds this same script, else its full path,
-    and ``python -m edge_gate`` when no ``edge-gate`` script runs this
-    process (``python -m edge_gate``, or ``main()`` called from Python).
+    The result is ``edge-gate`` when PATH resolves that name to the script
+    running this process, else the script's full path. Without an
+    ``edge-gate`` script (``python -m edge_gate``, or ``main()`` called from
+    Python) it is ``<python> -m edge_gate``.
     """
     script = Path(sys.argv[0])
     if script.name != "edge-gate":
@@ -35,7 +36,7 @@ def edge_gate_command() -> str:
 
 
 def print_field_command(config_path: Path) -> None:
-    """Print the command that reaches this run's lane from another shell."""
+    """Print, on stderr, a status command that reaches this run's lane."""
     config = shlex.quote(str(config_path))
     command = f"{edge_gate_command()} status --config {config}"
     print(
@@ -51,8 +52,8 @@ def hold_lane(
 ) -> None:
     """Sleep ``seconds`` while the lane stays up.
 
-    Ctrl-C or SIGTERM ends the sleep early, with one line on stderr, and
-    the run goes on to stop the lane and print its report.
+    Ctrl-C or SIGTERM ends the sleep early and prints one line on stderr.
+    The caller then stops the lane and prints its report as usual.
     """
     if clear_progress is not None:
         clear_progress()
@@ -68,8 +69,8 @@ def hold_lane(
     except KeyboardInterrupt:
         ended_by = "Ctrl-C"
     except Terminated:
-        # sigterm_unwinds ignores SIGTERM from now until the run returns,
-        # so a second one cannot cut the lane's stop short.
+        # The handler of sigterm_unwinds ignores further SIGTERMs until the
+        # run returns, so a second one cannot interrupt the lane's stop.
         ended_by = "SIGTERM"
     else:
         return

@@ -1,10 +1,10 @@
-"""SIGTERM handled like Ctrl-C, for commands that systemd may stop.
+"""SIGTERM handling like Ctrl-C's, for commands that systemd may stop.
 
 systemd stops a unit with SIGTERM, for example a timer's service at
 shutdown. Python installs no SIGTERM handler, so the kernel's default action
 ends the process at once and no ``finally`` block or context manager runs.
-Temporary files then stay, and SQLite keeps its ``-wal`` and ``-shm``
-files. :func:`sigterm_unwinds` turns SIGTERM into the :class:`Terminated`
+Temporary files are then left behind, and so are SQLite's ``-wal`` and
+``-shm`` files. :func:`sigterm_unwinds` turns SIGTERM into the :class:`Terminated`
 exception instead, which unwinds the command as KeyboardInterrupt does.
 """
 
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 
 class Terminated(BaseException):
-    """SIGTERM arrived; unwinds the run like KeyboardInterrupt does."""
+    """Exception raised on SIGTERM, which unwinds the run as KeyboardInterrupt does."""
 
 
 @contextmanager

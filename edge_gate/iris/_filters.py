@@ -18,9 +18,10 @@ def box_mean(image: npt.NDArray[np.generic], radius: int) -> FloatImage:
     """Return the mean over a (2r+1) x (2r+1) window, edges replicated."""
     if radius <= 0:
         return image.astype(np.float32, copy=True)
-    # Whole grey levels sum exactly in integers, others need float64. Every
-    # sum of a frame up to 8 megapixels fits in int32, which sums about 8
-    # times as fast as int64 here.
+    # Whole grey levels sum exactly in integers, other values need float64.
+    # int32 is used when the largest possible sum fits (uint8 frames up to
+    # about 8 megapixels) because it is faster than int64. One measurement on
+    # a 640 x 480 frame gave 1.3 ms against 2.3 ms on a shared two-core machine.
     exact = image.dtype in (np.uint8, np.bool_)
     padded = np.pad(image, radius + 1, mode="edge")
     if exact:

@@ -78,20 +78,21 @@ class NormalizationParams:
     # margins of 0.05-0.1 raised the lowest genuine score from 0.641 to
     # 0.652-0.658; 0.125 masked so much of 019_1_1 that it failed to enrol.
     lower_lid_margin: float | None = 0.075
-    # Lashes hanging over the sides of the iris (see ``_side_lashes``): a
-    # sample is a lash when the line response there exceeds the response's
-    # median below the pupil centre by this many robust standard deviations.
+    # Threshold for lashes hanging over the sides of the iris (see
+    # ``_side_lashes``). A sample is a lash when its line response exceeds the
+    # median response below the pupil centre by this many robust standard
+    # deviations.
     # None skips the step. On CASIA eye 041, whose lashes reach the pupil's
     # height, 5 raised the lowest same-eye score from 0.557 to 0.586.
     side_lash_limit: float | None = 5.0
     # Half-width of the widest lash and half-length of the line averaged
-    # along it, as shares of the iris radius (3 and 4 px on CASIA images).
+    # along it, as fractions of the iris radius (3 and 4 px on CASIA images).
     side_lash_width: float = 0.03
     side_lash_length: float = 0.04
-    # Only samples above this depth below the pupil centre, in pupil radii,
-    # and outside the top sector (sine below -0.7) are searched. Radial
-    # furrows run vertically in the top sector too, and the eyelid rules
-    # cover it.
+    # Search area: samples above a line this many pupil radii below the pupil
+    # centre, outside the top sector where the angle's sine is below -0.7.
+    # Radial furrows also run vertically in the top sector, and the eyelid
+    # rules cover it.
     side_lash_depth: float = 0.5
     side_lash_top_sine: float = 0.7
 
@@ -217,7 +218,7 @@ def _side_lashes(
     half_width = max(1, round(params.side_lash_width * iris.radius))
     half_length = max(1, round(params.side_lash_length * iris.radius))
 
-    # Only the iris and a margin are filtered.
+    # Filter only the iris and a margin around it.
     image = segmentation.filled
     height, width = image.shape
     margin = half_width + half_length + 2
@@ -237,7 +238,8 @@ def _side_lashes(
     if reference.size < 16:
         return lashes
     median = float(np.median(reference))
-    # The half grey level keeps a flat, noiseless iris from a zero spread.
+    # The added half grey level keeps the spread above zero on a flat,
+    # noiseless iris.
     spread = 1.4826 * float(np.median(np.abs(reference - median))) + 0.5
     lashes = response > median + limit * spread
     lashes &= ys < pupil.y + params.side_lash_depth * pupil.radius
@@ -247,7 +249,7 @@ def _side_lashes(
 
 
 def _row_extreme(image: FloatImage, half: int, pick: np.ufunc) -> FloatImage:
-    """Return the maximum or minimum (``pick``) over +-``half`` columns."""
+    """Return the running maximum or minimum (``pick``) over +-``half`` columns."""
     padded = np.pad(image, ((0, 0), (half, half)), mode="edge")
     width = image.shape[1]
     result = padded[:, :width].copy()
@@ -397,8 +399,8 @@ def _smoothed_band(
     """Return the 5 x 5 mean of ``image`` in rows top..bottom-1 at ``columns``.
 
     Only a crop 2 px wider on every side is filtered. Where the crop meets
-    the image border it repeats the same edge pixels, so every value equals
-    the whole image's 5 x 5 mean there.
+    the image border, the filter repeats the same edge pixels as on the whole
+    image, so every value equals the whole image's 5 x 5 mean.
     """
     crop_top, crop_left = max(0, top - 2), max(0, int(columns[0]) - 2)
     crop = image[crop_top : bottom + 2, crop_left : int(columns[-1]) + 3]

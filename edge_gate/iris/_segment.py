@@ -474,11 +474,11 @@ def _best_circle(
 
 
 def _peaks_only(rise: FloatImage) -> FloatImage:
-    """Return ``rise`` with every value that is not a peak along the radius at -inf.
+    """Return ``rise`` with every value that is not a radial peak set to -inf.
 
     A peak is at least as high as both radial neighbours, so neither end of
-    the radius range is one. Without a single peak the rise is returned
-    unchanged.
+    the radius range can be one. If there is no peak at all, the rise is
+    returned unchanged.
     """
     peak = np.zeros(rise.shape, dtype=bool)
     inner = rise[:, 1:-1]
@@ -794,12 +794,13 @@ def _grow_region(dark: BoolImage, seed_row: int, seed_col: int) -> BoolImage:
     return region
 
 
-# TODO: the EER target is not met: 0.119% over all 80 CASIA eyes (target 0.1%), two
-# same-eye pairs of 041_2_2 (0.587 and 0.609), a narrow eye whose lashes hang over
-# the whole upper iris. The other targets are met (docs/benchmarks.md, iris, seventh
-# round). Ruled out for those pairs: a wider side-lash mask, a lower usable-code
-# minimum. Tried on eyes 001-040 without effect: eyelid margins, circle biases,
-# normalisation powers, a radial warp for pupil dilation, a second filter scale.
+# TODO: the EER target is not met. Over all 80 CASIA eyes the EER is 0.119%
+# (target 0.1%). The misses are two same-eye pairs of 041_2_2 (scores 0.587 and
+# 0.609), a narrow eye whose lashes hang over the whole upper iris. The other
+# targets are met (docs/benchmarks.md, section "Seventh round"). A wider
+# side-lash mask and a lower usable-code minimum did not fix those pairs.
+# Eyelid margins, circle biases, normalisation powers, a radial warp for pupil
+# dilation and a second filter scale had no effect on eyes 001-040.
 # Remove this mark when ``bench/bench_iris.py accuracy`` meets every target.
 def _find_iris(
     coarse: FloatImage,

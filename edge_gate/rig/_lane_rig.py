@@ -264,7 +264,8 @@ class LaneRig(Closing):
             "daemon": {
                 "control_socket": str(self.control_socket),
                 # No control group, because the server accepts root and the
-                # rig's own user anyway, and a missing group logs a warning.
+                # rig's own user without one, and a group that does not exist
+                # logs a warning.
                 "control_group": "",
                 "models_dir": str(self.models_dir or ""),
                 "use_udev": False,
@@ -300,11 +301,11 @@ class LaneRig(Closing):
         (prepare_socket_folder,) = _require(
             "edge_gate.daemon._paths", "prepare_socket_folder"
         )
-        # The same check as edge-gate run's: a daemon already on the socket,
-        # or a folder it cannot be bound in, stops the start before the
-        # lane opens anything. A stale socket file is removed later, when
-        # the control server binds, because only then the runner holds the
-        # state folder's lock.
+        # The same check as in edge-gate run. A daemon already listening on
+        # the socket, or a folder where it cannot be bound, stops the start
+        # before the lane opens anything. A stale socket file is removed
+        # later, when the control server binds, because only then does the
+        # runner hold the state folder's lock.
         if self.serve_control:
             prepare_socket_folder(self.control_socket)
         (reader_cls,) = _require(
@@ -348,15 +349,15 @@ class LaneRig(Closing):
 
     def _start_control(self, control_cls: Any) -> None:
         """Serve the control socket with the runner's handlers and events."""
-        assert self.config is not None  # checked by start_lane
+        assert self.config is not None  # start_lane checks this
         control = control_cls(
             self.control_socket,
             self.runner.control_handlers(),
             self.runner.events,
             group=self.config.daemon.control_group,
         )
-        # Registered after runner.stop, so the socket closes first, as in
-        # edge-gate run, and no command reaches a lane that is stopping.
+        # Registered after runner.stop, so the socket closes first (as in
+        # edge-gate run) and no command reaches a lane that is stopping.
         self._stack.callback(control.stop)
         control.start()
         self.control = control

@@ -5,8 +5,8 @@ traveller adds a genuine and an impostor crossing, measured at about 4 s
 together at ``--time-scale 0.1`` on a two-core machine (10 travellers ran in
 50 s), so 1000 travellers take about 70 minutes plus their enrolment.
 
-The hold bound keeps a rehearsal lane, with its test keys and its control
-socket, from being left running unattended for longer than an hour.
+The hold bound stops a rehearsal lane, with its test keys and its control
+socket, from running unattended for longer than an hour.
 """
 
 from __future__ import annotations
@@ -16,5 +16,6 @@ MAX_TRAVELLERS = 1000
 MAX_GENUINE_PER_TRAVELLER = 100
 MAX_TIME_SCALE = 10.0
 MAX_SEED = 2**32 - 1
-# Seconds the lane and its control socket stay up after the last crossing.
+# Maximum time in seconds that the lane and its control socket stay up
+# after the last crossing.
 MAX_HOLD_S = 3600.0

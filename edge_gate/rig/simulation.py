@@ -63,17 +63,19 @@ logger = logging.getLogger(__name__)
 LOG_FILE_NAME = "simulate.log"
 
 Progress = Callable[[str], None]
-# A callback that takes the lane configuration's path (for --config).
+# Callback that receives the lane configuration's path (for --config).
 AnnounceConfig = Callable[[Path], None]
-# A callback that takes the hold's length in seconds and returns at its end.
+# Callback that receives the hold's length in seconds and returns when the
+# hold ends.
 Hold = Callable[[float], None]
 
 
 class WorkFolderError(SimulationError):
-    """A ``--work-dir`` folder that cannot be created or written, a bad option.
+    """Error for a ``--work-dir`` folder that cannot be created or written.
 
-    A hold with a work folder whose control socket path is too long for a
-    UNIX socket raises it too.
+    The CLI reports it as an invalid option. It is also raised when a hold
+    is requested and the control socket's path in the work folder is too
+    long for a UNIX socket.
     """
 
 
@@ -317,7 +319,7 @@ def _no_announcement(config_path: Path) -> None:
 
 
 def sleep_until_interrupted(seconds: float) -> None:
-    """Sleep ``seconds``. Ctrl-C (KeyboardInterrupt) ends the sleep early."""
+    """Sleep ``seconds`` unless Ctrl-C (KeyboardInterrupt) ends the sleep early."""
     try:
         time.sleep(seconds)
     except KeyboardInterrupt:
@@ -325,7 +327,10 @@ def sleep_until_interrupted(seconds: float) -> None:
 
 
 def _control_socket_problem(socket_path: Path) -> str:
-    """Return why the control socket cannot be served there, or ""."""
+    """Return the reason a control socket cannot be served at ``socket_path``.
+
+    The result is "" when the path is short enough for a UNIX socket.
+    """
     from edge_gate.daemon._paths import MAX_SOCKET_PATH_BYTES
 
     length = len(os.fsencode(socket_path))
@@ -357,10 +362,10 @@ def run_simulation(
         progress: called with a short line (no personal data) as the run
             enters each step and before each crossing.
         announce_config: called once, before enrolment, with the path of
-            the lane's configuration file, when the control socket will be
-            served. Field commands given it as ``--config`` reach the lane
-            once it is in service.
-        hold: called after the last crossing with ``options.hold_s``, when
+            the lane's configuration file, if the control socket will be
+            served. Field commands given that path as ``--config`` reach the
+            lane once it is in service.
+        hold: called after the last crossing with ``options.hold_s``, if
             that is more than 0 and the control socket is served. The lane
             and the socket stay up until it returns. The default sleeps,
             and Ctrl-C ends the sleep early.
@@ -417,8 +422,8 @@ def run_simulation(
     if work_dir is None:
         work_dir = Path(tempfile.mkdtemp(prefix="edge-gate-simulate-"))
     try:
-        # Checked before the folder is created, so a rejected hold leaves
-        # no empty work folder behind.
+        # Checked before the folder is created, so that a rejected hold
+        # leaves no empty work folder behind.
         socket_problem = _control_socket_problem(work_dir / CONTROL_SOCKET)
         if socket_problem and options.hold_s:
             raise WorkFolderError(

@@ -25,8 +25,9 @@ from edge_gate.turnstile import (
     wired_mock_factory,
 )
 
-# QUIET_INPUTS and wired_mock_factory live in the turnstile package, because
-# the daemon's "mock" pin factory uses them too. The rig re-exports them.
+# QUIET_INPUTS and wired_mock_factory are defined in the turnstile package,
+# because the daemon's "mock" pin factory uses them too. The rig re-exports
+# them.
 __all__ = ["QUIET_INPUTS", "Walker", "WalkerEvent", "wired_mock_factory"]
 
 

@@ -120,19 +120,23 @@ def _create_temporary(folder: Path, prefix: str, mode: int) -> tuple[int, Path]:
         OSError: the file cannot be created.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    # O_EXCL never follows or reuses an existing name. A clash of 64 random
-    # bits costs another try; 100 clashes in a row mean something else.
+    # O_EXCL fails on any existing name, symbolic links included, so a clash
+    # of 64 random bits only costs another try. 100 clashes in a row point to
+    # another fault.
     for _attempt in range(100):
         temporary = folder / f"{prefix}{secrets.token_hex(8)}"
         try:
             return os.open(temporary, flags, mode), temporary
         except FileExistsError:
             continue
-    raise FileExistsError(f"cannot create a new temporary file {prefix}* in {folder}")
+    raise FileExistsError(
+        f"failed to create a temporary file {prefix}* in {folder}: 100 random "
+        "names already existed; check the folder"
+    )
 
 
 def _write_atomic(path: Path, data: bytes, *, mode: int) -> None:
-    """Write a file by temporary file, fsync and rename in its folder.
+    """Replace a file atomically: write a temporary file, fsync it and rename it.
 
     Args:
         path: the file to replace.
@@ -218,8 +222,9 @@ class Publisher:
         keys_dir = workdir / "keys"
         keys_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(keys_dir, 0o700)
-        # state/ names the watchlisted enrolments, and whoever can write the
-        # folder can replace the publisher's state, whatever the umask.
+        # state/ names the watchlisted enrolments, and any user who can write
+        # to the folder can replace the publisher's state. So it is 0700,
+        # whatever the umask.
         state_dir = workdir / "state"
         state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(state_dir, 0o700)

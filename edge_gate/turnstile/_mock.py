@@ -1,4 +1,4 @@
-"""gpiozero mock pins whose inputs start at their wired levels in an empty lane.
+"""gpiozero mock pins whose inputs start at their idle wired levels.
 
 On the lane the contacts and beams drive each input to its level before the
 daemon starts. A plain gpiozero mock pin instead reads its pull resistor's
@@ -20,8 +20,8 @@ from typing import Any
 from edge_gate.config import TurnstileConfig
 from edge_gate.turnstile._turnstile import MOCK_REVISION, InputName, input_levels
 
-# Each input's state in an empty lane: barrier closed, beams clear, no fire,
-# key off, tamper loop closed.
+# Active state of each input in an empty lane: barrier closed, beams clear,
+# no fire release, key off, tamper loop closed.
 QUIET_INPUTS: tuple[tuple[InputName, bool], ...] = (
     ("fire_release", False),
     ("key_switch", False),
@@ -51,7 +51,7 @@ def wired_mock_factory(config: TurnstileConfig) -> Any:
     }
 
     class WiredMockPin(MockPin):  # type: ignore[misc]
-        """A mock pin whose idle input level comes from the wiring."""
+        """Mock pin whose idle input level comes from the wiring."""
 
         def _set_pull(self, value: str) -> None:
             super()._set_pull(value)

@@ -92,7 +92,8 @@ def build_pin_factory(config: TurnstileConfig) -> Any:
     """
     try:
         if config.pin_factory == "mock":
-            # _mock imports this module, so a top-level import would be circular.
+            # Imported here because _mock imports this module, so a top-level
+            # import would be circular.
             from edge_gate.turnstile._mock import wired_mock_factory
 
             return wired_mock_factory(config)

@@ -209,7 +209,7 @@ def test_sigterm_removes_the_temporary_work_folder(tmp_path: Path) -> None:
 
 
 def _wait_for_text(path: Path, text: str, process: subprocess.Popen[str]) -> str:
-    """Return the file's text once it contains ``text``; fail if the run ends."""
+    """Return the file's text once it contains ``text``, failing if the run ends."""
     deadline = time.monotonic() + 180.0
     content = ""
     while time.monotonic() < deadline and process.poll() is None:
@@ -260,7 +260,7 @@ def test_hold_serves_field_commands_until_sigterm(tmp_path: Path) -> None:
     crossings = [row for row in rows if row["kind"] == "transaction"]
     assert [row["outcome"] for row in crossings] == ["accepted", "accepted"]
     assert {row["lane_id"] for row in crossings} == {"lane-1"}
-    # SIGTERM ends only the hold: the report and exit status follow.
+    # SIGTERM ends only the hold, so the report and exit status still follow.
     assert "hold ended early by SIGTERM" in err
     assert process.returncode == 0, err
     assert json.loads(out)["crossings"] == 2
@@ -272,10 +272,10 @@ def test_failed_hold_closes_socket(tmp_path: Path) -> None:
 
     socket_path = tmp_path / "run" / "control.sock"
     announced: list[Path] = []
-    answers: list[dict[str, object]] = []
+    responses: list[dict[str, object]] = []
 
     def failing_hold(seconds: float) -> None:
-        answers.append(request(socket_path, {"command": "status"}))
+        responses.append(request(socket_path, {"command": "status"}))
         raise RuntimeError(f"hold of {seconds:g} s failed")
 
     with pytest.raises(RuntimeError, match="hold of 5 s failed"):
@@ -292,5 +292,5 @@ def test_failed_hold_closes_socket(tmp_path: Path) -> None:
         )
 
     assert announced == [tmp_path / "gate" / "edge-gate.toml"]
-    assert answers[0]["state"] == "idle"
+    assert responses[0]["state"] == "idle"
     assert not socket_path.exists()

@@ -48,7 +48,7 @@ from ._image_ops import (
 IRIS_IMAGE_SHAPE = (280, 320)
 # Polar texture resolution: radial samples x angular samples.
 _POLAR_SHAPE = (64, 512)
-# Darkest grey level of the iris; the pupil is drawn at 22.
+# Darkest grey level of the iris. The pupil is drawn at 22, well below it.
 _IRIS_FLOOR_GREY = 55.0
 
 
@@ -268,8 +268,8 @@ def render_eye(
     # The iris darkens towards the limbus and is brightest near the collarette.
     iris_grey = pattern.base_grey * (1.05 - 0.25 * np.clip(rho, 0, 1)) + 18.0 * texture
     # Near-infrared light reflects off the stroma under a crypt, so no part of
-    # the iris is as dark as the pupil. Deep crypts otherwise reached 0-16 grey
-    # levels, and the segmentation took one of them for the pupil.
+    # the iris is as dark as the pupil. Without this floor, deep crypts reached
+    # 0-16 grey levels and the segmentation mistook one of them for the pupil.
     iris_grey = np.maximum(iris_grey, _IRIS_FLOOR_GREY)
     in_iris = np.clip((iris_radius - radius) * 0.7, 0, 1)
     image = image * (1 - in_iris) + iris_grey * in_iris

@@ -32,7 +32,7 @@ EXTRACT_MARK = "stand-in: extract"
 
 
 class StandInFingerprintModality:
-    """The real layout and image reading, a trivial matcher."""
+    """Fingerprint modality with real layout and image reading, trivial matcher."""
 
     name = "fingerprint"
 

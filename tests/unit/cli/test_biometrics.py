@@ -19,10 +19,11 @@ from edge_gate.errors import ImageError
 
 
 class ByteModality:
-    """Templates are the file's first byte; equal bytes score 1, else 0.1.
+    """Stand-in modality whose template is the file's first byte.
 
-    A file that starts with ``bad`` stands for a readable image from which
-    the matcher makes no template (a failure to enrol).
+    Equal bytes score 1, other pairs 0.1. A file that starts with ``bad`` is
+    a readable image from which the matcher makes no template (a failure to
+    enrol).
     """
 
     name = "bytes"
@@ -284,7 +285,7 @@ def test_compare_lists_every_bad_line(
     assert modality.extractions == 0
 
 
-def test_compare_bad_lines_listed_up_to_limit(
+def test_compare_caps_listed_bad_lines(
     tmp_path: Path, modality: ByteModality, capsys: pytest.CaptureFixture[str]
 ) -> None:
     limit = _biometrics.MAX_LISTED_PROBLEMS

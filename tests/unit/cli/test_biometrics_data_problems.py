@@ -34,7 +34,7 @@ def write_png(path: Path, grey_level: int) -> Path:
 
 
 def fingerprint_set(folder: Path, fingers: int, impressions: int) -> Path:
-    """Write an FVC-named data set: finger N's images have grey level 30 N."""
+    """Write an FVC-named data set in which finger N's images have grey level 30 N."""
     folder.mkdir()
     for finger in range(1, fingers + 1):
         for impression in range(1, impressions + 1):
@@ -58,7 +58,7 @@ def run_unprivileged(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def restore_modes() -> Iterator[list[tuple[Path, int]]]:
-    """Paths whose modes a test changed, restored so that cleanup can run."""
+    """List of paths and original modes, restored after the test so cleanup can run."""
     changed: list[tuple[Path, int]] = []
     yield changed
     for path, mode in reversed(changed):
@@ -135,7 +135,7 @@ def test_evaluate_unreadable_eye_folder_named(
     locked = data / "002_L"
     lock(locked, restore_modes)
 
-    # The real command: listing the data set fails before any model loads.
+    # The real command, because listing the data set fails before any model loads.
     completed = run_unprivileged(
         "-m", "edge_gate", "biometrics", "evaluate", "--modality", "iris",
         str(data), "--det", str(tmp_path / "det.png"),
@@ -148,7 +148,7 @@ def test_evaluate_unreadable_eye_folder_named(
     assert "[Errno 13]" not in completed.stderr
 
 
-def test_evaluate_read_only_det_folder_first(
+def test_evaluate_checks_det_folder_first(
     tmp_path: Path, restore_modes: list[tuple[Path, int]]
 ) -> None:
     data = fingerprint_set(tmp_path / "set", fingers=3, impressions=2)

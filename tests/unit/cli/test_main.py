@@ -101,7 +101,7 @@ def terminated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "_GROUPS", (*cli._GROUPS, Group))
 
 
-def test_sigterm_ends_a_command_with_one_line(
+def test_sigterm_ends_command_with_one_line(
     terminated: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli.main(["stopped"]) == 1
@@ -114,7 +114,7 @@ def test_nested_sigterm_propagates(terminated: None) -> None:
 
 
 @pytest.mark.parametrize("command", ["run", "lane-closed"])
-def test_daemons_keep_their_own_sigterm(command: str) -> None:
+def test_daemons_keep_own_sigterm_handler(command: str) -> None:
     args = cli.build_parser().parse_args([command])
     assert args.handles_sigterm
 

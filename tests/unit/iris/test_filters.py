@@ -1,4 +1,4 @@
-"""Tests of the box mean that segmentation and the eyelid fit rest on."""
+"""Tests of the box mean that segmentation and the eyelid fit depend on."""
 
 from __future__ import annotations
 
@@ -35,8 +35,9 @@ def test_box_mean_equals_window_sums(dtype: type, radius: int) -> None:
         assert np.array_equal(box_mean(image, radius), expected)
 
 
-def test_box_mean_of_bright_gate_frame_exact() -> None:
-    # A white 640 x 480 frame sums to 78 million in the last corner, which
-    # the integer sums must reach without wrapping.
+def test_box_mean_exact_on_white_frame() -> None:
+    # The integral image of a white 640 x 480 frame reaches about 84 million
+    # (padding included) in its last corner, which the integer sums must hold
+    # without wrapping.
     image = np.full((480, 640), 255, dtype=np.uint8)
     assert np.array_equal(box_mean(image, 9), np.full((480, 640), 255.0, np.float32))

@@ -214,8 +214,8 @@ def with_hanging_lashes(
 ) -> npt.NDArray[np.uint8]:
     """Paint 2 px wide lashes from the top down to 10 px above the pupil centre.
 
-    At 75 grey levels they stay above the dark-outlier limit of the iris
-    (about 66), as thin lashes blurred into the iris do on a camera.
+    At grey level 75 they stay above the iris's dark-outlier limit (about
+    66), as thin lashes blurred into the iris do in a camera image.
     """
     painted = image.copy()
     for column in columns:
@@ -243,7 +243,8 @@ def side_lash_samples(segmentation: Any, strip: IrisStrip) -> npt.NDArray[np.boo
     near = np.zeros(strip.valid.shape, dtype=bool)
     for column in LASH_COLUMNS:
         near |= (xs >= column - 0.5) & (xs <= column + 1.5)
-    # Below the top sector, which the eyelid rules cover.
+    # Keep samples above the lash ends (row 130) and outside the top sector,
+    # which the eyelid rules cover.
     return near & (ys < 130) & (np.sin(theta) > -0.7)[None, :]
 
 
@@ -260,17 +261,17 @@ def test_hanging_side_lashes_masked(eye_drawer: Any) -> None:
 
 
 def test_iris_texture_not_taken_for_lashes(eye_drawer: Any) -> None:
-    # Without lashes, the rule removes almost nothing of the textured iris.
+    # Without lashes, the rule masks less than 1% of the textured iris strip.
     segmentation = segment_eye(eye_drawer())
     masked = unwrap_iris(segmentation)
     unmasked = unwrap_iris(segmentation, NormalizationParams(side_lash_limit=None))
     assert unmasked.valid.mean() - masked.valid.mean() < 0.01
 
 
-def test_narrow_eye_matches_with_side_lashes_masked(data_dir: Path) -> None:
-    # CASIA eye 041 is narrow; in 041_2_2 the lashes hang over both sides of
-    # the iris down to the pupil. Unmasked, they made the pair score as
-    # unrelated eyes do (0.557).
+def test_narrow_eye_matches_with_lash_mask(data_dir: Path) -> None:
+    # CASIA eye 041 is narrow, and in 041_2_2 the lashes hang over both sides
+    # of the iris down to the pupil. Unmasked, they make the pair score like
+    # unrelated eyes (0.557).
     folder = data_dir / "iris" / "casia-iris-v1" / "041"
     images = [
         load_iris_image(folder / f"{name}.jpg") for name in ("041_1_2", "041_2_2")

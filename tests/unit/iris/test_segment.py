@@ -164,9 +164,9 @@ def test_iris_circle_steady_when_side_arcs_turn(
 
 def test_vignetted_iris_circle_stays_at_limbus(data_dir: Path) -> None:
     # Lens vignetting (corners at a fifth of their brightness) weakens the
-    # limbus of this calibration image. The rise then grew towards the inner
-    # end of the radius search, and the iris circle stopped there, at the
-    # collarette (66 px instead of 108 px), although no boundary lies there.
+    # limbus of this calibration image. Before the search used only peaks, the
+    # rise grew towards the inner end of the radius search, and the iris circle
+    # stopped there at the collarette (66 px instead of 108 px).
     image = load_iris_image(data_dir / "iris" / "casia-iris-v1" / "011/011_1_1.jpg")
     height, width = image.shape
     ys, xs = np.mgrid[0:height, 0:width]
@@ -176,15 +176,15 @@ def test_vignetted_iris_circle_stays_at_limbus(data_dir: Path) -> None:
     assert_close(segment_eye(vignetted).iris, clean.iris, 3.0)
 
 
-def test_iris_search_takes_peak_over_range_end() -> None:
+def test_peaks_only_skips_range_end() -> None:
     # Two radius rows: one rises to its largest value at the range's end
     # without a turn, the other peaks inside at a lower value.
     rise = np.asarray(
         [[9.0, 8.0, 7.0, 6.0, 5.0], [1.0, 2.0, 4.0, 3.0, 2.0]], dtype=np.float32
     )
-    kept = segment_module._peaks_only(rise)
-    assert np.unravel_index(int(np.argmax(kept)), kept.shape) == (1, 2)
-    # Without any peak the rise is left as it was.
+    peaks = segment_module._peaks_only(rise)
+    assert np.unravel_index(int(np.argmax(peaks)), peaks.shape) == (1, 2)
+    # Without any peak the rise is returned unchanged.
     slope = np.asarray([[1.0, 2.0, 3.0]], dtype=np.float32)
     assert np.array_equal(segment_module._peaks_only(slope), slope)
 

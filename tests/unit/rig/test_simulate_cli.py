@@ -119,9 +119,9 @@ def test_api_names_a_work_dir_it_cannot_create() -> None:
 
 
 def test_uncreatable_work_dir_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    # The option check cannot see every folder that mkdir will refuse (root
-    # passes the access test under /proc), so the run's own refusal counts as
-    # a bad option too.
+    # The option check cannot detect every folder where mkdir fails (root
+    # passes the access test under /proc), so a mkdir failure in the run also
+    # counts as an invalid option.
     assert main(["simulate", "--work-dir", "/proc/edge-gate-simulate-test"]) == 2
     assert "cannot use /proc/edge-gate-simulate-test" in capsys.readouterr().err
 
@@ -145,8 +145,8 @@ def test_api_rejects_negative_hold() -> None:
 def test_hold_needs_short_socket_path(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A UNIX socket path has at most 107 bytes, and the lane's socket is
-    # run/control.sock in the work folder.
+    # On Linux a UNIX socket path has at most 107 bytes, and the lane's
+    # socket is run/control.sock in the work folder.
     work_dir = tmp_path / ("w" * 100)
     status = main(["simulate", "--work-dir", str(work_dir), "--hold", "5"])
 

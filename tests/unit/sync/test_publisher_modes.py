@@ -97,8 +97,8 @@ def test_keys_and_state_stay_private(
 
 
 def test_private_folders_ignore_open_umask(tmp_path: Path, records: Any) -> None:
-    # Under umask 000 the served folders become 0777, but nobody else may
-    # write the keys or the publisher's state.
+    # Under umask 000 the served folders become 0777, but the keys and state
+    # folders stay 0700, so no other user can write to them.
     previous = os.umask(0)
     try:
         publisher = published(tmp_path / "publisher", records)
@@ -123,7 +123,7 @@ def test_served_files_respect_stricter_umask(tmp_path: Path, records: Any) -> No
 
 @pytest.fixture
 def open_folder() -> Iterator[Path]:
-    """A folder that another user may enter (pytest's tmp_path is 0700)."""
+    """Temporary folder that another user may enter (pytest's tmp_path is 0700)."""
     folder = Path(tempfile.mkdtemp(prefix="edge-gate-publish-"))
     folder.chmod(0o755)
     yield folder
@@ -163,7 +163,7 @@ def serve_as_other_user(root: Path) -> tuple[subprocess.Popen[str], str]:
     return server, f"http://127.0.0.1:{match.group(1)}/"
 
 
-def test_server_as_other_user_serves_every_file(
+def test_other_user_server_serves_every_file(
     open_folder: Path, records: Any, umask_022: None
 ) -> None:
     publisher = published(open_folder / "publisher", records)
@@ -174,7 +174,7 @@ def test_server_as_other_user_serves_every_file(
     ]
 
     server, url = serve_as_other_user(publisher.repository_dir)
-    # No proxy: the request must reach the server on 127.0.0.1 directly.
+    # No proxy, because the request must reach the server on 127.0.0.1 directly.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     statuses: dict[str, int] = {}
     try:

@@ -47,7 +47,7 @@ download_timeout_s = 600.0
 def wait_for_bundle_download(
     process: subprocess.Popen[str], server: Any, download_dir: Path
 ) -> None:
-    """Wait until the child is inside the bundle's slow download."""
+    """Wait until the child process has started the bundle's slow download."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline and process.poll() is None:
         requested = any("bundles/" in path for path in server.requests)

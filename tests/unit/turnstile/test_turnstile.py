@@ -329,7 +329,8 @@ def test_configured_mock_fire_input_follows_pin() -> None:
     factory = build_pin_factory(config)
     try:
         with Turnstile(config, factory) as turnstile:
-            # The pull-up level of a cut wire on the normally closed contact.
+            # High is what a cut wire on the normally closed contact reads
+            # through the pull-up.
             factory.pin(config.fire_release_pin).drive_high()
             assert turnstile.is_active("fire_release")
             factory.pin(config.fire_release_pin).drive_low()
