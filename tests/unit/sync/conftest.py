@@ -294,3 +294,32 @@ def configure(gate_dir: Path, publisher: Publisher) -> Any:
         return gate_config(gate_dir, publisher, url, **sync)
 
     return build
+
+
+def write_gate_toml(path: Path, config: GateConfig, **sync: float) -> Path:
+    """Write the gate's ``[store]`` and ``[sync]`` settings for ``edge-gate sync``.
+
+    ``sync`` adds or overrides ``[sync]`` keys; retries are off and the
+    request timeout is 2 s unless given.
+    """
+    settings: dict[str, float] = {"retries": 0, "timeout_s": 2.0, **sync}
+    extra = "".join(f"{key} = {value!r}\n" for key, value in settings.items())
+    path.write_text(
+        f"""
+[store]
+state_dir = "{config.store.state_dir}"
+key_file = "{config.store.key_file}"
+
+[sync]
+repository_url = "{config.sync.repository_url}"
+fleet_key_file = "{config.sync.fleet_key_file}"
+trusted_root_file = "{config.sync.trusted_root_file}"
+{extra}"""
+    )
+    return path
+
+
+@pytest.fixture
+def gate_toml() -> Any:
+    """The writer :func:`write_gate_toml` (tests cannot import conftest)."""
+    return write_gate_toml

@@ -14,24 +14,6 @@ from edge_gate.cli import main
 from edge_gate.sync import Publisher
 
 
-def write_toml(path: Path, config: Any) -> Path:
-    path.write_text(
-        f"""
-[store]
-state_dir = "{config.store.state_dir}"
-key_file = "{config.store.key_file}"
-
-[sync]
-repository_url = "{config.sync.repository_url}"
-fleet_key_file = "{config.sync.fleet_key_file}"
-trusted_root_file = "{config.sync.trusted_root_file}"
-retries = 0
-timeout_s = 2.0
-"""
-    )
-    return path
-
-
 def input_line(number: int, **extra: Any) -> str:
     template = base64.b64encode(os.urandom(200)).decode()
     value = {
@@ -53,6 +35,7 @@ def input_line(number: int, **extra: Any) -> str:
 
 def test_publish_sync_templates(
     tmp_path: Path,
+    gate_toml: Any,
     publisher: Publisher,
     http_server: Any,
     configure: Any,
@@ -63,7 +46,7 @@ def test_publish_sync_templates(
         "# enrolments\n"
         + "\n".join([input_line(1), input_line(2, watchlisted=True), ""])
     )
-    toml = write_toml(tmp_path / "gate.toml", configure(http_server.url))
+    toml = gate_toml(tmp_path / "gate.toml", configure(http_server.url))
 
     status = main(
         ["publish", "records", "--dir", str(publisher.workdir), "--input", str(records)]
@@ -90,6 +73,7 @@ def test_publish_sync_templates(
 
 def test_sync_rejected_update_exits_1(
     tmp_path: Path,
+    gate_toml: Any,
     publisher: Publisher,
     http_server: Any,
     configure: Any,
@@ -97,7 +81,7 @@ def test_sync_rejected_update_exits_1(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     publisher.publish([records(1)])
-    toml = write_toml(tmp_path / "gate.toml", configure(http_server.url))
+    toml = gate_toml(tmp_path / "gate.toml", configure(http_server.url))
     assert main(["sync", "--config", str(toml)]) == 0
     publisher.publish([records(1), records(2)])
     http_server.substitutions["timestamp.json"] = b"{}"
@@ -112,12 +96,13 @@ def test_sync_rejected_update_exits_1(
 
 def test_sync_unreachable_exits_1(
     tmp_path: Path,
+    gate_toml: Any,
     publisher: Publisher,
     configure: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     del publisher
-    toml = write_toml(tmp_path / "gate.toml", configure("http://127.0.0.1:9/"))
+    toml = gate_toml(tmp_path / "gate.toml", configure("http://127.0.0.1:9/"))
 
     assert main(["sync", "--config", str(toml)]) == 1
 
@@ -138,6 +123,7 @@ def test_sync_invalid_config_exits_2(
 
 def test_sync_missing_key_exits_2(
     tmp_path: Path,
+    gate_toml: Any,
     publisher: Publisher,
     http_server: Any,
     configure: Any,
@@ -145,7 +131,7 @@ def test_sync_missing_key_exits_2(
 ) -> None:
     del publisher
     config = configure(http_server.url)
-    toml = write_toml(tmp_path / "gate.toml", config)
+    toml = gate_toml(tmp_path / "gate.toml", config)
     Path(config.store.key_file).unlink()
 
     assert main(["sync", "--config", str(toml)]) == 2
@@ -292,6 +278,7 @@ def test_publish_empty_input_refused(
 
 def test_publish_partial_input_refused_without_allow_delete(
     tmp_path: Path,
+    gate_toml: Any,
     publisher: Publisher,
     http_server: Any,
     configure: Any,
@@ -302,7 +289,7 @@ def test_publish_partial_input_refused_without_allow_delete(
     lines = [input_line(n) for n in range(1, 5)] + [input_line(5, watchlisted=True)]
     full.write_text("\n".join(lines) + "\n")
     assert main(["publish", "records", "--dir", folder, "--input", str(full)]) == 0
-    toml = write_toml(tmp_path / "gate.toml", configure(http_server.url))
+    toml = gate_toml(tmp_path / "gate.toml", configure(http_server.url))
     assert main(["sync", "--config", str(toml)]) == 0
     partial = tmp_path / "partial.jsonl"
     partial.write_text(lines[0] + "\n")
@@ -388,13 +375,14 @@ def test_publish_lists_every_problem_of_a_record(
 
 def test_templates_exit_status_follows_usability(
     tmp_path: Path,
+    gate_toml: Any,
     publisher: Publisher,
     http_server: Any,
     configure: Any,
     records: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    toml = write_toml(tmp_path / "gate.toml", configure(http_server.url))
+    toml = gate_toml(tmp_path / "gate.toml", configure(http_server.url))
 
     assert main(["templates", "--config", str(toml)]) == 1
     assert "usable" in capsys.readouterr().out

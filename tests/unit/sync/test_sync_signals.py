@@ -25,25 +25,6 @@ ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT_S = 60.0
 
 
-def write_toml(path: Path, config: Any) -> Path:
-    path.write_text(
-        f"""
-[store]
-state_dir = "{config.store.state_dir}"
-key_file = "{config.store.key_file}"
-
-[sync]
-repository_url = "{config.sync.repository_url}"
-fleet_key_file = "{config.sync.fleet_key_file}"
-trusted_root_file = "{config.sync.trusted_root_file}"
-retries = 0
-timeout_s = 5.0
-download_timeout_s = 600.0
-"""
-    )
-    return path
-
-
 def wait_for_bundle_download(
     process: subprocess.Popen[str], server: Any, download_dir: Path
 ) -> None:
@@ -81,13 +62,16 @@ def test_signal_during_download_cleans_up(
     publisher: Publisher,
     http_server: Any,
     configure: Any,
+    gate_toml: Any,
     records: Any,
     signum: signal.Signals,
     message: str,
 ) -> None:
     publisher.publish([records(n, template_bytes=4096) for n in range(1, 4)])
     config = configure(http_server.url)
-    toml = write_toml(tmp_path / "gate.toml", config)
+    toml = gate_toml(
+        tmp_path / "gate.toml", config, timeout_s=5.0, download_timeout_s=600.0
+    )
     state_dir = Path(config.store.state_dir)
     download_dir = state_dir / "tuf" / "download"
     database = state_dir / "templates.db"
