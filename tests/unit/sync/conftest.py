@@ -299,8 +299,8 @@ def configure(gate_dir: Path, publisher: Publisher) -> Any:
 def write_gate_toml(path: Path, config: GateConfig, **sync: float) -> Path:
     """Write the gate's ``[store]`` and ``[sync]`` settings for ``edge-gate sync``.
 
-    ``sync`` adds or overrides ``[sync]`` keys; retries are off and the
-    request timeout is 2 s unless given.
+    ``sync`` adds or overrides ``[sync]`` keys. Unless given, retries are
+    off and the request timeout is 2 s.
     """
     settings: dict[str, float] = {"retries": 0, "timeout_s": 2.0, **sync}
     extra = "".join(f"{key} = {value!r}\n" for key, value in settings.items())
