@@ -39,8 +39,8 @@ _ONNX_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "float16
 def find_models_dir(configured: str = "") -> Path:
     """Return the models folder: the setting, the source checkout, or the install.
 
-    A configured folder is the only one tried, so a wrong setting stops the
-    start instead of loading other models than the ones it names.
+    A configured folder is the only one tried, so an invalid setting stops the
+    start instead of loading models other than the ones it names.
 
     Args:
         configured: ``[daemon] models_dir``; "" searches the shipped folders.

@@ -400,7 +400,7 @@ def _build_section(
 
 
 def setting_text(section: str, key: str, value: Any) -> str:
-    """Return a setting as messages name it, e.g. ``[store] state_dir = "/x"``."""
+    """Format a setting for error messages, e.g. ``[store] state_dir = "/x"``."""
     return f"[{section}] {key} = {_toml_text(value)}"
 
 

@@ -1,9 +1,10 @@
-"""Keep audit records that the audit log cannot take across a daemon restart.
+"""Keep audit records whose write to the audit log failed across a daemon restart.
 
-The runner keeps a record whose write failed in memory and holds the lane.
+The runner keeps each record whose write failed in memory and puts the lane
+on an ``audit`` service hold.
 :class:`SpoolKeeper` mirrors those records into the audit spool
 (:class:`~edge_gate.store.AuditSpool`) after every write attempt, so the
-spool holds exactly the records still waiting. The spool lies in
+spool contains exactly the records still waiting. The spool is in
 ``audit-spool/`` beside ``[daemon] control_socket``, in the runtime folder
 (``/run/edge_gate``, a tmpfs), so a full or read-only state folder does not
 stop it from being written. ``edge-gate.service`` sets
@@ -15,7 +16,7 @@ the audit log does not contain yet. A record already in the log (the daemon
 died between the append and the spool update) is skipped, so a replay never
 writes a row twice. A spool that fails its check, or that another lane or
 another state folder wrote, is renamed aside and, like any spool set aside
-earlier, holds the lane until an engineer removes it.
+earlier, keeps the lane on a service hold until an engineer removes it.
 """
 
 from __future__ import annotations
@@ -40,14 +41,14 @@ def spool_folder(config: GateConfig) -> Path:
 
 
 class SpoolKeeper:
-    """The runner's audit spool: replay at start, mirror of unwritten records.
+    """Audit spool of the runner, replayed at start and mirroring unwritten records.
 
-    Not thread-safe: the runner calls :meth:`sync` only while it holds its
+    Not thread-safe. The runner calls :meth:`sync` only while it holds its
     audit flush lock.
 
     Args:
         config: the validated configuration.
-        wall_clock: UTC now, for the spool's time of writing.
+        wall_clock: returns the current UTC time, stored as the spool's write time.
     """
 
     def __init__(self, config: GateConfig, wall_clock: Callable[[], datetime]) -> None:
@@ -58,7 +59,7 @@ class SpoolKeeper:
         # The records that the spool file contains, as last written or read.
         self._spooled: tuple[AuditRecord, ...] = ()
         self._write_error = ""
-        # Set when an unreadable spool could not be moved aside: it must
+        # True when an unreadable spool could not be moved aside. That file must
         # not be overwritten or deleted.
         self._is_blocked = False
         self.problem = ""
@@ -68,7 +69,7 @@ class SpoolKeeper:
 
         A spool that cannot be read, fails its check, or was written by
         another lane or for another state folder is renamed aside, sets
-        :attr:`problem` and gives no records. When it cannot even be
+        :attr:`problem` and returns no records. When it cannot even be
         renamed, it stays in place and :meth:`sync` leaves it alone.
 
         Raises:
@@ -94,8 +95,8 @@ class SpoolKeeper:
         self._spooled = contents.records
         missing = [record for record in records if not audit.contains(record)]
         logger.info(
-            "audit spool %s contains %d records from an earlier run; appending "
-            "%d, skipping %d already in the audit log",
+            "audit spool %s contains %d records from an earlier run: appending "
+            "%d and skipping %d already in the audit log",
             self.spool.path,
             len(records),
             len(missing),
@@ -133,7 +134,7 @@ class SpoolKeeper:
         logger.error("audit spool not replayed: %s", self.problem)
 
     def _check_set_aside(self) -> None:
-        """Hold the lane while a spool set aside by an earlier start remains."""
+        """Set :attr:`problem`, a service hold, while an old set-aside spool exists."""
         set_aside_paths = self.spool.invalid_files()
         if not set_aside_paths:
             return
@@ -157,14 +158,14 @@ class SpoolKeeper:
         if is_same:
             logger.warning(
                 "audit spool folder %s is on the same file system as the state "
-                "folder %s, so a full disk can stop both; set [daemon] "
+                "folder %s, so a full disk can stop both. Set [daemon] "
                 "control_socket to a path in the runtime folder /run/edge_gate",
                 self.spool.folder,
                 self._state_dir,
             )
 
     def sync(self, unwritten: Sequence[AuditRecord]) -> bool:
-        """Make the spool contain exactly ``unwritten``; delete it when empty.
+        """Write ``unwritten`` to the spool, or delete the spool when it is empty.
 
         A failure is logged at ERROR once per distinct message, because
         housekeeping retries every second.

@@ -379,20 +379,22 @@ def remove_stale_socket(path: Path, timeout_s: float = 1.0) -> None:
         ControlError: ``path`` is a socket that this process may not
             connect to, so whether a server listens is unknown.
     """
-    if not check_no_server(path, timeout_s):
+    if not check_stale_socket(path, timeout_s):
         return
     logger.info("removing stale control socket %s (no server listens)", path)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
 
 
-def check_no_server(path: Path, timeout_s: float = 1.0) -> bool:
-    """Check that no server listens on a socket file, without changing it.
+def check_stale_socket(path: Path, timeout_s: float = 1.0) -> bool:
+    """Return whether ``path`` is a stale socket file, and raise if a server listens.
+
+    The file is not changed.
 
     A daemon that crashed leaves its socket file, and a connection to it is
     refused. A file that accepts a connection, or whose backlog is full,
     belongs to a running server. A missing file, or a file that is not a
-    socket, has no server (the bind then fails on the latter).
+    socket, has no server, and the bind then fails on the latter.
 
     Args:
         path: the control socket's path.
@@ -417,10 +419,10 @@ def check_no_server(path: Path, timeout_s: float = 1.0) -> bool:
     except FileNotFoundError:
         return False
     except (BlockingIOError, TimeoutError):
-        pass  # the backlog is full: a server listens but is busy
+        pass  # the backlog is full, so a server listens but is busy
     except PermissionError as err:
         raise ControlError(
-            f"cannot check control socket {path}: {err.strerror}; run "
+            f"cannot check control socket {path}: {err.strerror}. Run "
             "edge-gate run as the service's user, or remove the file if no "
             "daemon uses it"
         ) from err

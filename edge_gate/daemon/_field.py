@@ -196,7 +196,7 @@ class FieldCommands:
 
 
 def describe_input(event: InputEvent) -> str:
-    """Return an input level as a field engineer reads it on the cabinet."""
+    """Return an input level in the words a field engineer sees on the cabinet."""
     match event:
         case FireReleaseChanged(active=active):
             return "fire release ACTIVE" if active else "fire release off"

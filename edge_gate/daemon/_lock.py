@@ -1,4 +1,4 @@
-"""One lane daemon per state folder: an exclusive lock file.
+"""One lane daemon per state folder, enforced with an exclusive lock file.
 
 ``edge-gate run`` and ``edge-gate simulate`` append to the audit log and
 read the template store in ``[store] state_dir``. A second daemon on the
@@ -25,7 +25,7 @@ from edge_gate.errors import ConfigError, DaemonRunningError
 logger = logging.getLogger(__name__)
 
 LOCK_FILE_NAME = "daemon.lock"
-# Bytes of the lock file read for the holder's process id.
+# Maximum number of bytes read from the lock file for the holder's process id.
 _MAX_PID_BYTES = 32
 
 
@@ -72,17 +72,18 @@ class DaemonLock:
             os.close(descriptor)
             raise
 
-        # Only the holder writes the file, for a second daemon's message.
+        # Only the lock holder writes its process id, so a second daemon can name it.
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode("ascii"), 0)
         self._descriptor: int | None = descriptor
-        logger.debug("took the daemon lock %s", self.path)
+        logger.debug("acquired the daemon lock %s", self.path)
 
     def close(self) -> None:
-        """Release the lock; safe to call more than once.
+        """Release the lock. Calling it again does nothing.
 
-        The file stays. A daemon that opened it just before a removal would
-        lock the removed file while the next one locks a new file.
+        The file is not deleted, because a daemon that opened it just before
+        a removal would lock the removed file while the next one locks a new
+        file.
         """
         if self._descriptor is None:
             return
@@ -92,7 +93,7 @@ class DaemonLock:
 
 
 def _holder_pid_text(descriptor: int) -> str:
-    """Return `` (pid N)`` for the lock holder's id in the file, or ""."""
+    """Return `` (pid N)`` with the process id in the lock file, or "" if unreadable."""
     try:
         text = os.pread(descriptor, _MAX_PID_BYTES, 0).decode("ascii").strip()
     except (OSError, UnicodeDecodeError):

@@ -5,12 +5,12 @@ Order of events:
 1. Logging goes to stderr, which systemd hands to the journal; under the
    journal each line carries its syslog priority as a ``<N>`` prefix.
 2. The configuration is loaded; every invalid key is listed and the process
-   exits with status 2 before touching any device. A setting that names a
-   missing or wrong file or folder also exits with status 2, as soon as the
-   start finds it and before ``READY=1``.
-3. A daemon that already listens on the control socket, or holds the
-   state folder's ``daemon.lock``, stops this start with exit status 1
-   before anything is opened. The lane starts (models checked against their
+   exits with status 2 before touching any device. The process also exits
+   with status 2 when a setting names a missing or invalid file or folder,
+   as soon as the start finds it and before ``READY=1``.
+3. If another daemon already listens on the control socket or holds the
+   state folder's ``daemon.lock``, this start exits with status 1 before
+   anything is opened. The lane starts (models checked against their
    manifest, stores opened, devices opened, workers running), the control
    socket opens, and ``READY=1`` goes to systemd with the lane's status line.
 4. The supervisor loop runs until SIGTERM or SIGINT, or until a worker
@@ -112,8 +112,8 @@ def run_lane(config: GateConfig, notifier: Notifier, stop: StopRequest) -> int:
     notifier.status("starting: checking models, opening stores and devices")
     runner = LaneRunner(config)
     try:
-        # The socket is bound after the lane has started, but a wrong folder
-        # or a daemon already on it must stop the start before that.
+        # The socket is bound after the lane has started, but an invalid socket
+        # folder or a daemon already listening there must stop the start first.
         prepare_socket_folder(Path(config.daemon.control_socket))
         runner.start()
     except ConfigError as err:

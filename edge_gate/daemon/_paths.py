@@ -1,8 +1,8 @@
 """Check the daemon's folders before the lane opens anything in them.
 
-``[store] state_dir`` holds the audit log, the template store and the lock
+``[store] state_dir`` contains the audit log, the template store and the lock
 file, and ``[daemon] control_socket`` is bound after the lane has started.
-Without these checks a wrong path in either fails deep in SQLite or
+Without these checks an invalid path in either fails deep in SQLite or
 ``bind`` with a bare errno text, after the lane has written audit rows.
 They raise :class:`~edge_gate.errors.ConfigError` naming the setting, its
 value and the fix, so ``edge-gate run`` exits with status 2 first.
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from edge_gate.config import setting_text
-from edge_gate.daemon._control import check_no_server
+from edge_gate.daemon._control import check_stale_socket
 from edge_gate.errors import ConfigError
 
 # Linux keeps a UNIX socket's path in sun_path[108], and CPython 3.11
@@ -73,7 +73,7 @@ def prepare_state_dir(state_dir: Path) -> None:
 def prepare_socket_folder(socket_path: Path) -> None:
     """Create the control socket's folder and check that it can be bound there.
 
-    A socket file left by a daemon that crashed stays: the control server
+    A socket file left by a crashed daemon is kept here. The control server
     removes it when it binds, after the lane has taken the state folder's
     ``daemon.lock``. Before that lock, a socket that refuses connections
     may belong to a daemon between its ``bind`` and its ``listen``.
@@ -123,11 +123,11 @@ def prepare_socket_folder(socket_path: Path) -> None:
             f"{setting}: {socket_path} exists and is not a socket. Move it away, "
             "or set control_socket to another path"
         )
-    check_no_server(socket_path)
+    check_stale_socket(socket_path)
 
 
 def _reject_symlink(socket_path: Path, setting: str) -> NoReturn:
-    """Raise for a symbolic link at the control socket's path.
+    """Reject a symbolic link at the control socket's path by raising.
 
     A daemon that listens behind the link gets the same rejection as one
     that listens at the path itself: DaemonRunningError, exit status 1.
@@ -139,7 +139,7 @@ def _reject_symlink(socket_path: Path, setting: str) -> NoReturn:
         ConfigError: in every other case, dangling link or not.
     """
     target = os.readlink(socket_path)
-    check_no_server(socket_path)
+    check_stale_socket(socket_path)
     dangling = "" if socket_path.exists() else " (a dangling link)"
     raise ConfigError(
         f"{setting}: {socket_path} is a symbolic link to {target}{dangling}, "

@@ -101,7 +101,7 @@ WallClock = Callable[[], datetime.datetime]
 
 # Device names used by the lane core's DeviceLost and DeviceBack events.
 LANE_DEVICES = ("document_reader", "fingerprint", "iris_camera", "turnstile")
-# The status line's part for [turnstile] pin_factory = "mock".
+# Status line text shown when [turnstile] pin_factory = "mock".
 MOCK_GPIO_TEXT = 'mock GPIO: no real GPIO line is driven (pin_factory = "mock")'
 # Seconds between attempts to load a watchlist that failed to load.
 RELOAD_RETRY_S = 60.0
@@ -246,14 +246,14 @@ class LaneRunner:
         from edge_gate.turnstile import Turnstile
 
         config = self.config
-        # Wrong settings stop the start before the state folder changes.
+        # Invalid settings stop the start before the state folder changes.
         self._models_dir = find_models_dir(config.daemon.models_dir)
         template_key = load_key(config.store.key_file)
         state_dir = Path(config.store.state_dir)
         prepare_state_dir(state_dir)
 
-        # One daemon per state folder, taken before anything in it is opened,
-        # because a second one would append to the same audit chain.
+        # Lock the state folder before anything in it is opened, because a
+        # second daemon would append to the same audit chain.
         self._daemon_lock = DaemonLock(state_dir)
 
         # Stores first: the audit log must take the record of any abort.
@@ -318,7 +318,7 @@ class LaneRunner:
         """Append the records that an earlier run spooled, before any new one.
 
         They go first into the pending records, so a failed write keeps
-        them, holds the lane and leaves them in the spool, exactly like a
+        them, starts the ``audit`` hold and leaves them in the spool, exactly like a
         record of this run.
         """
         self._spool = SpoolKeeper(self.config, self._wall_clock)

@@ -56,7 +56,8 @@ REOPEN_MAX_S = 2.0
 POLL_S = 0.2
 # Minimum interval between "still lost" warnings of one device, in seconds.
 LOST_REPEAT_LOG_S = 60.0
-# Cancelled transactions a capture worker keeps; the oldest goes first. The
+# Maximum number of cancelled transaction ids a capture worker keeps. The
+# oldest is dropped first. The
 # worker skips a cancelled request as soon as it takes it from its queue, so
 # only transactions started while one capture and its extraction ran
 # (capture_timeout_s is at most 120 s) can still have work here. An estimate:
@@ -339,7 +340,7 @@ class CaptureWorker(DeviceWorker):
         self._clock = clock
         self._requests: queue.Queue[_CaptureRequest] = queue.Queue()
         self._cancelled: deque[str] = deque(maxlen=CANCELLED_KEPT)
-        # Taken before the probe store's lock, never while holding it.
+        # Acquired before the probe store's lock, never while that lock is held.
         self._cancel_lock = threading.Lock()
         self.durations_ms: dict[str, dict[str, float]] = {}
 
@@ -407,7 +408,7 @@ class CaptureWorker(DeviceWorker):
         when its device was unplugged.
 
         Returns:
-            Whether the event went to the lane.
+            Whether the event was emitted to the lane.
         """
         tx = event.transaction_id
         if self._is_cancelled(tx):

@@ -153,9 +153,15 @@ class AuditRecord:
                 type, or the record fails the checks of
                 :meth:`AuditLog.append`.
         """
-        if not isinstance(values, dict) or set(values) != _RECORD_KEYS:
+        if not isinstance(values, dict):
             raise ValueError(
-                f"an audit record needs exactly the keys {sorted(_RECORD_KEYS)}"
+                f"invalid audit record: expected a JSON object, got "
+                f"{type(values).__name__}"
+            )
+        if set(values) != _RECORD_KEYS:
+            raise ValueError(
+                f"invalid audit record: expected exactly the keys "
+                f"{sorted(_RECORD_KEYS)}, got {sorted(map(str, values))}"
             )
         groups = ("alarms", "scores", "thresholds", "durations_ms")
         for name, kind in zip(groups, (list, dict, dict, dict), strict=True):
@@ -223,9 +229,10 @@ class VerifyResult:
 
     ``first_bad_seq`` is the sequence number where the chain first breaks
     (a row that fails its check, or the first missing row), or None when
-    it is intact or no row can be named. ``cut_after_seq`` is set when rows
-    are missing from the end: it is the last row still present (0 when
-    none is), and ``first_bad_seq`` is the first missing row after it.
+    the chain is intact or the break cannot be tied to a row.
+    ``cut_after_seq`` is set when rows are missing from the end: it is the
+    last row still present (0 when none is), and ``first_bad_seq`` is the
+    first missing row after it.
     ``problem`` describes the break.
     """
 
@@ -302,8 +309,9 @@ class AuditLog(Closing):
             self._prepare()
         except sqlite3.Error as err:
             self._db.close()
-            # SQLite opens a file it may not write read-only, and the first
-            # write then fails with SQLITE_READONLY (or an extended code).
+            # SQLite opens a file that this process cannot write in read-only
+            # mode, and the first write then fails with SQLITE_READONLY (or an
+            # extended code).
             # Errors that _prepare raises itself carry no error name.
             error_name = getattr(err, "sqlite_errorname", None) or ""
             if error_name.startswith("SQLITE_READONLY"):
@@ -324,8 +332,8 @@ class AuditLog(Closing):
         head_break = self._find_head_break()
         if head_break is not None:
             if is_new:
-                # The rows that the head file's row numbers refer to are gone
-                # with the old file, so no row is named.
+                # The rows that the head file refers to were lost with the old
+                # file, so the break names no row.
                 head_break = _Break(
                     f"{self.path} was missing and has been created empty; "
                     + head_break.problem
@@ -792,7 +800,7 @@ def _check_tail(
 
 
 def _rows(first_seq: int, last_seq: int, singular: str, plural: str) -> str:
-    """Name a run of rows with a verb: "row 5 was" or "rows 5 to 9 were"."""
+    """Return a row range with its verb, e.g. "row 5 was" or "rows 5 to 9 were"."""
     if first_seq == last_seq:
         return f"row {first_seq} {singular}"
     return f"rows {first_seq} to {last_seq} {plural}"

@@ -15,8 +15,8 @@ def replace_file(path: Path, data: bytes, *, prefix: str) -> None:
     ``path``, and the folder is synced so the rename is durable too.
 
     Raises:
-        OSError: the file cannot be written or renamed; the temporary file
-            is removed.
+        OSError: the file cannot be written or renamed. The temporary file
+            is removed first.
     """
     descriptor, temporary = tempfile.mkstemp(
         prefix=prefix, suffix=".tmp", dir=path.parent

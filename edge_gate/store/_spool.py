@@ -56,7 +56,9 @@ MAX_SPOOL_BYTES = 64 * 1024 * 1024
 
 
 class SpoolIntegrityError(StoreError):
-    """The spool file is not valid JSON, or it fails its SHA-256 check."""
+    """Error for a spool file that is too large, not valid JSON, fails its
+    SHA-256 check, or has invalid contents.
+    """
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ class AuditSpool:
         Args:
             records: the records in the order they must be appended.
             written_utc: the time of writing, timezone-aware.
-            lane_id: the lane that wrote the records; the next start
+            lane_id: the lane that wrote the records. The next start
                 replays them only into the audit log of the same lane.
             state_dir: the state folder whose audit log the records belong to.
 
@@ -130,12 +132,12 @@ class AuditSpool:
     def _prepare_folder(self) -> None:
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         self.folder.mkdir(mode=0o700, exist_ok=True)
-        # mkdir applies the umask, and an older folder may be wider.
+        # mkdir applies the umask, and a folder from an older run may have wider modes.
         if stat.S_IMODE(self.folder.stat().st_mode) != 0o700:
             os.chmod(self.folder, 0o700)
 
     def read(self) -> list[AuditRecord]:
-        """Read and check the spool; return its records in their order.
+        """Read and check the spool, and return its records in append order.
 
         Raises:
             SpoolIntegrityError: as for :meth:`read_contents`.
@@ -144,7 +146,7 @@ class AuditSpool:
         return list(self.read_contents().records)
 
     def read_contents(self) -> SpoolContents:
-        """Read and check the spool; return its records, lane and state folder.
+        """Read and check the spool, and return its records, lane and state folder.
 
         Raises:
             SpoolIntegrityError: the file is too large, not JSON, not a
@@ -170,7 +172,7 @@ class AuditSpool:
         return _contents_from_document(self.path, document)
 
     def remove(self) -> None:
-        """Delete the spool file and sync its folder. A missing file is no error.
+        """Delete the spool file and sync its folder. A missing file is not an error.
 
         Raises:
             StoreError: the file exists and cannot be deleted.
@@ -224,7 +226,7 @@ def _contents_from_document(path: Path, document: Any) -> SpoolContents:
     if body.get("format") != SPOOL_FORMAT or body.get("version") != SPOOL_VERSION:
         raise SpoolIntegrityError(
             f"audit spool {path} has format {body.get('format')!r} version "
-            f"{body.get('version')!r}; this edge-gate reads {SPOOL_FORMAT!r} "
+            f"{body.get('version')!r}, but this edge-gate reads {SPOOL_FORMAT!r} "
             f"version {SPOOL_VERSION}"
         )
 

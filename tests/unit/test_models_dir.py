@@ -1,4 +1,4 @@
-"""Finding the models folder: the ``[daemon] models_dir`` setting or the shipped one."""
+"""Tests of finding the models folder: ``[daemon] models_dir`` or the shipped one."""
 
 from __future__ import annotations
 

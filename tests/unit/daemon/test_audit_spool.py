@@ -1,8 +1,8 @@
-"""Audit records that the audit log cannot take survive a daemon restart.
+"""Tests that audit records whose write failed survive a daemon restart.
 
 The audit log fails through real causes here: another SQLite connection
 holds the write lock, or the state folder is a tmpfs filled to the last
-byte. The spool lies beside the control socket, on another file system.
+byte. The spool is beside the control socket, on another file system.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def transactions(audit: Any) -> list[Any]:
     return [e for e in audit.query() if e.record.kind == "transaction"]
 
 
-def test_torn_spool_set_aside_holds(
+def test_torn_spool_set_aside_holds_service(
     lane_setup: Any, start_lane: Any, caplog: Any, wait_until: Callable[..., None]
 ) -> None:
     spool = spool_of(lane_setup)
@@ -46,7 +46,7 @@ def test_torn_spool_set_aside_holds(
         running = start_lane(lane_setup)
     wait_until(lambda: "audit_spool" in running.status()["holds"])
 
-    # The torn file is renamed, never deleted, and the lane takes no one.
+    # The torn file is renamed, not deleted, and the lane is out of service.
     (set_aside_path,) = spool.invalid_files()
     assert not spool.exists()
     assert set_aside_path.read_text().startswith('{"format": "edge_gate audit spool"')
@@ -57,7 +57,7 @@ def test_torn_spool_set_aside_holds(
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any(str(set_aside_path) in message for message in errors)
 
-    # A restart keeps holding while the set-aside file remains.
+    # After a restart the hold remains while the set-aside file remains.
     running.close()
     again = start_lane(lane_setup)
     assert "audit_spool" in again.status()["holds"]
@@ -71,7 +71,7 @@ def test_torn_spool_set_aside_holds(
         pytest.param(None, "/var/lib/edge_gate-old", id="state-dir-moved"),
     ],
 )
-def test_foreign_spool_set_aside_holds(
+def test_foreign_spool_set_aside_holds_service(
     lane_setup: Any,
     start_lane: Any,
     wait_until: Callable[..., None],
@@ -94,7 +94,7 @@ def test_foreign_spool_set_aside_holds(
     running = start_lane(lane_setup)
     wait_until(lambda: "audit_spool" in running.status()["holds"])
 
-    # Nothing of the spool joins this lane's chain, and the file is kept.
+    # No spooled record joins this lane's chain, and the file is kept.
     records = [entry.record for entry in running.runner.audit.query()]
     assert foreign not in records
     (set_aside_path,) = spool.invalid_files()
@@ -146,7 +146,7 @@ def test_spooled_crossing_replayed_after_lock(
     assert stat.S_IMODE(spool.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(spool.folder.stat().st_mode) == 0o700
 
-    # The next start cannot append either: the spool stays, the lane holds.
+    # The next start cannot append either, so the spool stays and so does the hold.
     again = start_lane(lane_setup)
     assert "audit" in again.status()["holds"]
     assert not again.status()["in_service"]
@@ -161,9 +161,10 @@ def test_spooled_crossing_replayed_after_lock(
     assert again.runner.audit.verify().is_intact
 
 
-# Root ignores file modes, so the state folder gets a full file system: a
-# small tmpfs in a private mount namespace that only the daemons share.
-_TMPFS_HOLDER = (
+# Root ignores file modes, so the test fills the state folder's file system
+# instead. It is a small tmpfs in a private mount namespace that only the
+# daemons share.
+_TMPFS_MOUNT_SCRIPT = (
     'mount -t tmpfs -o size=8m,mode=0700 tmpfs "$1" && cp -a "$2"/. "$1"/ '
     "&& echo mounted && exec sleep 600"
 )
@@ -171,15 +172,15 @@ _TMPFS_HOLDER = (
 
 @pytest.fixture
 def full_state_namespace(lane_setup: Any) -> Iterator[Callable[..., Any]]:
-    """Put the state folder on a tmpfs; return a runner of namespace commands."""
+    """Put the state folder on a tmpfs and return a namespace command builder."""
     if os.geteuid() != 0:
         pytest.skip("needs root to mount a tmpfs in a mount namespace")
-    seed = lane_setup.work / "seed"
-    subprocess.run(["cp", "-a", str(lane_setup.state_dir), str(seed)], check=True)
+    state_copy = lane_setup.work / "state-copy"
+    subprocess.run(["cp", "-a", str(lane_setup.state_dir), str(state_copy)], check=True)
     holder = subprocess.Popen(
         [
             *("unshare", "--mount", "--propagation", "private", "sh", "-c"),
-            *(_TMPFS_HOLDER, "sh", str(lane_setup.state_dir), str(seed)),
+            *(_TMPFS_MOUNT_SCRIPT, "sh", str(lane_setup.state_dir), str(state_copy)),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -113,7 +113,7 @@ def test_runner_rejects_locked_state_folder(
     try:
         with pytest.raises(DaemonRunningError, match="is running on state folder"):
             second.start()
-        # Nothing of the lane was opened: no audit log, no GPIO.
+        # The second runner opened nothing: no audit log, no GPIO.
         assert second.audit is None
         assert second.turnstile is None
     finally:
@@ -169,7 +169,7 @@ def test_start_keeps_socket_before_listen(lane_setup: Any) -> None:
     config = load_config(config_path)
     socket_path = Path(config.daemon.control_socket)
     socket_path.parent.mkdir(parents=True, exist_ok=True)
-    # Another daemon holds the state folder and has bound its socket, but
+    # Another daemon holds the state folder's lock and has bound its socket, but
     # does not listen yet, so a connection to it is refused.
     first_lock = DaemonLock(lane_setup.state_dir)
     first_socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

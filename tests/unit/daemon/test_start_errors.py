@@ -1,9 +1,9 @@
-"""Settings that name a wrong file or folder stop ``edge-gate run``.
+"""Settings that name an invalid file or folder stop ``edge-gate run``.
 
 Each one exits with status 2 and one message that names the setting and its
 value, before ``READY=1`` and before the lane writes its state folder. A
 read-only ``audit.db`` in a writable folder is a store problem instead: it
-exits with status 1, and the message says that the file cannot be written.
+exits with status 1, and the message states that the file cannot be written.
 """
 
 from __future__ import annotations

@@ -101,8 +101,8 @@ def test_spool_with_valid_hash_but_invalid_record(tmp_path: Path) -> None:
 
 
 def test_recomputed_hash_edit_passes_check(tmp_path: Path) -> None:
-    # The SHA-256 has no key: it catches torn writes and careless edits,
-    # and only the folder's 0700 mode keeps other users from this edit.
+    # The SHA-256 has no key, so it catches torn writes and careless edits.
+    # Only the folder's 0700 mode keeps other users from making this edit.
     spool = write_spool(tmp_path, count=1)
     document = json.loads(spool.path.read_text(encoding="utf-8"))
     document["records"][0]["document_number"] = "EDITED001"
