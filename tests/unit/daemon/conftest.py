@@ -137,6 +137,22 @@ def stop_daemon_fixture() -> Callable[[subprocess.Popen[str]], tuple[int, str]]:
     return stop_daemon
 
 
+@pytest.fixture(name="field_status")
+def field_status_fixture(
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[[Path], dict[str, Any]]:
+    """Return a function that runs ``edge-gate status --json`` and parses it."""
+    from edge_gate.cli import main as cli_main
+
+    def field_status(config_path: Path) -> dict[str, Any]:
+        exit_status = cli_main(["status", "--json", "--config", str(config_path)])
+        assert exit_status in (0, 1)
+        status: dict[str, Any] = json.loads(capsys.readouterr().out)
+        return status
+
+    return field_status
+
+
 @pytest.fixture
 def notify_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[NotifyListener]:
     """Bind a notify socket (short path: AF_UNIX paths hold 108 bytes)."""

@@ -8,9 +8,9 @@ service while no real GPIO line is driven. The start logs one WARNING, and
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from edge_gate.cli import main as cli_main
@@ -22,6 +22,7 @@ def test_run_on_mock_pins_warns(
     lane_setup: Any,
     notify_socket: Any,
     capsys: Any,
+    field_status: Callable[[Path], dict[str, Any]],
     start_daemon: Callable[..., Any],
     stop_daemon: Callable[..., tuple[int, str]],
 ) -> None:
@@ -33,8 +34,7 @@ def test_run_on_mock_pins_warns(
     )
     try:
         notify_socket.wait_for("READY=1", timeout_s=30)
-        cli_main(["status", "--json", "--config", str(config_path)])
-        status = json.loads(capsys.readouterr().out)
+        status = field_status(config_path)
         cli_main(["status", "--config", str(config_path)])
         status_text = capsys.readouterr().out
     finally:

@@ -7,14 +7,12 @@ socket standing in for systemd.
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge_gate.cli import main as cli_main
 from edge_gate.store import AUDIT_DB_NAME, AuditLog
 
 # With the default wiring, inputs that read their pull level raise these.
@@ -25,17 +23,9 @@ def run_arguments(config_path: Path) -> list[str]:
     return ["-m", "edge_gate", "run", "--config", str(config_path)]
 
 
-def field_status(config_path: Path, capsys: Any) -> dict[str, Any]:
-    """Run ``edge-gate status --json`` against the daemon and parse its output."""
-    exit_status = cli_main(["status", "--json", "--config", str(config_path)])
-    assert exit_status in (0, 1)
-    status: dict[str, Any] = json.loads(capsys.readouterr().out)
-    return status
-
-
 def wait_for_status(
+    field_status: Callable[[Path], dict[str, Any]],
     config_path: Path,
-    capsys: Any,
     condition: Callable[[dict[str, Any]], bool],
     timeout_s: float = 10.0,
 ) -> dict[str, Any]:
@@ -45,17 +35,17 @@ def wait_for_status(
     fields that differ.
     """
     deadline = time.monotonic() + timeout_s
-    status = field_status(config_path, capsys)
+    status = field_status(config_path)
     while not condition(status) and time.monotonic() < deadline:
         time.sleep(0.05)
-        status = field_status(config_path, capsys)
+        status = field_status(config_path)
     return status
 
 
 def test_ready_status_stop(
     lane_setup: Any,
     notify_socket: Any,
-    capsys: Any,
+    field_status: Callable[[Path], dict[str, Any]],
     start_daemon: Callable[..., Any],
     stop_daemon: Callable[..., tuple[int, str]],
 ) -> None:
@@ -69,14 +59,16 @@ def test_ready_status_stop(
         assert any(line.startswith("STATUS=lane lane-1") for line in ready.splitlines())
 
         # The field command reaches the daemon over its control socket.
-        status = field_status(config_path, capsys)
+        status = field_status(config_path)
         assert status["lane_id"] == "lane-1"
         assert {w["name"] for w in status["workers"]} >= {"lane", "document-reader"}
 
         # The mock pins start at their wired levels, so the lane comes up idle
         # and in service, neither freed by a fire release nor closed by tamper.
         idle = wait_for_status(
-            config_path, capsys, lambda s: s["state"] == "idle" and s["in_service"]
+            field_status,
+            config_path,
+            lambda s: s["state"] == "idle" and s["in_service"],
         )
         assert idle["causes"] == []
         assert idle["state"] == "idle"
@@ -84,7 +76,7 @@ def test_ready_status_stop(
 
         # A traveller's document; its number must not reach the journal.
         lane_setup.reader.present(lane_setup.mrz_lines())
-        done = wait_for_status(config_path, capsys, lambda s: bool(s["counts"]))
+        done = wait_for_status(field_status, config_path, lambda s: bool(s["counts"]))
         # The template set has no enrolment, so the transaction rejects it.
         assert done["counts"] == {"rejected": 1}
         assert done["last_transaction"]["reason"].startswith("not_enrolled")

@@ -8,7 +8,6 @@ control socket in place.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import socket
 import subprocess
@@ -19,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from edge_gate.cli import main as cli_main
 from edge_gate.config import load_config
 from edge_gate.daemon import ControlServer, EventHub, LaneRunner, request
 from edge_gate.daemon._lock import LOCK_FILE_NAME, DaemonLock
@@ -50,17 +48,10 @@ def write_config(path: Path, setup: Any, **daemon: Any) -> None:
     dataclasses.replace(setup, sections=sections).write_toml(path)
 
 
-def field_state(config_path: Path, capsys: Any) -> str:
-    """Return the lane state that ``edge-gate status --json`` prints."""
-    assert cli_main(["status", "--json", "--config", str(config_path)]) in (0, 1)
-    state: str = json.loads(capsys.readouterr().out)["state"]
-    return state
-
-
 def test_second_daemon_stops_at_once(
     lane_setup: Any,
     notify_socket: Any,
-    capsys: Any,
+    field_status: Callable[[Path], dict[str, Any]],
     start_daemon: Callable[..., Any],
     stop_daemon: Callable[..., tuple[int, str]],
 ) -> None:
@@ -87,7 +78,7 @@ def test_second_daemon_stops_at_once(
         assert str(socket_path) in same.stderr
         assert "audit log head at start" not in same.stderr
         assert socket_path.is_socket()
-        assert field_state(config_path, capsys) != "stopped"
+        assert field_status(config_path)["state"] != "stopped"
 
         # Another socket on the same state folder: the lock stops the start.
         other = run_second_daemon(other_config_path)
@@ -98,7 +89,7 @@ def test_second_daemon_stops_at_once(
         assert str(lane_setup.state_dir) in other.stderr
         assert "audit log head at start" not in other.stderr
         assert not other_socket.exists()
-        assert field_state(config_path, capsys) != "stopped"
+        assert field_status(config_path)["state"] != "stopped"
     finally:
         exit_status, stderr = stop_daemon(daemon)
     assert exit_status == 0, stderr
