@@ -115,7 +115,7 @@ def run_lane(config: GateConfig, notifier: Notifier, stop: StopRequest) -> int:
         # The socket is bound after the lane has started, but an invalid socket
         # folder or a daemon already listening there must stop the start first.
         prepare_socket_folder(Path(config.daemon.control_socket))
-        runner.start()
+        runner.start(on_progress=notifier.start_progress)
     except ConfigError as err:
         print(f"edge-gate run: {err}", file=sys.stderr)
         notifier.status(f"configuration invalid: {err}")

@@ -410,19 +410,45 @@ class AuditLog(Closing):
             StoreError: SQLite failed (disk full, read-only, corrupt); the
                 row was not written.
         """
-        _validate(record)
-        values = record.to_json_dict()
+        (entry,) = self.append_many([record])
+        return entry
+
+    def append_many(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
+        """Write records in order, in one transaction, and chain them.
+
+        One commit costs one ``fsync``, so this is how the daemon replays a
+        large audit spool at start. Either every record is written or none.
+
+        Returns:
+            The stored rows, in the order given.
+
+        Raises:
+            ValueError: a record is invalid (see :meth:`append`); nothing was
+                written.
+            StoreError: SQLite failed; nothing was written.
+        """
+        rows = [record.to_json_dict() for record in records]
+        for record in records:
+            _validate(record)
+        if not records:
+            return []
+        entries: list[AuditEntry] = []
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                head_seq, head_hash = self._read_head()
-                seq = head_seq + 1
-                row_hash = _row_hash(seq, head_hash, values)
-                self._db.execute(
-                    "INSERT INTO audit VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (seq, *_row_columns(values), head_hash, row_hash),
-                )
+                seq, row_hash = self._read_head()
+                for record, values in zip(records, rows, strict=True):
+                    prev_hash = row_hash
+                    seq += 1
+                    row_hash = _row_hash(seq, prev_hash, values)
+                    self._db.execute(
+                        "INSERT INTO audit VALUES "
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (seq, *_row_columns(values), prev_hash, row_hash),
+                    )
+                    entries.append(
+                        AuditEntry(seq=seq, record=record, row_hash=row_hash)
+                    )
                 self._db.execute(
                     "UPDATE chain SET head_seq = ?, head_hash = ? WHERE id = 1",
                     (seq, row_hash),
@@ -430,14 +456,15 @@ class AuditLog(Closing):
                 self._db.execute("COMMIT")
             except sqlite3.Error as err:
                 self._rollback()
+                rows_text = "a row" if len(records) == 1 else f"{len(records)} rows"
                 raise StoreError(
-                    f"cannot append to audit log {self.path}: {err}"
+                    f"cannot append {rows_text} to audit log {self.path}: {err}"
                 ) from err
-            # After the commit: a kill in between leaves the file one row
+            # After the commit: a kill in between leaves the file one commit
             # behind, which the comparison tolerates.
             if not self.head_problem:
                 self._write_head_file(seq, row_hash)
-        return AuditEntry(seq=seq, record=record, row_hash=row_hash)
+        return entries
 
     def query(
         self,

@@ -161,6 +161,68 @@ def test_spooled_crossing_replayed_after_lock(
     assert again.runner.audit.verify().is_intact
 
 
+def test_large_spool_replayed_in_commits_that_extend_start(
+    lane_setup: Any,
+    notify_socket: Any,
+    start_daemon: Callable[..., subprocess.Popen[str]],
+    stop_daemon: Callable[..., tuple[int, str]],
+) -> None:
+    config_path = lane_setup.work / "edge-gate.toml"
+    lane_setup.write_toml(config_path)
+    config = lane_setup.config()
+    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
+    records = [
+        AuditRecord(
+            start + datetime.timedelta(milliseconds=index),
+            f"tx-{index}",
+            "rejected",
+            "fingerprint below threshold",
+            lane_id=config.daemon.lane_id,
+            document_number=f"C{index:08d}",
+            scores={"fingerprint": 0.31},
+            thresholds={"fingerprint": 0.42},
+        )
+        for index in range(2500)
+    ]
+    spool_of(lane_setup).write(
+        records,
+        written_utc=start,
+        lane_id=config.daemon.lane_id,
+        state_dir=config.store.state_dir,
+    )
+    # An earlier replay committed the first 1,000 records and was then killed.
+    with AuditLog(lane_setup.state_dir / AUDIT_DB_NAME) as audit:
+        audit.append_many(records[:1000])
+
+    daemon = start_daemon(
+        ["-m", "edge_gate", "run", "--config", str(config_path)], notify_socket
+    )
+    try:
+        notify_socket.wait_for("READY=1", timeout_s=60)
+    finally:
+        exit_status, stderr = stop_daemon(daemon)
+    assert exit_status == 0, stderr
+
+    # Two commits (1,000 and 500 records), each announced to systemd.
+    extensions = [
+        message.splitlines()
+        for _, message in notify_socket.messages
+        if message.startswith("EXTEND_TIMEOUT_USEC=")
+    ]
+    assert extensions == [
+        [
+            "EXTEND_TIMEOUT_USEC=30000000",
+            f"STATUS=starting: {count} of 1500 audit spool records appended",
+        ]
+        for count in (1000, 1500)
+    ]
+    with AuditLog(lane_setup.state_dir / AUDIT_DB_NAME, read_only=True) as audit:
+        assert audit.verify().is_intact
+        replayed = [e.record for e in audit.query(kind="transaction", limit=100_000)]
+    assert replayed == records
+    assert not spool_of(lane_setup).exists()
+
+
 # Root ignores file modes, so the test fills the state folder's file system
 # instead. It is a small tmpfs in a private mount namespace that only the
 # daemons share.

@@ -60,6 +60,51 @@ def test_append_returns_chained_rows(tmp_path: Path) -> None:
         assert log.head() == (2, second.row_hash)
 
 
+def test_append_many_chains_like_single_appends(tmp_path: Path) -> None:
+    records = [make_record(index) for index in range(5)]
+    (tmp_path / "one").mkdir()
+    (tmp_path / "many").mkdir()
+    with AuditLog(tmp_path / "one" / "audit.db") as log:
+        singles = [log.append(record) for record in records]
+    with AuditLog(tmp_path / "many" / "audit.db") as log:
+        log.append(records[0])
+        batch = log.append_many(records[1:])
+        assert log.append_many([]) == []
+        assert [entry.seq for entry in batch] == [2, 3, 4, 5]
+        assert log.head() == (5, batch[-1].row_hash)
+        assert log.verify().is_intact
+        assert log.read_head_file() == log.head()
+    # The same records give the same hashes either way.
+    assert [entry.row_hash for entry in batch] == [e.row_hash for e in singles[1:]]
+
+
+def test_append_many_writes_nothing_for_one_bad_record(tmp_path: Path) -> None:
+    with AuditLog(tmp_path / "audit.db") as log:
+        log.append(make_record(0))
+        bad = make_record(2, scores={"iris": float("nan")})
+        with pytest.raises(ValueError, match="iris"):
+            log.append_many([make_record(1), bad])
+        assert log.head()[0] == 1
+
+
+def test_append_many_rolls_back_when_sqlite_fails(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        log.append(make_record(0))
+        head = log.head()
+        # A trigger makes the second insert fail, after the first one ran.
+        with sqlite3.connect(path) as db:
+            db.execute(
+                "CREATE TRIGGER stop BEFORE INSERT ON audit WHEN NEW.seq = 3 "
+                "BEGIN SELECT RAISE(ABORT, 'blocked by test'); END"
+            )
+        with pytest.raises(StoreError, match="cannot append 2 rows to audit log"):
+            log.append_many([make_record(1), make_record(2)])
+        assert log.head() == head
+        assert log.read_head_file() == head
+        assert [e.seq for e in log.query()] == [1]
+
+
 def test_pragmas_are_wal_and_full(tmp_path: Path) -> None:
     with AuditLog(tmp_path / "audit.db") as log:
         assert log._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
