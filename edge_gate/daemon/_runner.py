@@ -58,7 +58,7 @@ from edge_gate.daemon._components import (
 from edge_gate.daemon._control import EventHub
 from edge_gate.daemon._devices import DeviceMonitor
 from edge_gate.daemon._health import ProgressMonitor, Worker
-from edge_gate.daemon._lock import DaemonLock
+from edge_gate.daemon._lock import DaemonLock, RuntimeLock
 from edge_gate.daemon._paths import prepare_state_dir
 from edge_gate.daemon._records import audit_record, manual_open_record
 from edge_gate.daemon._workers import (
@@ -195,6 +195,7 @@ class LaneRunner:
         self._templates: Any = None
         self._trusted_clock: Any = None
         self._daemon_lock: DaemonLock | None = None
+        self._runtime_lock: RuntimeLock | None = None
         self._matchers: dict[str, Matcher] = {}
         self._models_dir = Path()
         self._template_version = 0
@@ -266,6 +267,11 @@ class LaneRunner:
         # Lock the state folder before anything in it is opened, because a
         # second daemon would append to the same audit chain.
         self._daemon_lock = DaemonLock(state_dir)
+        # Then the control socket's folder, which contains the audit spool.
+        # The same folder as the state folder is locked already.
+        socket_path = Path(config.daemon.control_socket)
+        if socket_path.parent.resolve() != state_dir.resolve():
+            self._runtime_lock = RuntimeLock(socket_path)
 
         # Stores first: the audit log must take the record of any abort.
         self._audit = AuditLog(state_dir / AUDIT_DB_NAME)
@@ -517,6 +523,8 @@ class LaneRunner:
             logger.info("audit log head at stop: row %d, hash %s", head_seq, head_hash)
             self._audit.close()
         # Released last, once nothing in the state folder is open any more.
+        if self._runtime_lock is not None:
+            self._runtime_lock.close()
         if self._daemon_lock is not None:
             self._daemon_lock.close()
         logger.info("lane runner stopped")

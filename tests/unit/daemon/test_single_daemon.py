@@ -1,4 +1,4 @@
-"""One lane daemon per state folder and control socket.
+"""One lane daemon per state folder and per control socket folder.
 
 A second ``edge-gate run`` beside a running one must stop before it opens
 the audit log, the GPIO or the devices, and must leave the first daemon's
@@ -62,6 +62,15 @@ def test_second_daemon_stops_at_once(
     other_socket = lane_setup.work / "run2" / "control.sock"
     other_config_path = lane_setup.work / "other-socket.toml"
     write_config(other_config_path, lane_setup, control_socket=str(other_socket))
+    # Another state folder, and a socket beside the first one.
+    beside_socket = socket_path.parent / "beside.sock"
+    beside_config_path = lane_setup.work / "beside.toml"
+    beside_state = lane_setup.work / "state-beside"
+    beside_state.mkdir()
+    sections = {name: dict(table) for name, table in lane_setup.sections.items()}
+    sections["daemon"]["control_socket"] = str(beside_socket)
+    sections["store"]["state_dir"] = str(beside_state)
+    dataclasses.replace(lane_setup, sections=sections).write_toml(beside_config_path)
 
     daemon = start_daemon(
         ["-m", "edge_gate", "run", "--config", str(config_path)], notify_socket
@@ -89,6 +98,18 @@ def test_second_daemon_stops_at_once(
         assert str(lane_setup.state_dir) in other.stderr
         assert "audit log head at start" not in other.stderr
         assert not other_socket.exists()
+        assert field_status(config_path)["state"] != "stopped"
+
+        # Another state folder, with a socket in the same folder: the runtime
+        # folder's lock stops the start, before the audit spool is read.
+        beside = run_second_daemon(beside_config_path)
+        assert beside.returncode == 1, beside.stderr
+        assert f"another edge-gate daemon (pid {daemon.pid}) uses the folder" in (
+            beside.stderr
+        )
+        assert str(socket_path.parent / LOCK_FILE_NAME) in beside.stderr
+        assert "audit log head at start" not in beside.stderr
+        assert not beside_socket.exists()
         assert field_status(config_path)["state"] != "stopped"
     finally:
         exit_status, stderr = stop_daemon(daemon)
