@@ -1,6 +1,6 @@
 """Benchmark publishing and applying template updates at scale.
 
-One run uses synthetic enrolments of random template bytes in the gate's
+One run uses synthetic enrolments of valid templates with random contents in the gate's
 template sizes: two fingerprint templates of 60 minutiae (16 + 8 x 60 = 496
 bytes, more than the 25 minutiae or 216 bytes of one FVC2002 impression) and
 two iris templates of 784 bytes (the encoder's fixed 16 x 128 x 2 code with
@@ -45,6 +45,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 FINGERPRINT_BYTES = 16 + 8 * 60
 IRIS_BYTES = 784
 
@@ -58,9 +60,40 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def fingerprint_template(rng: random.Random) -> bytes:
+    """Return a valid fingerprint template of 60 random minutiae."""
+    from edge_gate.fingerprint import FingerprintTemplate
+
+    generator = np.random.default_rng(rng.getrandbits(64))
+    minutiae = np.column_stack(
+        [
+            generator.uniform(0, 255, 60),
+            generator.uniform(0, 287, 60),
+            generator.uniform(0, 6.28, 60),
+            generator.integers(0, 2, 60),
+            generator.uniform(0, 1, 60),
+        ]
+    ).astype(np.float32)
+    data = FingerprintTemplate(minutiae, width=256, height=288).to_bytes()
+    assert len(data) == FINGERPRINT_BYTES
+    return data
+
+
+def iris_template(rng: random.Random) -> bytes:
+    """Return a valid iris template with random code and mask bits."""
+    from edge_gate.iris import IrisTemplate
+
+    generator = np.random.default_rng(rng.getrandbits(64))
+    code = generator.random((16, 128, 2)) < 0.5
+    mask = generator.random((16, 128)) < 0.9
+    data = IrisTemplate(code=code, mask=mask, quality=0.9).to_bytes()
+    assert len(data) == IRIS_BYTES
+    return data
+
+
 def synthetic_line(number: int, generation: int, rng: random.Random) -> str:
-    def template(size: int) -> dict[str, str]:
-        return {"template_b64": base64.b64encode(rng.randbytes(size)).decode()}
+    def template(data: bytes) -> dict[str, str]:
+        return {"template_b64": base64.b64encode(data).decode()}
 
     return json.dumps(
         {
@@ -79,10 +112,13 @@ def synthetic_line(number: int, generation: int, rng: random.Random) -> str:
             "watchlisted": number % 1000 == 0,
             "revoked": False,
             "fingerprints": {
-                "right_index": template(FINGERPRINT_BYTES),
-                "left_index": template(FINGERPRINT_BYTES),
+                "right_index": template(fingerprint_template(rng)),
+                "left_index": template(fingerprint_template(rng)),
             },
-            "irises": {"left": template(IRIS_BYTES), "right": template(IRIS_BYTES)},
+            "irises": {
+                "left": template(iris_template(rng)),
+                "right": template(iris_template(rng)),
+            },
         }
     )
 

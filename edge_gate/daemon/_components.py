@@ -13,16 +13,18 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from edge_gate.config import GateConfig
+from edge_gate.errors import TemplateError
 
 logger = logging.getLogger(__name__)
 
 Image = npt.NDArray[np.uint8]
+TemplateT = TypeVar("TemplateT")
 
 
 class DocumentSource(Protocol):
@@ -246,9 +248,9 @@ def build_matchers(
     iris_threshold = load_threshold(models_dir, "iris")
 
     # Fingerprints: a linear 1:N scan (the watchlist contains few fingerprints).
-    fingerprint_gallery = [
-        FingerprintTemplate.from_bytes(data) for _, data in watchlist_fingerprints
-    ]
+    fingerprint_gallery = _parse_watchlist(
+        "fingerprint", watchlist_fingerprints, FingerprintTemplate.from_bytes
+    )
 
     def search_fingerprints(probe: Any) -> float:
         return max(compare_fingerprints(probe, t) for t in fingerprint_gallery)
@@ -258,7 +260,7 @@ def build_matchers(
     if watchlist_irises:
         iris_gallery = IrisGallery.from_templates(
             [identity for identity, _ in watchlist_irises],
-            [IrisTemplate.from_bytes(data) for _, data in watchlist_irises],
+            _parse_watchlist("iris", watchlist_irises, IrisTemplate.from_bytes),
         )
 
     def search_irises(probe: Any) -> float:
@@ -294,3 +296,26 @@ def build_matchers(
             ),
         ),
     }
+
+
+def _parse_watchlist(
+    kind: str,
+    rows: Sequence[tuple[str, bytes]],
+    parse: Callable[[bytes], TemplateT],
+) -> list[TemplateT]:
+    """Parse (enrolment id, template bytes) rows, naming the enrolment on error.
+
+    Raises:
+        TemplateError: a template cannot be read.
+    """
+    templates: list[TemplateT] = []
+    for enrolment_id, data in rows:
+        try:
+            templates.append(parse(data))
+        except TemplateError as err:
+            raise TemplateError(
+                f"watchlist {kind} template of enrolment {enrolment_id!r} cannot "
+                f"be read: {err}. Publish that enrolment again with the current "
+                "edge-gate publish, then run edge-gate sync"
+            ) from err
+    return templates

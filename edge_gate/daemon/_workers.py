@@ -422,6 +422,29 @@ class CaptureWorker(DeviceWorker):
         self._emit(event)
         return True
 
+    def _compare_enrolled(
+        self, matcher: Any, probe: Any, tx: str, position: str, data: bytes
+    ) -> float:
+        """Return the probe's score against one enrolled template.
+
+        A template that cannot be parsed scores 0, so it never matches, and
+        the journal names it. Sync rejects such templates, so only a store
+        written by an older edge-gate can contain one.
+        """
+        try:
+            return float(matcher.compare(probe, data))
+        except BiometricError as err:
+            logger.error(
+                "%s capture %s: enrolled template %s cannot be read, scored 0: "
+                "%s. Publish the enrolment again with the current edge-gate "
+                "publish, then run edge-gate sync",
+                self.modality,
+                tx,
+                position,
+                err,
+            )
+            return 0.0
+
     def _score(
         self, request: _CaptureRequest, image: Any, started: float, captured: float
     ) -> None:
@@ -437,7 +460,10 @@ class CaptureWorker(DeviceWorker):
         if probe.quality < self._min_quality:
             self._send_outcome(CaptureFailed(tx, command.modality, "low_quality"))
             return
-        scores = [matcher.compare(probe, data) for data in request.enrolled.values()]
+        scores = [
+            self._compare_enrolled(matcher, probe, tx, position, data)
+            for position, data in request.enrolled.items()
+        ]
         durations_ms = {
             f"{self.modality}_capture": (captured - started) * 1000.0,
             f"{self.modality}_match": (self._clock() - captured) * 1000.0,

@@ -48,7 +48,7 @@ from typing import Any, Literal
 
 from edge_gate._closing import Closing
 from edge_gate.errors import StoreError
-from edge_gate.store._files import sync_folder
+from edge_gate.store._files import full_disk_text, sync_folder
 
 logger = logging.getLogger(__name__)
 
@@ -304,7 +304,9 @@ class AuditLog(Closing):
                     self.path, check_same_thread=False, isolation_level=None
                 )
         except sqlite3.Error as err:
-            raise StoreError(f"cannot open audit log {self.path}: {err}") from err
+            raise StoreError(
+                f"cannot open audit log {self.path}: {err}.{full_disk_text(self.path)}"
+            ) from err
         try:
             self._prepare()
         except sqlite3.Error as err:
@@ -320,6 +322,11 @@ class AuditLog(Closing):
                     "file and its folder writable for the user that runs "
                     "edge-gate, or check that the file system is mounted "
                     "read-write"
+                ) from err
+            full_disk = full_disk_text(self.path)
+            if full_disk:
+                raise StoreError(
+                    f"cannot open audit log {self.path}: {err}.{full_disk}"
                 ) from err
             raise StoreError(
                 f"audit log {self.path} is unreadable or not an audit log: {err}"

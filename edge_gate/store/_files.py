@@ -1,4 +1,5 @@
-"""Durable replacement of the small files in the state and runtime folders."""
+"""Durable replacement of the small files in the state and runtime folders,
+and the free-space hint of the SQLite stores' error messages."""
 
 from __future__ import annotations
 
@@ -40,3 +41,31 @@ def sync_folder(folder: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+# Free bytes below which a failed SQLite open is blamed on a full file
+# system. SQLite needs a few pages for a new -wal and -shm file, and a
+# file system with this little room has no use for the daemon anyway.
+FULL_DISK_BYTES = 1024 * 1024
+
+
+def full_disk_text(path: Path) -> str:
+    """Return a sentence saying that ``path``'s file system is full, or "".
+
+    SQLite reports a file system without room for its ``-wal`` and ``-shm``
+    files as a disk I/O error on open, which reads like a damaged file. The
+    caller appends this sentence to its error message.
+    """
+    try:
+        stats = os.statvfs(path.parent)
+    except OSError:
+        return ""
+    free_bytes = stats.f_bavail * stats.f_frsize
+    if free_bytes >= FULL_DISK_BYTES:
+        return ""
+    return (
+        f" The file system of {path.parent} is full ({free_bytes} bytes free), "
+        "so SQLite cannot create its -wal and -shm files there: the file is "
+        "probably intact. Free space on that file system, then restart "
+        "edge-gate.service"
+    )

@@ -24,6 +24,7 @@ import sqlite3
 from pathlib import Path
 
 from edge_gate.errors import StoreError
+from edge_gate.store._files import full_disk_text
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,9 @@ def connect(path: Path, *, writable: bool) -> sqlite3.Connection:
             connection.execute("PRAGMA query_only=ON")
         found = _schema_version(connection)
     except sqlite3.Error as err:
-        raise StoreError(f"cannot open template store {path}: {err}") from err
+        raise StoreError(
+            f"cannot open template store {path}: {err}.{full_disk_text(path)}"
+        ) from err
 
     if found != str(SCHEMA_VERSION):
         connection.close()

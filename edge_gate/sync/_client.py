@@ -57,6 +57,7 @@ from edge_gate.errors import (
 )
 from edge_gate.store import (
     TEMPLATES_DB,
+    EnrolmentRecord,
     TemplateStoreWriter,
     TemplateUpdate,
     TrustedClock,
@@ -66,6 +67,7 @@ from edge_gate.store import (
 from ._bundle import read_bundle
 from ._fetcher import HttpFetcher
 from ._index import INDEX_PATH, BundleIndex, BundleRef, parse_index
+from ._template_check import template_problems
 
 logger = logging.getLogger(__name__)
 
@@ -339,8 +341,26 @@ def _apply_bundle(
         changes.clear()
     with path.open("rb") as stream:
         for chunk in read_bundle(stream, fleet_key, ref.header()):
+            for record in chunk.puts:
+                _check_templates(record, ref)
             changes.delete(chunk.deletes)
             changes.put(chunk.puts)
+
+
+def _check_templates(record: EnrolmentRecord, ref: BundleRef) -> None:
+    """Reject the update when a record has a template that no gate can read.
+
+    Raises:
+        UpdateVerificationError: naming the bundle, enrolment and template.
+    """
+    problems = template_problems(record)
+    if problems:
+        raise UpdateVerificationError(
+            f"bundle {ref.path}: enrolment {record.enrolment_id!r} has a template "
+            f"that no gate can read ({'; '.join(problems)}). The update was not "
+            "applied. Publish the enrolment again with the current edge-gate "
+            "publish"
+        )
 
 
 def _read_trusted_root(path: Path) -> bytes:

@@ -28,6 +28,7 @@ from typing import Any
 
 from edge_gate.errors import BiometricError, EnrolmentRecordError
 from edge_gate.store import EnrolmentRecord, check_record
+from edge_gate.sync._template_check import template_problems
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +121,10 @@ def read_records(
     found: list[tuple[int, str]] = []
     for line_number, value in _json_lines(path, found):
         record, problems = check_record(value, load_template=loader)
-        found.extend((line_number, problem) for problem in problems)
         if record is not None:
+            problems = template_problems(record)
+        found.extend((line_number, problem) for problem in problems)
+        if record is not None and not problems:
             records.append(record)
     problems = [f"{path}:{line}: {problem}" for line, problem in found]
     bad_lines = len({line for line, _problem in found})

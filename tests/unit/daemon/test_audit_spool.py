@@ -338,3 +338,31 @@ def test_crossing_survives_full_disk_restart(
     assert row["outcome"] == spooled.outcome
     assert "audit" not in status["holds"]
     assert not spool.exists()
+
+
+def test_full_disk_at_start_named_in_error(
+    lane_setup: Any,
+    full_state_namespace: Callable[..., list[str]],
+    notify_socket: Any,
+    stop_daemon: Callable[..., tuple[int, str]],
+) -> None:
+    config_path = lane_setup.work / "edge-gate.toml"
+    lane_setup.write_toml(config_path)
+    # A clean stop removes the audit log's -wal and -shm files.
+    daemon = start_in_namespace(full_state_namespace, config_path, notify_socket)
+    try:
+        notify_socket.wait_for("READY=1", timeout_s=60)
+    finally:
+        exit_status, stderr = stop_daemon(daemon)
+    assert exit_status == 0, stderr
+    filler = lane_setup.state_dir / "filler"
+    fill = ["sh", "-c", 'cat /dev/zero > "$1"', "sh", str(filler)]
+    subprocess.run(full_state_namespace(*fill), capture_output=True, check=False)
+
+    daemon = start_in_namespace(full_state_namespace, config_path, notify_socket)
+    _output, stderr = daemon.communicate(timeout=60)
+
+    assert daemon.returncode == 1, stderr
+    assert f"The file system of {lane_setup.state_dir} is full" in stderr
+    assert "Free space on that file system, then restart edge-gate.service" in stderr
+    assert "not an audit log" not in stderr

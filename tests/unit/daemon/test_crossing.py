@@ -199,3 +199,69 @@ def test_stop_right_after_crossing_records_it(
     with AuditLog(lane_setup.state_dir / "audit.db", read_only=True) as audit:
         rows = [e for e in audit.query() if e.record.kind == "transaction"]
     assert [e.record.outcome for e in rows] == ["accepted"], rows[0].record.reason
+
+
+def test_unreadable_enrolled_template_rejects(
+    lane_setup: Any,
+    start_lane: Any,
+    wait_until: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from edge_gate.rig.synthetic import SyntheticFingerprints
+
+    # A store written before sync checked templates: 3 bytes for the finger.
+    _fingerprint, iris = templates_of(
+        0, Path(lane_setup.sections["daemon"]["models_dir"])
+    )
+    lane_setup.write_templates(
+        enrolled=True,
+        fingerprints={"right_index": b"\x00\x01\x02"},
+        irises={"right": iris},
+    )
+    lane = start_lane(lane_setup)
+    wait_until(lane.idle_in_service)
+    lane_setup.reader.present(lane_setup.mrz_lines())
+    wait_until(lambda: lane.status()["state"] == "fingerprint")
+    lane_setup.fingerprint_module.place_finger(
+        SyntheticFingerprints(SEED).impression(0, 2, 1)
+    )
+
+    # Every attempt scores 0, the traveller is rejected, and the lane goes on.
+    wait_until(lambda: any(e.record.kind == "transaction" for e in lane.audit()))
+    (entry,) = [e for e in lane.audit() if e.record.kind == "transaction"]
+    assert entry.record.outcome == "rejected"
+    assert entry.record.scores["fingerprint"] == 0.0
+    lane_setup.fingerprint_module.lift_finger()
+    wait_until(lane.idle_in_service)
+    assert not [w for w in lane.status()["workers"] if w["error"]]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any(
+        "enrolled template right_index cannot be read, scored 0" in message
+        for message in errors
+    )
+
+
+def test_unreadable_watchlist_template_names_enrolment(
+    lane_setup: Any, start_lane: Any
+) -> None:
+    from edge_gate.errors import TemplateError
+    from edge_gate.store import DocumentRecord, EnrolmentRecord
+
+    listed = EnrolmentRecord(
+        enrolment_id="enr-listed",
+        person_id="person-listed",
+        documents=(DocumentRecord("UTO", "L898902C3", expiry=time_date(2031)),),
+        enrolment_expiry=time_date(2031),
+        watchlisted=True,
+        fingerprints={},
+        irises={"left": b"\x00\x01\x02"},
+    )
+    lane_setup.write_templates(extra_records=[listed])
+
+    with pytest.raises(TemplateError) as caught:
+        start_lane(lane_setup)
+
+    message = str(caught.value)
+    assert "watchlist iris template of enrolment 'enr-listed' cannot be read" in message
+    assert "iris template has 3 bytes" in message
+    assert "then run edge-gate sync" in message

@@ -8,12 +8,13 @@ import datetime
 import ipaddress
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,8 +22,33 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from edge_gate.config import GateConfig, StoreConfig, SyncConfig
+from edge_gate.fingerprint import FingerprintTemplate
+from edge_gate.iris import IrisTemplate
 from edge_gate.store import DocumentRecord, EnrolmentRecord, generate_key_file
 from edge_gate.sync import Publisher
+
+
+def fingerprint_bytes(seed: int, minutiae: int = 6) -> bytes:
+    """Return a valid fingerprint template with random minutiae."""
+    rng = np.random.default_rng(seed)
+    points = np.column_stack(
+        [
+            rng.uniform(0, 255, minutiae),
+            rng.uniform(0, 287, minutiae),
+            rng.uniform(0, 2 * np.pi, minutiae),
+            rng.integers(0, 2, minutiae),
+            rng.uniform(0, 1, minutiae),
+        ]
+    ).astype(np.float32)
+    return FingerprintTemplate(points, width=256, height=288, quality=0.8).to_bytes()
+
+
+def iris_bytes(seed: int) -> bytes:
+    """Return a valid iris template (784 bytes) with random bits."""
+    rng = np.random.default_rng(seed)
+    code = rng.random((16, 128, 2)) < 0.5
+    mask = rng.random((16, 128)) < 0.9
+    return IrisTemplate(code=code, mask=mask, quality=0.9).to_bytes()
 
 
 def make_record(
@@ -33,13 +59,17 @@ def make_record(
     with_document: bool = True,
     template_bytes: int = 64,
 ) -> EnrolmentRecord:
-    """Build a deterministic record with distinct template bytes."""
-    seed = number.to_bytes(4, "big")
+    """Build a deterministic record with distinct, valid templates.
+
+    The fingerprint templates take about ``template_bytes`` bytes each (16
+    to 1,040); the iris templates always take 784.
+    """
     documents = (
         (DocumentRecord("UTO", f"D{number:08d}", datetime.date(2031, 1, 1)),)
         if with_document
         else ()
     )
+    minutiae = min(128, max(1, (template_bytes - 16) // 8))
     return EnrolmentRecord(
         enrolment_id=f"E{number:06d}",
         person_id=f"P{number:06d}",
@@ -48,14 +78,26 @@ def make_record(
         watchlisted=watchlisted,
         revoked=revoked,
         fingerprints={
-            "right_index": b"F" + seed * (template_bytes // 4),
-            "left_index": b"G" + seed * (template_bytes // 4),
+            "right_index": fingerprint_bytes(4 * number, minutiae),
+            "left_index": fingerprint_bytes(4 * number + 1, minutiae),
         },
         irises={
-            "left": b"L" + seed * (template_bytes // 4),
-            "right": b"R" + seed * (template_bytes // 4),
+            "left": iris_bytes(4 * number + 2),
+            "right": iris_bytes(4 * number + 3),
         },
     )
+
+
+@pytest.fixture(name="fingerprint_bytes")
+def fingerprint_bytes_fixture() -> Callable[..., bytes]:
+    """Return :func:`fingerprint_bytes`, because test modules cannot import conftest."""
+    return fingerprint_bytes
+
+
+@pytest.fixture(name="iris_bytes")
+def iris_bytes_fixture() -> Callable[[int], bytes]:
+    """Return :func:`iris_bytes`, because test modules cannot import conftest."""
+    return iris_bytes
 
 
 @dataclass

@@ -4,18 +4,39 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from edge_gate.cli import main
+from edge_gate.fingerprint import FingerprintTemplate
+from edge_gate.iris import IrisTemplate
 from edge_gate.sync import Publisher
 
 
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 def input_line(number: int, **extra: Any) -> str:
-    template = base64.b64encode(os.urandom(200)).decode()
+    rng = np.random.default_rng(number)
+    iris = IrisTemplate(
+        code=rng.random((16, 128, 2)) < 0.5,
+        mask=rng.random((16, 128)) < 0.9,
+        quality=0.9,
+    ).to_bytes()
+    minutiae = np.column_stack(
+        [
+            rng.uniform(0, 255, 5),
+            rng.uniform(0, 287, 5),
+            rng.uniform(0, 6, 5),
+            rng.integers(0, 2, 5),
+            rng.uniform(0, 1, 5),
+        ]
+    ).astype(np.float32)
+    finger = FingerprintTemplate(minutiae, width=256, height=288).to_bytes()
     value = {
         "person_id": f"P{number}",
         "documents": [
@@ -26,8 +47,8 @@ def input_line(number: int, **extra: Any) -> str:
             }
         ],
         "enrolment_expiry": "2030-01-01",
-        "fingerprints": {"right_index": {"template_b64": template}},
-        "irises": {"left": {"template_b64": template}},
+        "fingerprints": {"right_index": {"template_b64": b64(finger)}},
+        "irises": {"left": {"template_b64": b64(iris)}},
         **extra,
     }
     return json.dumps(value)
@@ -155,6 +176,29 @@ def test_publish_invalid_input_lists_lines(
     assert "2 invalid enrolment record(s); nothing was published" in error
     assert "records.jsonl:2: not valid JSON" in error
     assert "records.jsonl:3: watchlisted must be true or false" in error
+    assert publisher.version == 0
+
+
+def test_publish_rejects_unreadable_templates(
+    tmp_path: Path, publisher: Publisher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad_iris = json.loads(input_line(2, watchlisted=True))
+    bad_iris["irises"]["left"] = {"template_b64": "AAAA"}
+    bad_finger = json.loads(input_line(3))
+    bad_finger["fingerprints"]["right_index"] = {"template_b64": b64(b"EGFP")}
+    records = tmp_path / "records.jsonl"
+    lines = [input_line(1), json.dumps(bad_iris), json.dumps(bad_finger)]
+    records.write_text("\n".join(lines))
+
+    status = main(
+        ["publish", "records", "--dir", str(publisher.workdir), "--input", str(records)]
+    )
+
+    assert status == 1
+    error = capsys.readouterr().err
+    assert "2 invalid enrolment record(s); nothing was published" in error
+    assert "records.jsonl:2: irises.left: iris template has 3 bytes" in error
+    assert "records.jsonl:3: fingerprints.right_index: fingerprint template" in error
     assert publisher.version == 0
 
 

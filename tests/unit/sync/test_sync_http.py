@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edge_gate.errors import UpdateTransportError
+from edge_gate.errors import UpdateTransportError, UpdateVerificationError
 from edge_gate.store import TEMPLATES_DB, TemplateStore, TrustedClock, load_key
 from edge_gate.sync import Publisher, run_sync, sync_once
 
@@ -229,3 +230,47 @@ def test_run_sync_succeeds_after_transient_failure(
     result = run_sync(config, sleep=heal)
 
     assert result.version == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "position", "message"),
+    [
+        pytest.param(
+            "irises", "left", "irises.left: iris template has 3 bytes", id="iris"
+        ),
+        pytest.param(
+            "fingerprints",
+            "right_index",
+            "fingerprints.right_index: fingerprint template is 3 bytes",
+            id="fingerprint",
+        ),
+    ],
+)
+def test_unreadable_template_rejects_update(
+    publisher: Publisher,
+    http_server: Any,
+    configure: Any,
+    records: Any,
+    kind: str,
+    position: str,
+    message: str,
+) -> None:
+    publisher.publish([records(1)])
+    config = configure(http_server.url)
+    sync_once(config)
+    # A publisher that does not check templates (an older edge-gate, or
+    # another tool) signs a watchlisted record whose template is 3 bytes.
+    listed = records(2, watchlisted=True)
+    templates = {**getattr(listed, kind), position: b"\x00\x01\x02"}
+    bad = dataclasses.replace(listed, **{kind: templates})
+    publisher.publish([records(1), bad])
+
+    with pytest.raises(UpdateVerificationError) as caught:
+        sync_once(config)
+
+    assert "bundle bundles/delta-1-2.egtb" in str(caught.value)
+    assert "enrolment 'E000002'" in str(caught.value)
+    assert message in str(caught.value)
+    with open_store(config) as store:
+        assert store.version() == 1
+        assert store.status().enrolments == 1
