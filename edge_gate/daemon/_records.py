@@ -90,7 +90,7 @@ def manual_open_record(
     """Build the audit row of a field engineer's manual opening.
 
     Raises:
-        ControlError: the reason is empty.
+        ControlError: the reason is empty or not valid Unicode text.
     """
     from edge_gate.errors import ControlError
 
@@ -99,7 +99,7 @@ def manual_open_record(
         raise ControlError(
             "a manual opening needs --reason TEXT (why the barrier opens)"
         )
-    return AuditRecord(
+    record = AuditRecord(
         time_utc=now_utc,
         kind="manual_open",
         lane_id=lane_id,
@@ -107,3 +107,10 @@ def manual_open_record(
         outcome="opened",
         reason=text[:500],
     )
+    try:
+        record.check()
+    except ValueError as err:
+        raise ControlError(
+            f"the reason cannot be recorded ({err}); give the reason as plain text"
+        ) from None
+    return record

@@ -861,7 +861,22 @@ class LaneRunner:
         A record that cannot be written (disk full, I/O error) is kept in
         memory and retried by :meth:`housekeeping`. Meanwhile the ``audit``
         hold stops new transactions, so no crossing goes unrecorded.
+
+        A record that the audit log would reject (text that is not valid
+        Unicode, such as a reason with a lone surrogate) is written with the
+        invalid parts replaced, because it would otherwise block every later
+        record and could not be spooled either.
         """
+        try:
+            record.check()
+        except ValueError as err:
+            logger.error(
+                "audit record of transaction %s is invalid (%s); writing it with "
+                "the invalid parts replaced",
+                ascii(record.transaction_id)[:100],
+                err,
+            )
+            record = record.sanitized()
         with self._state_lock:
             self._pending_audit.append(record)
         self._flush_audit()

@@ -41,7 +41,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -143,6 +143,47 @@ class AuditRecord:
             "durations_ms": dict(sorted(self.durations_ms.items())),
             "latency_ms": self.latency_ms,
         }
+
+    def check(self) -> None:
+        """Raise ValueError if :meth:`AuditLog.append` would reject this record.
+
+        The message names the first invalid field.
+        """
+        _validate(self)
+
+    def sanitized(self) -> AuditRecord:
+        """Return a copy that :meth:`AuditLog.append` accepts, keeping what it can.
+
+        Text that is not valid Unicode keeps its characters, with each lone
+        surrogate written as a backslash escape, and text over
+        ``MAX_TEXT_CHARS`` is cut. Values that are not finite numbers are
+        dropped. An unknown kind becomes ``service`` and an unknown outcome
+        ``none``. A time without a time zone is taken as UTC.
+        """
+        numbers = {
+            group: {
+                _clean_text(name): float(value)
+                for name, value in getattr(self, group).items()
+                if _is_finite_number(value)
+            }
+            for group in ("scores", "thresholds", "durations_ms")
+        }
+        return replace(
+            self,
+            time_utc=self.time_utc
+            if self.time_utc.tzinfo is not None
+            else self.time_utc.replace(tzinfo=UTC),
+            transaction_id=_clean_text(self.transaction_id),
+            outcome=self.outcome if self.outcome in OUTCOMES else "none",
+            reason=_clean_text(self.reason),
+            kind=self.kind if self.kind in RECORD_KINDS else "service",
+            lane_id=_clean_text(self.lane_id),
+            issuing_state=_clean_text(self.issuing_state),
+            document_number=_clean_text(self.document_number),
+            alarms=tuple(_clean_text(alarm) for alarm in self.alarms),
+            latency_ms=self.latency_ms if _is_finite_number(self.latency_ms) else None,
+            **numbers,
+        )
 
     @classmethod
     def from_json_dict(cls, values: Any) -> AuditRecord:
@@ -461,8 +502,12 @@ class AuditLog(Closing):
                     (seq, row_hash),
                 )
                 self._db.execute("COMMIT")
-            except sqlite3.Error as err:
+            except BaseException as err:
+                # Any failure inside the transaction, not only SQLite's,
+                # must end it: the next append would find it still open.
                 self._rollback()
+                if not isinstance(err, sqlite3.Error):
+                    raise
                 rows_text = "a row" if len(records) == 1 else f"{len(records)} rows"
                 raise StoreError(
                     f"cannot append {rows_text} to audit log {self.path}: {err}"
@@ -870,6 +915,10 @@ def _validate(record: AuditRecord) -> None:
         "reason": record.reason,
         **{f"alarm {i}": alarm for i, alarm in enumerate(record.alarms)},
     }
+    numbers: list[tuple[str, Any]] = [("latency_ms", record.latency_ms)]
+    for group in ("scores", "thresholds", "durations_ms"):
+        numbers += [(f"{group}.{k}", v) for k, v in getattr(record, group).items()]
+        texts.update({f"{group} name {k!r}": k for k in getattr(record, group)})
     for name, text in texts.items():
         if not isinstance(text, str):
             raise ValueError(
@@ -877,9 +926,15 @@ def _validate(record: AuditRecord) -> None:
             )
         if len(text) > MAX_TEXT_CHARS:
             raise ValueError(f"audit field {name} is over {MAX_TEXT_CHARS} characters")
-    numbers: list[tuple[str, Any]] = [("latency_ms", record.latency_ms)]
-    for group in ("scores", "thresholds", "durations_ms"):
-        numbers += [(f"{group}.{k}", v) for k, v in getattr(record, group).items()]
+        # A lone surrogate (valid in JSON and in Python text) has no UTF-8
+        # form, so the row hash and SQLite could not store it.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ValueError(
+                f"audit field {name} is not valid Unicode text: character "
+                f"{err.start} is a lone surrogate"
+            ) from None
     for name, value in numbers:
         if value is None and name == "latency_ms":
             continue
@@ -887,6 +942,17 @@ def _validate(record: AuditRecord) -> None:
             raise ValueError(f"audit field {name} must be a number, not bytes or text")
         if not math.isfinite(value):
             raise ValueError(f"audit field {name} is {value}, not a finite number")
+
+
+def _clean_text(text: object) -> str:
+    """Return ``text`` as valid Unicode of at most ``MAX_TEXT_CHARS`` characters."""
+    cleaned = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    return cleaned[:MAX_TEXT_CHARS]
+
+
+def _is_finite_number(value: object) -> bool:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return is_number and math.isfinite(value)  # type: ignore[arg-type]
 
 
 def _format_time(moment: datetime) -> str:

@@ -481,3 +481,37 @@ def test_status_after_stop(lane: Any, wait_until: Callable[..., None]) -> None:
     assert status["state"] == "stopped"
     assert status["in_service"] is False
     assert "templates" not in status
+
+
+def test_manual_open_surrogate_reason_refused(
+    lane: Any, wait_until: Callable[..., None]
+) -> None:
+    from edge_gate.errors import ControlError
+
+    wait_until(lane.idle_in_service)
+    with pytest.raises(ControlError, match="give the reason as plain text"):
+        lane.runner.manual_open("crew x\ud800")
+    assert lane.status()["state"] == "idle"
+    # The log stays writable: a proper opening after it is recorded.
+    assert lane.runner.manual_open("ambulance crew")["opened"]
+
+
+def test_invalid_record_written_sanitized(
+    lane: Any, wait_until: Callable[..., None], caplog: pytest.LogCaptureFixture
+) -> None:
+    from edge_gate.store import AuditRecord
+
+    wait_until(lane.idle_in_service)
+    now = datetime.datetime.now(datetime.UTC)
+    lane.runner._append_audit(
+        AuditRecord(now, "tx-\ud800", "rejected", "reason \udcff", lane_id="lane-1")
+    )
+    lane.runner._append_audit(AuditRecord(now, "tx-2", "rejected", "after it"))
+
+    rows = [e.record for e in lane.audit() if e.record.kind == "transaction"]
+    assert [(r.transaction_id, r.reason) for r in rows] == [
+        ("tx-\\ud800", "reason \\udcff"),
+        ("tx-2", "after it"),
+    ]
+    assert "audit" not in lane.status()["holds"]
+    assert any("is invalid" in r.getMessage() for r in caplog.records)

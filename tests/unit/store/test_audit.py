@@ -254,3 +254,36 @@ def test_not_an_audit_log(tmp_path: Path) -> None:
 def test_query_rejects_bad_limit(log_path: Path) -> None:
     with AuditLog(log_path) as log, pytest.raises(ValueError, match="limit"):
         log.query(limit=0)
+
+
+def test_lone_surrogate_rejected_and_log_usable(tmp_path: Path) -> None:
+    with AuditLog(tmp_path / "audit.db") as log:
+        bad = make_record(0, reason="crew x\ud800")
+        with pytest.raises(ValueError, match="reason is not valid Unicode text"):
+            log.append(bad)
+        with pytest.raises(ValueError, match="lone surrogate"):
+            bad.check()
+        # Nothing was written and no transaction was left open.
+        assert log.head()[0] == 0
+        entry = log.append(make_record(1))
+        assert entry.seq == 1
+
+
+def test_sanitized_record_keeps_what_it_can(tmp_path: Path) -> None:
+    bad = make_record(
+        0,
+        reason="crew x\ud800",
+        outcome="bogus",
+        scores={"iris": float("nan"), "finger\udc80": 0.5},
+        alarms=("a" * 600,),
+    )
+    fixed = bad.sanitized()
+    fixed.check()
+    assert fixed.reason == "crew x\\ud800"
+    assert fixed.outcome == "none"
+    assert fixed.scores == {"finger\\udc80": 0.5}
+    assert fixed.alarms == ("a" * 500,)
+    assert fixed.durations_ms == bad.durations_ms
+    with AuditLog(tmp_path / "audit.db") as log:
+        log.append(fixed)
+        assert log.verify().is_intact
