@@ -22,7 +22,8 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,9 @@ def read_records(
     """
     loader = load_template or ImageTemplateLoader(path.parent)
     records: list[EnrolmentRecord] = []
-    # (line number, message), in file order.
+    # The line number of each record in ``records``.
+    record_lines: list[int] = []
+    # (line number, message).
     found: list[tuple[int, str]] = []
     for line_number, value in _json_lines(path, found):
         record, problems = check_record(value, load_template=loader)
@@ -126,6 +129,15 @@ def read_records(
         found.extend((line_number, problem) for problem in problems)
         if record is not None and not problems:
             records.append(record)
+            record_lines.append(line_number)
+    found.extend(
+        (record_lines[index], problem)
+        for index, problem in duplicate_problems(
+            records, lambda index: f"the record on line {record_lines[index]}"
+        )
+    )
+    # A stable sort keeps the problems of one line in the order found.
+    found.sort(key=lambda item: item[0])
     problems = [f"{path}:{line}: {problem}" for line, problem in found]
     bad_lines = len({line for line, _problem in found})
     if not records and not problems:
@@ -168,3 +180,64 @@ def _json_lines(
                 yield line_number, json.loads(text)
             except ValueError as err:
                 problems.append((line_number, f"not valid JSON: {err}"))
+            except RecursionError:
+                # The parser recurses once per nested array or object.
+                problems.append(
+                    (
+                        line_number,
+                        "not valid JSON: arrays or objects nest too deeply for "
+                        f"the parser (the limit is about {sys.getrecursionlimit()} "
+                        "levels, and an enrolment record needs 3); check the "
+                        "export that wrote the file",
+                    )
+                )
+
+
+def duplicate_problems(
+    records: Sequence[EnrolmentRecord], place: Callable[[int], str]
+) -> list[tuple[int, str]]:
+    """Find records that repeat an earlier record's enrolment id or document.
+
+    A gate finds an enrolment by its id and by each of its documents, so
+    each must belong to one record only.
+
+    Args:
+        records: the records in input order.
+        place: names the record at an index for a message, for example
+            ``"the record on line 3"``.
+
+    Returns:
+        One (index of the repeating record, message) per repeat, in input
+        order. The message names the earlier record's place.
+    """
+    problems: list[tuple[int, str]] = []
+    id_index: dict[str, int] = {}
+    document_index: dict[tuple[str, str], int] = {}
+    for index, record in enumerate(records):
+        first = id_index.setdefault(record.enrolment_id, index)
+        if first != index:
+            problems.append(
+                (
+                    index,
+                    f"enrolment id {record.enrolment_id} is already used by "
+                    f"{place(first)}; give each enrolment its own id",
+                )
+            )
+            continue
+        for position, document in enumerate(record.documents):
+            key = (document.issuing_state, document.document_number)
+            first = document_index.setdefault(key, index)
+            if first != index:
+                # The document number is personal data, so the message
+                # names the document by its position in the record.
+                problems.append(
+                    (
+                        index,
+                        f"documents[{position}] (issuing state "
+                        f"{document.issuing_state}) is also a document of "
+                        f"enrolment {records[first].enrolment_id}, "
+                        f"{place(first)}; list each document in one "
+                        "enrolment only",
+                    )
+                )
+    return problems

@@ -61,6 +61,7 @@ from edge_gate.store import EnrolmentRecord, generate_key_file, load_key, record
 
 from ._bundle import BundleWriter
 from ._index import INDEX_PATH, BundleIndex, BundleRef
+from ._input import duplicate_problems
 
 logger = logging.getLogger(__name__)
 
@@ -627,20 +628,16 @@ def _meta_file(version: int, data: bytes) -> MetaFile:
 
 
 def _check_unique(records: list[EnrolmentRecord]) -> None:
-    """Reject two records with one enrolment id or one document."""
-    seen_ids: set[str] = set()
-    seen_documents: dict[tuple[str, str], str] = {}
-    for record in records:
-        if record.enrolment_id in seen_ids:
-            raise EnrolmentRecordError(
-                f"enrolment id {record.enrolment_id} appears in two records"
-            )
-        seen_ids.add(record.enrolment_id)
-        for document in record.documents:
-            key = (document.issuing_state, document.document_number)
-            other = seen_documents.setdefault(key, record.enrolment_id)
-            if other != record.enrolment_id:
-                raise EnrolmentRecordError(
-                    f"enrolments {other} and {record.enrolment_id} list the same "
-                    f"document (issuing state {document.issuing_state})"
-                )
+    """Reject two records with one enrolment id or one document.
+
+    Raises:
+        EnrolmentRecordError: a record repeats an earlier record's enrolment
+            id or document; the message lists every repeat, with records
+            counted from 1 in input order.
+    """
+    repeats = duplicate_problems(records, lambda index: f"record {index + 1}")
+    if repeats:
+        listed = "; ".join(
+            f"record {index + 1}: {problem}" for index, problem in repeats
+        )
+        raise EnrolmentRecordError(f"{listed}. Nothing was published")

@@ -202,18 +202,76 @@ def test_publish_rejects_unreadable_templates(
     assert publisher.version == 0
 
 
-def test_publish_duplicate_document_rejected(
+def test_publish_duplicate_document_names_lines(
     tmp_path: Path, publisher: Publisher, capsys: pytest.CaptureFixture[str]
 ) -> None:
     records = tmp_path / "records.jsonl"
-    records.write_text(input_line(1) + "\n" + input_line(1, person_id="Q1") + "\n")
+    lines = [input_line(1), "# a comment", input_line(2), input_line(1, person_id="Q1")]
+    records.write_text("\n".join(lines) + "\n")
 
     status = main(
         ["publish", "records", "--dir", str(publisher.workdir), "--input", str(records)]
     )
 
     assert status == 1
-    assert "list the same document" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "1 invalid enrolment record(s); nothing was published" in error
+    assert (
+        f"{records}:4: documents[0] (issuing state UTO) is also a document of "
+        "enrolment P1, the record on line 1; list each document in one "
+        "enrolment only"
+    ) in error
+    assert "X0000001" not in error
+    assert publisher.version == 0
+
+
+def test_publish_duplicate_id_names_lines(
+    tmp_path: Path, publisher: Publisher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = tmp_path / "records.jsonl"
+    lines = [
+        input_line(1),
+        input_line(2, revoked="no"),
+        input_line(3),
+        "",
+        input_line(4, person_id="P3"),
+    ]
+    records.write_text("\n".join(lines) + "\n")
+
+    status = main(
+        ["publish", "records", "--dir", str(publisher.workdir), "--input", str(records)]
+    )
+
+    assert status == 1
+    error = capsys.readouterr().err
+    assert "2 invalid enrolment record(s); nothing was published" in error
+    problems = [line.strip() for line in error.splitlines()[1:]]
+    # Problems are listed in line order, whichever check found them.
+    assert problems == [
+        f"{records}:2: revoked must be true or false, got 'no'",
+        f"{records}:5: enrolment id P3 is already used by the record on line 3; "
+        "give each enrolment its own id",
+    ]
+    assert publisher.version == 0
+
+
+def test_publish_deeply_nested_line_names_line(
+    tmp_path: Path, publisher: Publisher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = tmp_path / "records.jsonl"
+    lines = [input_line(1), "[" * 100_000, input_line(3)]
+    records.write_text("\n".join(lines) + "\n")
+
+    status = main(
+        ["publish", "records", "--dir", str(publisher.workdir), "--input", str(records)]
+    )
+
+    assert status == 1
+    error = capsys.readouterr().err
+    assert "internal error" not in error
+    assert "1 invalid enrolment record(s); nothing was published" in error
+    assert f"{records}:2: not valid JSON: arrays or objects nest too deeply" in error
+    assert publisher.version == 0
 
 
 def test_publish_init_refresh_rotate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import stat
@@ -114,8 +115,32 @@ def test_delta_history_is_bounded(
 
 
 def test_duplicate_enrolment_id_rejected(publisher: Publisher, records: Any) -> None:
-    with pytest.raises(EnrolmentRecordError, match="appears in two records"):
-        publisher.publish([records(1), records(1)])
+    with pytest.raises(EnrolmentRecordError) as error:
+        publisher.publish([records(2), records(1), records(1)])
+
+    message = str(error.value)
+    assert message.startswith("record 3: enrolment id E000001 is already used by ")
+    assert "already used by record 2; give each enrolment its own id" in message
+    assert message.endswith("Nothing was published")
+    assert publisher.version == 0
+
+
+def test_duplicate_document_names_both_records(
+    publisher: Publisher, records: Any
+) -> None:
+    first = records(1)
+    second = dataclasses.replace(
+        records(2), documents=(records(3).documents[0], first.documents[0])
+    )
+
+    with pytest.raises(EnrolmentRecordError) as error:
+        publisher.publish([first, records(4), second])
+
+    message = str(error.value)
+    assert "record 3: documents[1] (issuing state UTO) is also a document" in message
+    assert "of enrolment E000001, record 1; list each document" in message
+    # The document number is personal data and stays out of the message.
+    assert first.documents[0].document_number not in message
     assert publisher.version == 0
 
 
