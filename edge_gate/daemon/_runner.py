@@ -117,8 +117,9 @@ HOUSEKEEPING_INTERVAL_S = 1.0
 # disk.
 HOUSEKEEPING_STALL_S = 120.0
 # Spooled audit records appended per commit at start. A spooled crossing
-# takes about 600 bytes, so the largest spool (64 MiB) needs about 120
-# commits: 3 s here instead of 79 s with one commit per record.
+# takes about 560 bytes, so the largest spool (64 MiB) needs about 120
+# commits: 3 s here instead of 81 s with one commit per record
+# (bench/bench_spool_replay.py).
 REPLAY_BATCH = 1000
 # States in which the lane core takes a ManualOpen.
 _MANUAL_OPEN_STATES = frozenset(
