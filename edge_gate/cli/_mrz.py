@@ -1,12 +1,13 @@
 """``edge-gate mrz``: parse MRZ lines from stdin and print the result as JSON.
 
-Without ``--batch`` stdin contains the lines of one document, ended by LF,
-CR or CR LF (blank lines are ignored). With ``--batch`` each stdin line is a
-JSON object ``{"id": ..., "lines": [...]}`` and each produces one JSON line
-on stdout, with ``id`` echoed; line ends left at the end of an MRZ line are
-dropped, and blank input lines are skipped. Exit status: 0 when every
-document is valid ICAO 9303, 1 otherwise (an input line that is not such an
-object counts as an invalid document), 2 for a usage error.
+Without ``--batch`` stdin contains the lines of one document (blank lines are
+ignored). With ``--batch`` each stdin line is a JSON object
+``{"id": ..., "lines": [...]}`` and each produces one JSON line on stdout,
+with ``id`` echoed; line ends left at the end of an MRZ line are dropped, and
+blank input lines are skipped. In both modes LF, CR and CR LF end a line.
+Exit status: 0 when every document is valid ICAO 9303, 1 otherwise (an input
+line that is not such an object counts as an invalid document), 2 for a usage
+error.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import math
 import re
 import sys
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from edge_gate.document import TOLERANCES, MrzFields, MrzResult, parse_mrz
@@ -29,6 +31,8 @@ EXIT_FAILED = 1
 # split on form feeds, separators and U+2028, which no reader sends.
 _LINE_END = re.compile(r"\r\n|\r|\n")
 _BYTE_ORDER_MARK = "\ufeff"
+# Characters read from stdin at a time in batch mode.
+_READ_CHARS = 64 * 1024
 
 
 def register(subparsers: Any) -> None:
@@ -98,7 +102,7 @@ def _run_batch(
 ) -> int:
     """Parse each JSON line of ``source`` and write one JSON line per document."""
     all_valid = True
-    for number, raw in enumerate(source, start=1):
+    for number, raw in enumerate(_read_lines(source), start=1):
         text = raw.removeprefix(_BYTE_ORDER_MARK) if number == 1 else raw
         if not text.strip():
             continue
@@ -128,7 +132,10 @@ def _read_record(text: str, number: int) -> tuple[Any, list[str], str | None]:
         return None, [], f"input line {number}: not UTF-8 text; save the input as UTF-8"
     try:
         record = json.loads(
-            text, parse_constant=_reject_constant, parse_float=_finite_float
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
         )
     except json.JSONDecodeError as err:
         return None, [], f"input line {number}: not JSON ({err.msg})"
@@ -143,6 +150,44 @@ def _read_record(text: str, number: int) -> tuple[Any, list[str], str | None]:
     if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
         return record_id, [], f"input line {number}: 'lines' must be a list of strings"
     return record_id, [line.rstrip("\r\n") for line in lines], None
+
+
+def _read_lines(source: TextIO) -> Iterator[str]:
+    """Yield the lines of ``source`` without their line ends.
+
+    LF, CR and CR LF each end one line whatever newline mode ``source`` has,
+    as in single-document mode. ``source`` is read in chunks, and each
+    character is scanned once, however long its line.
+    """
+    parts: list[str] = []
+    after_cr = False
+    while chunk := source.read(_READ_CHARS):
+        # A CR at the end of the previous chunk already ended a line, so an
+        # LF right after it completes that CR LF and starts no new line.
+        if after_cr and chunk.startswith("\n"):
+            chunk = chunk[1:]
+        after_cr = chunk.endswith("\r")
+        *complete, rest = _LINE_END.split(chunk)
+        for piece in complete:
+            parts.append(piece)
+            yield "".join(parts)
+            parts = []
+        parts.append(rest)
+    last = "".join(parts)
+    if last:
+        yield last
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    limit = sys.get_int_max_str_digits()
+    if limit and digits > limit:
+        # int() would fail too, with advice for Python programmers.
+        raise ValueError(
+            f"a number of {digits} digits is too long; the maximum is {limit} "
+            "digits, so write the value as a JSON string"
+        )
+    return int(text)
 
 
 def _reject_constant(name: str) -> Any:

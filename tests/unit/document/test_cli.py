@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from edge_gate.cli import main
+from edge_gate.cli import _mrz, main
 
 DEV_CASES = Path(__file__).resolve().parents[2] / "data" / "mrz" / "dev_cases.jsonl"
 TD3 = (
@@ -156,6 +159,17 @@ _GOOD_RECORD = json.dumps({"id": "good", "lines": TD3.splitlines()})
     ("bad_line", "reason"),
     [
         pytest.param('{"id": ' + "9" * 4301 + ', "lines": []}', "4300", id="huge-int"),
+        pytest.param(
+            '{"id": ' + "9" * 5000 + ', "lines": []}',
+            "a number of 5000 digits is too long; the maximum is 4300 digits, "
+            "so write the value as a JSON string",
+            id="5000-digit-id",
+        ),
+        pytest.param(
+            '{"id": "x", "lines": [], "n": -' + "1" * 4301 + "}",
+            "a number of 4301 digits is too long",
+            id="negative-huge-int",
+        ),
         pytest.param("[" * 5000 + "]" * 5000, "recursion", id="deep-nesting"),
         pytest.param('{"id": NaN, "lines": []}', "NaN is not a JSON number", id="nan"),
         pytest.param('{"id": 1e999, "lines": []}', "1e999 is out of range", id="inf"),
@@ -180,6 +194,7 @@ def test_batch_continues_after_unusable_json(
     (error,) = outputs[1]["errors"]
     assert error.startswith("input line 2: ")
     assert reason in error
+    assert "set_int_max_str_digits" not in error
 
 
 def test_batch_byte_order_mark_is_ignored(
@@ -222,3 +237,96 @@ def test_batch_continues_after_invalid_utf8(
     assert outputs[1]["errors"] == [
         "input line 2: not UTF-8 text; save the input as UTF-8"
     ]
+
+
+class ShortReads(io.StringIO):
+    """A text stream whose reads return at most ``size`` characters.
+
+    Like ``sys.stdin``, it ends lines at LF only when iterated.
+    """
+
+    def __init__(self, text: str, size: int) -> None:
+        super().__init__(text, newline="\n")
+        self._size = size
+
+    def read(self, size: int | None = -1, /) -> str:
+        count = self._size if size is None or size < 0 else min(size, self._size)
+        return super().read(count)
+
+
+# Each record: its kind, the line end after it, and blank lines before it.
+# A blank line is never empty, because an empty line ended by LF right after
+# a CR would make a CR LF.
+_BATCH_RECORD = st.tuples(
+    st.sampled_from(["good", "bad-lines", "not-json"]),
+    st.sampled_from(["\n", "\r", "\r\n"]),
+    st.lists(st.sampled_from([" ", "\t "]), max_size=2),
+)
+
+
+@given(
+    records=st.lists(_BATCH_RECORD, min_size=1, max_size=8),
+    final_line_end=st.booleans(),
+    read_size=st.integers(min_value=1, max_value=80),
+)
+@example(
+    records=[("good", "\r\n", []), ("bad-lines", "\r", [])],
+    final_line_end=True,
+    read_size=len(_GOOD_RECORD) + 1,
+)
+def test_batch_one_output_per_record(
+    records: list[tuple[str, str, list[str]]],
+    final_line_end: bool,
+    read_size: int,
+) -> None:
+    texts = {
+        "good": _GOOD_RECORD,
+        "bad-lines": '{"id": "bad", "lines": "oops"}',
+        "not-json": "{not json",
+    }
+    expected = {
+        "good": ("good", True),
+        "bad-lines": ("bad", False),
+        "not-json": (None, False),
+    }
+    stdin = ""
+    line_numbers = []
+    line_number = 0
+    for kind, line_end, blanks in records:
+        for blank in blanks:
+            stdin += blank + line_end
+        line_number += len(blanks) + 1
+        line_numbers.append(line_number)
+        stdin += texts[kind] + line_end
+    if not final_line_end:
+        stdin = stdin.removesuffix(records[-1][1])
+    sink = io.StringIO()
+
+    status = _mrz._run_batch(
+        ShortReads(stdin, read_size),
+        sink,
+        datetime.date(2026, 12, 4),
+        frozenset(),
+    )
+
+    outputs = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert [(o["id"], o["valid"]) for o in outputs] == [
+        expected[kind] for kind, _line_end, _blanks in records
+    ]
+    assert status == (0 if all(kind == "good" for kind, *_rest in records) else 1)
+    for output, number in zip(outputs, line_numbers, strict=True):
+        if not output["valid"]:
+            assert output["errors"][0].startswith(f"input line {number}: ")
+
+
+def test_batch_bare_cr_ends_a_record(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stdin = '{"id": 3, "lines": ["a"]}\r' + _GOOD_RECORD + "\r\n" + _GOOD_RECORD
+
+    status, out = _run(monkeypatch, capsys, stdin, "--batch", "--today", "2026-12-04")
+
+    outputs = [json.loads(line) for line in out.splitlines()]
+    assert status == 1
+    assert [o["id"] for o in outputs] == [3, "good", "good"]
+    assert [o["valid"] for o in outputs] == [False, True, True]
