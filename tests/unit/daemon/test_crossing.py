@@ -50,17 +50,24 @@ def show_eye(camera: Path, image: np.ndarray) -> None:
     partial.rename(camera / "eye.png")
 
 
-def cross(lane: Any, person: int, wait_until: Callable[..., None]) -> Any:
-    """Walk one traveller with ``person``'s finger and eye through the lane."""
-    from edge_gate.rig.synthetic import SyntheticFingerprints, SyntheticIrises
+def present_finger(lane: Any, person: int, wait_until: Callable[..., None]) -> None:
+    """Present the document once the lane is idle, then ``person``'s finger."""
+    from edge_gate.rig.synthetic import SyntheticFingerprints
 
-    setup = lane.setup
     wait_until(lane.idle_in_service)
-    setup.reader.present(setup.mrz_lines())
+    lane.setup.reader.present(lane.setup.mrz_lines())
     wait_until(lambda: lane.status()["state"] == "fingerprint")
-    setup.fingerprint_module.place_finger(
+    lane.setup.fingerprint_module.place_finger(
         SyntheticFingerprints(SEED).impression(person, 2, 1)
     )
+
+
+def cross(lane: Any, person: int, wait_until: Callable[..., None]) -> Any:
+    """Walk one traveller with ``person``'s finger and eye through the lane."""
+    from edge_gate.rig.synthetic import SyntheticIrises
+
+    setup = lane.setup
+    present_finger(lane, person, wait_until)
     wait_until(lambda: lane.status()["state"] == "iris")
     setup.fingerprint_module.lift_finger()
     show_eye(setup.work / "camera", SyntheticIrises(SEED).capture(person, 0, 1))
@@ -145,17 +152,12 @@ def test_listed_eye_on_own_document_alerts(
 def test_stop_during_passage_recorded(
     lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
 ) -> None:
-    from edge_gate.rig.synthetic import SyntheticFingerprints, SyntheticIrises
+    from edge_gate.rig.synthetic import SyntheticIrises
     from edge_gate.store import AuditLog
 
     enrol(lane_setup)
     lane = start_lane(lane_setup)
-    wait_until(lane.idle_in_service)
-    lane_setup.reader.present(lane_setup.mrz_lines())
-    wait_until(lambda: lane.status()["state"] == "fingerprint")
-    lane_setup.fingerprint_module.place_finger(
-        SyntheticFingerprints(SEED).impression(0, 2, 1)
-    )
+    present_finger(lane, 0, wait_until)
     wait_until(lambda: lane.status()["state"] == "iris")
     show_eye(lane_setup.work / "camera", SyntheticIrises(SEED).capture(0, 0, 1))
     wait_until(lambda: lane.status()["state"] == "passage")
@@ -176,17 +178,12 @@ def test_stop_during_passage_recorded(
 def test_stop_right_after_crossing_records_it(
     lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
 ) -> None:
-    from edge_gate.rig.synthetic import SyntheticFingerprints, SyntheticIrises
+    from edge_gate.rig.synthetic import SyntheticIrises
     from edge_gate.store import AuditLog
 
     enrol(lane_setup)
     lane = start_lane(lane_setup)
-    wait_until(lane.idle_in_service)
-    lane_setup.reader.present(lane_setup.mrz_lines())
-    wait_until(lambda: lane.status()["state"] == "fingerprint")
-    lane_setup.fingerprint_module.place_finger(
-        SyntheticFingerprints(SEED).impression(0, 2, 1)
-    )
+    present_finger(lane, 0, wait_until)
     wait_until(lambda: lane.status()["state"] == "iris")
     show_eye(lane_setup.work / "camera", SyntheticIrises(SEED).capture(0, 0, 1))
     wait_until(lambda: lane.status()["state"] == "passage")
@@ -207,8 +204,6 @@ def test_unreadable_enrolled_template_rejects(
     wait_until: Callable[..., None],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from edge_gate.rig.synthetic import SyntheticFingerprints
-
     # A store written before sync checked templates: 3 bytes for the finger.
     _fingerprint, iris = templates_of(
         0, Path(lane_setup.sections["daemon"]["models_dir"])
@@ -219,12 +214,7 @@ def test_unreadable_enrolled_template_rejects(
         irises={"right": iris},
     )
     lane = start_lane(lane_setup)
-    wait_until(lane.idle_in_service)
-    lane_setup.reader.present(lane_setup.mrz_lines())
-    wait_until(lambda: lane.status()["state"] == "fingerprint")
-    lane_setup.fingerprint_module.place_finger(
-        SyntheticFingerprints(SEED).impression(0, 2, 1)
-    )
+    present_finger(lane, 0, wait_until)
 
     # Every attempt scores 0, the traveller is rejected, and the lane goes on.
     wait_until(lambda: any(e.record.kind == "transaction" for e in lane.audit()))
