@@ -21,6 +21,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import tomllib
 import types
 import typing
@@ -39,11 +40,34 @@ def bounded(default: Any, low: float | None = None, high: float | None = None) -
     return field(default=default, metadata={"min": low, "max": high})
 
 
+PathKind = Literal["required", "optional", "credential", "optional_credential"]
+
+
+def path_setting(default: str, kind: PathKind = "required") -> Any:
+    """Return a dataclass field for a file system path read from the file.
+
+    The path must be absolute, because the daemon's working folder is ``/``
+    under systemd and the folder the command was started in otherwise.
+    ``optional`` kinds also take "" (not set), and ``credential`` kinds also
+    take ``credential:NAME``.
+    """
+    return field(default=default, metadata={"path": kind})
+
+
+# A lane id goes into every audit row and journal line, so it is one short
+# word: no spaces, newlines or other characters that could split a line.
+LANE_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The prefix of a key setting that names a systemd credential of the unit.
+# The same as edge_gate.store's CREDENTIAL_PREFIX, repeated so that loading
+# the configuration imports no store code.
+CREDENTIAL_PREFIX = "credential:"
+
+
 @dataclass(frozen=True)
 class DocumentReaderConfig:
     """Serial document reader (desk OCR reader or its emulator)."""
 
-    port: str = "/dev/edge-gate/document-reader"
+    port: str = path_setting("/dev/edge-gate/document-reader")
     baudrate: int = bounded(9600, 300, 4_000_000)
     bytesize: Literal[7, 8] = 8
     parity: Literal["N", "E", "O"] = "N"
@@ -79,7 +103,7 @@ class DocumentReaderConfig:
 class FingerprintConfig:
     """UART fingerprint module (header EF01 family) and the matcher."""
 
-    port: str = "/dev/edge-gate/fingerprint"
+    port: str = path_setting("/dev/edge-gate/fingerprint")
     baudrate: int = bounded(57600, 9600, 115_200)
     profile: Literal["r307", "as608", "zfm20", "r503"] = "r307"
     address: int = bounded(0xFFFFFFFF, 0, 0xFFFFFFFF)
@@ -103,9 +127,9 @@ class IrisConfig:
     """Iris camera (V4L2 or a directory of images) and the matcher."""
 
     source: Literal["v4l2", "directory"] = "v4l2"
-    device: str = "/dev/edge-gate/iris-camera"
+    device: str = path_setting("/dev/edge-gate/iris-camera")
     # Folder the rig writes eye images into (source = "directory").
-    directory: str = ""
+    directory: str = path_setting("", "optional")
     frame_width: int = bounded(640, 160, 4096)
     frame_height: int = bounded(480, 120, 4096)
     # Frames read per capture; the sharpest one is encoded.
@@ -117,6 +141,14 @@ class IrisConfig:
     min_quality: float = bounded(0.3, 0.0, 1.0)
     # ONNX Runtime threads of the iris encoder.
     threads: int = bounded(1, 1, 8)
+
+    def __post_init__(self) -> None:
+        if self.source == "directory" and not self.directory:
+            raise ValueError(
+                'directory = "" but source = "directory" reads eye images from '
+                "that folder; set directory to the absolute path of the folder "
+                'the rig writes into, or set source = "v4l2" for a camera'
+            )
 
 
 @dataclass(frozen=True)
@@ -217,9 +249,9 @@ class PolicyConfig:
 class StoreConfig:
     """Where the SQLite files live and how templates are keyed at rest."""
 
-    state_dir: str = "/var/lib/edge_gate"
+    state_dir: str = path_setting("/var/lib/edge_gate")
     # A file path, or credential:NAME for a systemd credential of the unit.
-    key_file: str = "/etc/edge_gate/template.key"
+    key_file: str = path_setting("/etc/edge_gate/template.key", "credential")
     # How far the clock may step back behind the latest trusted time seen
     # and still count as trustworthy (NTP corrections), in seconds.
     clock_max_backward_s: float = bounded(300.0, 0.0, 86_400.0)
@@ -232,10 +264,10 @@ class SyncConfig:
     # The repository root: metadata/ and targets/ lie under it.
     repository_url: str = "https://templates.invalid/repository/"
     # A file path, or credential:NAME for a systemd credential of the unit.
-    fleet_key_file: str = "/etc/edge_gate/fleet.key"
-    trusted_root_file: str = "/etc/edge_gate/root.json"
+    fleet_key_file: str = path_setting("/etc/edge_gate/fleet.key", "credential")
+    trusted_root_file: str = path_setting("/etc/edge_gate/root.json")
     # PEM CA certificates for HTTPS; empty trusts the system's store.
-    ca_file: str = ""
+    ca_file: str = path_setting("", "optional")
     # Templates stay usable this long past their update metadata's expiry.
     max_offline_age_h: float = bounded(24.0, 0.0, 24.0 * 365)
     # Attempts after the first one, for transport failures only.
@@ -249,17 +281,27 @@ class SyncConfig:
     backoff_max_s: float = bounded(60.0, 0.0, 3600.0)
     max_download_bytes: int = bounded(512 * 1024 * 1024, 1024, 8 * 1024**3)
 
+    def __post_init__(self) -> None:
+        if self.backoff_s > self.backoff_max_s:
+            raise ValueError(
+                f"backoff_s = {self.backoff_s} is above backoff_max_s = "
+                f"{self.backoff_max_s}; the first pause between retries cannot "
+                "be longer than the longest, so lower backoff_s or raise "
+                "backoff_max_s"
+            )
+
 
 @dataclass(frozen=True)
 class DaemonConfig:
     """The lane daemon's process settings."""
 
     # UNIX socket for the field commands; its folder is the runtime directory.
-    control_socket: str = "/run/edge_gate/control.sock"
+    control_socket: str = path_setting("/run/edge_gate/control.sock")
     # Members of this group may use the control socket; "" means root only.
     control_group: str = "edge-gate"
-    models_dir: str = ""
-    lane_id: str = "lane-1"
+    models_dir: str = path_setting("", "optional")
+    # 1 to 64 characters of A-Z, a-z, 0-9, ".", "_" and "-" (LANE_ID_PATTERN).
+    lane_id: str = field(default="lane-1", metadata={"pattern": LANE_ID_PATTERN})
     # ONNX Runtime intra-op threads per model (up to 4 on a Pi 4 or 5).
     model_threads: int = bounded(1, 1, 8)
     # A worker that makes no progress for this long stops the watchdog pings.
@@ -332,9 +374,17 @@ def load_config(path: str | os.PathLike[str]) -> GateConfig:
             f"configuration file {config_path}{origin} not found: pass --config "
             f"FILE or set {CONFIG_ENV} to an existing file"
         ) from err
-    except (OSError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError as err:
         raise ConfigError(
-            f"cannot read configuration file {config_path}: {err}"
+            f"configuration file {config_path} is not UTF-8 text (byte "
+            f"0x{err.object[err.start]:02x} at offset {err.start}); TOML files "
+            "must be UTF-8, so save it as UTF-8 (iconv -f LATIN1 -t UTF-8 "
+            "converts a Latin-1 file) or retype the line"
+        ) from err
+    except OSError as err:
+        raise ConfigError(
+            f"cannot read configuration file {config_path}: "
+            f"{err.strerror or err}; check the path and its permissions"
         ) from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{config_path} is not valid TOML: {err}") from err
@@ -376,6 +426,7 @@ def _build_section(
     hints = typing.get_type_hints(section_type)
     fields = {f.name: f for f in dataclasses.fields(section_type)}
     values: dict[str, Any] = {}
+    problems_before = len(problems)
     for key, value in table.items():
         if key not in fields:
             problems.append(
@@ -392,6 +443,10 @@ def _build_section(
             values[key] = float(value)
         else:
             values[key] = value
+    if len(problems) > problems_before:
+        # Checks across keys would see a rejected key's default and could
+        # report a problem the file does not have.
+        return section_type()
     try:
         return section_type(**values)
     except (TypeError, ValueError) as err:
@@ -446,10 +501,40 @@ def _check_value(hint: Any, metadata: Any, value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int):
             return "must be a whole number"
     elif hint is str:
-        return None if isinstance(value, str) else "must be a string"
+        if not isinstance(value, str):
+            return "must be a string"
+        return _check_text(metadata, value)
     low, high = metadata.get("min"), metadata.get("max")
     if low is not None and value < low:
         return f"must be at least {low}"
     if high is not None and value > high:
         return f"must be at most {high}"
+    return None
+
+
+def _check_text(metadata: Any, value: str) -> str | None:
+    """Return why a text setting breaks its path or pattern rule, or None."""
+    pattern = metadata.get("pattern")
+    if pattern is not None and not pattern.fullmatch(value):
+        return (
+            "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-', "
+            'such as "lane-1"'
+        )
+    kind = metadata.get("path")
+    if kind is None:
+        return None
+    credential = " or credential:NAME" if "credential" in kind else ""
+    if not value:
+        if kind.startswith("optional"):
+            return None
+        return f"is empty; give an absolute path (starting with /){credential}"
+    if "credential" in kind and value.startswith(CREDENTIAL_PREFIX):
+        return None
+    if "\0" in value:
+        return f"contains a NUL character; give an absolute path{credential}"
+    if not os.path.isabs(value):
+        return (
+            "is a relative path, which would depend on the folder the daemon "
+            f"starts in; give an absolute path (starting with /){credential}"
+        )
     return None

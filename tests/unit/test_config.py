@@ -133,3 +133,130 @@ def test_missing_file_from_env_says_so(
 def test_values_shown_as_toml() -> None:
     with pytest.raises(ConfigError, match="unlock_pin = true: must be a whole"):
         config_from_mapping({"turnstile": {"unlock_pin": True}})
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "fragment"),
+    [
+        pytest.param("store", "state_dir", "", "is empty", id="state-dir-empty"),
+        pytest.param(
+            "store", "state_dir", "relative/state", "relative path", id="state-dir-rel"
+        ),
+        pytest.param("store", "key_file", "", "or credential:NAME", id="key-empty"),
+        pytest.param("store", "key_file", "t.key", "relative path", id="key-relative"),
+        pytest.param("daemon", "control_socket", "", "is empty", id="socket-empty"),
+        pytest.param(
+            "daemon", "control_socket", "c.sock", "relative path", id="socket-relative"
+        ),
+        pytest.param(
+            "daemon", "models_dir", "models", "relative", id="models-relative"
+        ),
+        pytest.param("document_reader", "port", "", "is empty", id="reader-port-empty"),
+        pytest.param("fingerprint", "port", "ttyS0", "relative", id="fingerprint-port"),
+        pytest.param("iris", "device", "video0", "relative", id="camera-relative"),
+        pytest.param(
+            "iris", "directory", "camera", "relative", id="directory-relative"
+        ),
+        pytest.param("sync", "trusted_root_file", "", "is empty", id="root-empty"),
+        pytest.param(
+            "sync", "fleet_key_file", "f.key", "relative", id="fleet-relative"
+        ),
+        pytest.param("sync", "ca_file", "ca.pem", "relative", id="ca-relative"),
+        pytest.param("store", "state_dir", "/var/\0", "NUL", id="state-dir-nul"),
+    ],
+)
+def test_path_setting_must_be_absolute(
+    section: str, key: str, value: str, fragment: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_mapping({section: {key: value}})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"[{section}] {key} = ")
+    assert fragment in problem
+    assert "absolute path" in problem
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        pytest.param("store", "key_file", "credential:template.key", id="credential"),
+        pytest.param("daemon", "models_dir", "", id="models-dir-unset"),
+        pytest.param("sync", "ca_file", "", id="ca-file-unset"),
+        pytest.param("iris", "directory", "", id="directory-unset-for-v4l2"),
+        pytest.param("store", "state_dir", "/srv/lane 2/state", id="absolute"),
+    ],
+)
+def test_path_setting_accepts(section: str, key: str, value: str) -> None:
+    config = config_from_mapping({section: {key: value}})
+    assert getattr(getattr(config, section), key) == value
+
+
+def test_directory_source_needs_folder() -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_mapping({"iris": {"source": "directory"}})
+    (problem,) = caught.value.problems
+    assert problem.startswith('[iris]: directory = "" but source = "directory"')
+    assert 'source = "v4l2"' in problem
+
+
+def test_rejected_key_skips_cross_checks() -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_mapping({"iris": {"source": "directory", "directory": "cam"}})
+    (problem,) = caught.value.problems
+    assert problem.startswith('[iris] directory = "cam": is a relative path')
+
+
+@pytest.mark.parametrize(
+    "lane_id",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("x" * 65, id="65-characters"),
+        pytest.param("a\nb", id="newline"),
+        pytest.param("lane 1", id="space"),
+        pytest.param("lane/1", id="slash"),
+        pytest.param("läne", id="non-ascii"),
+    ],
+)
+def test_lane_id_rejected(lane_id: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_mapping({"daemon": {"lane_id": lane_id}})
+    (problem,) = caught.value.problems
+    assert problem.startswith("[daemon] lane_id = ")
+    assert "1 to 64 characters of A-Z, a-z, 0-9" in problem
+
+
+@pytest.mark.parametrize(
+    "lane_id",
+    ["lane-1", "L", "gate_3.north", "x" * 64],
+    ids=["usual", "one", "dots", "64"],
+)
+def test_lane_id_accepted(lane_id: str) -> None:
+    assert (
+        config_from_mapping({"daemon": {"lane_id": lane_id}}).daemon.lane_id == lane_id
+    )
+
+
+def test_backoff_above_maximum_rejected() -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_mapping({"sync": {"backoff_s": 100, "backoff_max_s": 10}})
+    (problem,) = caught.value.problems
+    assert "backoff_s = 100.0 is above backoff_max_s = 10.0" in problem
+    assert problem.startswith("[sync]: ")
+
+
+def test_config_not_utf8_advice(tmp_path: Path) -> None:
+    path = tmp_path / "edge-gate.toml"
+    path.write_bytes(b'[daemon]\nlane_id = "caf\xe9"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert f"configuration file {path} is not UTF-8 text (byte 0xe9" in message
+    assert "save it as UTF-8" in message
+
+
+def test_config_folder_unreadable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path)
+    message = str(caught.value)
+    assert f"cannot read configuration file {tmp_path}: Is a directory" in message
+    assert "check the path" in message
