@@ -5,10 +5,12 @@ Both commands work on either modality through its ``modality`` object (see
 once per run. An image from which no template can be made is a failure to
 enrol (``fte``): its pairs score 0 and count as non-matches.
 
-An image file that cannot be read (missing, a folder or device, no read
-permission, or empty) is a problem of the data set, not a failure to enrol.
-Both commands check every file before the first comparison and stop with a
-list of those files, so a run never reports rates that such files skewed.
+An image file that cannot be read or decoded (missing, a folder or device,
+no read permission, empty, truncated or corrupt, too large or too small, or
+in a pixel format without a sound conversion to grey) is a problem of the
+data set, not a failure to enrol. Both commands decode every file before the
+first comparison and stop with a list of those files, so a run never
+reports rates that such files skewed.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from edge_gate._image_file import check_image_file
+from edge_gate._image_file import quote_path
 from edge_gate.errors import BiometricError, EdgeGateError, ImageError
 from edge_gate.evaluation import (
     Modality,
@@ -48,6 +50,8 @@ _MODALITIES = {"fingerprint": "edge_gate.fingerprint", "iris": "edge_gate.iris"}
 # in one error. The rest are only counted, so a wrong file does not flood the
 # terminal.
 MAX_LISTED_PROBLEMS = 20
+# Maximum number of characters of an input line quoted in a message.
+MAX_QUOTED_CHARS = 100
 
 
 def register(subparsers: Any) -> None:
@@ -63,8 +67,8 @@ def register(subparsers: Any) -> None:
         description="Print 'pathA, pathB, score, accept|reject, ok|fte' for "
         "each tab-separated pair. Exit status: 0 when every pair was printed "
         "(an image without a template counts as fte), 1 when the pairs file "
-        "cannot be read or has bad lines, an image file cannot be read or is "
-        "empty, or no pair gave two templates, 2 for a usage error or a pairs "
+        "cannot be read or has bad lines, an image file cannot be read or "
+        "decoded, or no pair gave two templates, 2 for a usage error or a pairs "
         "file that lists no pair.",
     )
     _add_modality(compare)
@@ -82,8 +86,9 @@ def register(subparsers: Any) -> None:
         description="Compare every pair of images of the labelled set in "
         "DIR and print the error rates. Exit status: 0 when the figures were "
         "printed (also when the DET curve could not be written), 1 when DIR, "
-        "a folder or image file in it, or the folder of --det cannot be read "
-        "or written, or DIR contains too few identities, 2 for a usage error.",
+        "a folder in it or the folder of --det cannot be read or written, an "
+        "image file in it cannot be read or decoded, or DIR contains too few "
+        "identities, 2 for a usage error.",
     )
     _add_modality(evaluate)
     evaluate.add_argument("directory", metavar="DIR", help="data set folder")
@@ -116,25 +121,35 @@ def load_modality(name: str) -> Modality:
 
 
 class TemplateCache:
-    """Templates by image path, computed once; ``None`` marks a failure to enrol."""
+    """Templates by image path, computed once; ``None`` marks a failure to enrol.
+
+    Only an image from which no template can be made is a failure to enrol.
+    An image file that cannot be read or decoded raises ``ImageError``.
+    """
 
     def __init__(self, modality: Modality) -> None:
         self._modality = modality
         self._templates: dict[Path, bytes | None] = {}
 
     def get(self, path: Path) -> bytes | None:
-        """Return the template of ``path``, or None when none can be made."""
+        """Return the template of ``path``, or None when none can be made.
+
+        Raises:
+            ImageError: the file cannot be read or decoded (it changed after
+                ``_check_image_files`` decoded it).
+        """
         if path not in self._templates:
             self._templates[path] = self._extract(path)
         return self._templates[path]
 
     def _extract(self, path: Path) -> bytes | None:
+        image = self._modality.load_image(path)
         try:
-            image = self._modality.load_image(path)
             return self._modality.extract(image)
         except BiometricError as err:
             print(
-                f"edge-gate biometrics: no template from {path}: {err}", file=sys.stderr
+                f"edge-gate biometrics: no template from {quote_path(path)}: {err}",
+                file=sys.stderr,
             )
             return None
 
@@ -170,7 +185,7 @@ def _read_pairs(stream: BinaryIO, source: str) -> list[tuple[Path, Path]]:
         if len(parts) != 2 or not all(parts):
             problems.append(
                 f"{source} line {number}: expected two image paths separated by "
-                f"one tab, got {text!r}"
+                f"one tab, got {_excerpt(text)}"
             )
             continue
         pairs.append((Path(parts[0]), Path(parts[1])))
@@ -193,27 +208,39 @@ def _problem_list(problems: list[str], summary: str) -> str:
     return "\n".join(lines)
 
 
-def _check_image_files(paths: list[Path], kind: str) -> None:
-    """Check that every image file can be read, before any comparison.
+def _excerpt(text: str) -> str:
+    """Quote ``text`` for a message, cut to ``MAX_QUOTED_CHARS`` characters."""
+    if len(text) <= MAX_QUOTED_CHARS:
+        return repr(text)
+    return f"{text[:MAX_QUOTED_CHARS]!r}... ({len(text):,} characters)"
+
+
+def _check_image_files(modality: Modality, paths: list[Path]) -> None:
+    """Decode every image file once, before any comparison.
+
+    A file that decodes only in part (a JPEG cut short decodes its first
+    rows) raises when it is loaded, because Pillow's
+    ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays False.
 
     Raises:
-        EdgeGateError: some files are missing, not regular files, not
-            readable or empty. The message names each file and the fix.
+        EdgeGateError: some files cannot be read or decoded, or are not
+            usable images of the modality (``ImageError`` from its
+            ``load_image``). The message names each file and the fix.
     """
     problems = []
     for path in dict.fromkeys(paths):
         try:
-            check_image_file(path, kind=kind)
+            modality.load_image(path)
         except ImageError as err:
             problems.append(str(err))
     if problems:
         raise EdgeGateError(
             _problem_list(
                 problems,
-                f"{len(problems)} image file(s) cannot be read. A file that "
-                "cannot be read is a problem of the data set, not a failure to "
-                "enrol, so nothing was compared. Fix or remove these files and "
-                "run again",
+                f"{len(problems)} image file(s) cannot be read or decoded. A "
+                "file that cannot be read or decoded is a problem of the data "
+                "set, not a failure to enrol, so nothing was compared. Fix or "
+                "remove these files and run again",
             )
         )
 
@@ -234,10 +261,11 @@ def _load_pairs(name: str) -> list[tuple[Path, Path]]:
         return _read_pairs(stdin_bytes, "stdin")
     try:
         with open(name, "rb") as handle:
-            return _read_pairs(handle, name)
+            return _read_pairs(handle, quote_path(name))
     except OSError as err:
         raise EdgeGateError(
-            f"cannot read pairs file {name}: {err}; check the path"
+            f"cannot read pairs file {quote_path(name)}: "
+            f"{err.strerror or err}; check the path"
         ) from err
 
 
@@ -248,15 +276,14 @@ def run_compare(args: argparse.Namespace) -> int:
     if not pairs:
         # Exit status 2 (usage error), because an empty pairs file is most
         # likely the wrong file or an export that wrote nothing.
-        source = "stdin" if args.pairs == "-" else args.pairs
+        source = "stdin" if args.pairs == "-" else quote_path(args.pairs)
         print(
             f"edge-gate biometrics compare: {source} lists no pair; give one "
             "tab-separated pair of image paths per line",
             file=sys.stderr,
         )
         return 2
-    images = [path for pair in pairs for path in pair]
-    _check_image_files(images, f"{modality.name} image")
+    _check_image_files(modality, [path for pair in pairs for path in pair])
 
     if isinstance(sys.stdout, io.TextIOWrapper):
         # Print each path with the bytes of its file name, UTF-8 or not.
@@ -312,10 +339,11 @@ def score_all_pairs(modality: Modality, directory: Path) -> Evaluation:
     samples = _list_samples(modality, directory)
     if len(samples) < 2:
         raise EdgeGateError(
-            f"{directory} contains {len(samples)} usable {modality.name} image(s); "
+            f"{quote_path(directory)} contains {len(samples)} usable "
+            f"{modality.name} image(s); "
             f"at least two are needed, laid out as {_LAYOUTS[modality.name]}"
         )
-    _check_image_files([path for _identity, path in samples], f"{modality.name} image")
+    _check_image_files(modality, [path for _identity, path in samples])
     cache = TemplateCache(modality)
     templates = [(identity, cache.get(path)) for identity, path in samples]
     genuine: list[float] = []
@@ -327,7 +355,8 @@ def score_all_pairs(modality: Modality, directory: Path) -> Evaluation:
         (genuine if id_a == id_b else impostor).append(score)
     if not genuine or not impostor:
         raise EdgeGateError(
-            f"{directory} needs at least two identities with two images each"
+            f"{quote_path(directory)} needs at least two identities with two "
+            "images each"
         )
     return Evaluation(genuine, impostor, len(samples), cache.failures)
 
@@ -345,12 +374,13 @@ def _list_samples(modality: Modality, directory: Path) -> list[tuple[str, Path]]
         if isinstance(err, PermissionError):
             fix = (
                 "give the user running edge-gate read and execute permission "
-                f"on it, or move it out of {directory}"
+                f"on it, or move it out of {quote_path(directory)}"
             )
         else:
-            fix = f"check the data set folder {directory}"
+            fix = f"check the data set folder {quote_path(directory)}"
         raise EdgeGateError(
-            f"cannot list the data set folder {folder}: {err.strerror}; {fix}"
+            f"cannot list the data set folder {quote_path(folder)}: "
+            f"{err.strerror}; {fix}"
         ) from err
 
 
@@ -390,10 +420,13 @@ def _check_det_path(path: Path) -> None:
             does not let this process create a file.
     """
     if path.is_dir():
-        raise EdgeGateError(f"--det {path} is a folder; give a .png file name")
+        raise EdgeGateError(
+            f"--det {quote_path(path)} is a folder; give a .png file name"
+        )
     if not path.parent.is_dir():
         raise EdgeGateError(
-            f"--det {path}: folder {path.parent} does not exist; create it first"
+            f"--det {quote_path(path)}: folder {quote_path(path.parent)} does "
+            "not exist; create it first"
         )
     # The PNG is written to a temporary file in that folder, then renamed.
     # Creating a probe file there detects a read-only file system or a
@@ -402,7 +435,8 @@ def _check_det_path(path: Path) -> None:
         descriptor, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     except OSError as err:
         raise EdgeGateError(
-            f"--det {path}: cannot create a file in folder {path.parent}: "
+            f"--det {quote_path(path)}: cannot create a file in folder "
+            f"{quote_path(path.parent)}: "
             f"{err.strerror}; give a folder this user can write to"
         ) from err
     os.close(descriptor)
@@ -414,7 +448,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     modality = load_modality(args.modality)
     directory = Path(args.directory)
     if not directory.is_dir():
-        raise EdgeGateError(f"{directory} is not a folder")
+        raise EdgeGateError(
+            f"{quote_path(directory)} is not a folder; give the data set folder"
+        )
     det_path = Path(args.det or f"det-{modality.name}.png")
     _check_det_path(det_path)
     result = score_all_pairs(modality, directory)
@@ -426,7 +462,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     except OSError as err:
         # The figures are worth printing even when the plot cannot be saved.
         print(
-            f"edge-gate biometrics: cannot write the DET curve to {det_path} "
+            "edge-gate biometrics: cannot write the DET curve to "
+            f"{quote_path(det_path)} "
             f"(--det): {err}",
             file=sys.stderr,
         )

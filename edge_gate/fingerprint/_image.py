@@ -12,7 +12,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from edge_gate._image_file import read_greyscale_image
+from edge_gate._image_file import quote_path, read_greyscale_image
 from edge_gate.errors import ImageError
 
 MIN_SIDE_PX: Final = 64
@@ -28,6 +28,9 @@ ImageArray = npt.NDArray[np.uint8]
 def load_fingerprint_image(path: Path | str) -> ImageArray:
     """Read an image file as 8-bit greyscale.
 
+    Colour images are converted to grey (ITU-R 601 luma), and 16-bit
+    greyscale is scaled by its format's full scale.
+
     Args:
         path: a TIFF, PNG, BMP, JPEG or other file Pillow reads.
 
@@ -36,12 +39,14 @@ def load_fingerprint_image(path: Path | str) -> ImageArray:
 
     Raises:
         ImageError: the file is missing, a folder, unreadable, empty, in an
-            unknown format, truncated or corrupt, or too small or too large
-            to hold a fingerprint. The header's size is checked against
-            ``MAX_PIXELS`` before any pixel data is decoded.
+            unknown format, truncated or corrupt, in a pixel format without
+            a sound conversion to 8-bit grey (see
+            ``edge_gate._image_file.read_greyscale_image``), or too small
+            or too large to hold a fingerprint. The header's size is checked
+            against ``MAX_PIXELS`` before any pixel data is decoded.
     """
     image = read_greyscale_image(path, kind="fingerprint image", max_pixels=MAX_PIXELS)
-    check_image(image, str(path))
+    check_image(image, quote_path(path))
     return image
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from edge_gate._image_file import read_greyscale_image
+from edge_gate._image_file import quote_path, read_greyscale_image
 from edge_gate.errors import ImageError
 from edge_gate.iris._filters import downsample, laplacian_energy
 
@@ -22,16 +22,19 @@ MAX_PIXELS = 4096 * 4096
 def load_iris_image(path: Path | str) -> npt.NDArray[np.uint8]:
     """Read an eye image file as 8-bit greyscale.
 
-    Colour images are converted to grey (ITU-R 601 luma, as Pillow does).
+    Colour images are converted to grey (ITU-R 601 luma, as Pillow does),
+    and 16-bit greyscale is scaled by its format's full scale.
 
     Raises:
         ImageError: the file is missing, a folder, unreadable, empty, not an
             image, truncated or corrupt, larger than ``MAX_PIXELS`` (checked
-            from the header before decoding) or smaller than 64 x 64 pixels.
+            from the header before decoding), smaller than 64 x 64 pixels,
+            or in a pixel format without a sound conversion to 8-bit grey
+            (see ``edge_gate._image_file.read_greyscale_image``).
     """
     image_path = Path(path)
     grey = read_greyscale_image(image_path, kind="iris image", max_pixels=MAX_PIXELS)
-    return check_frame(grey, str(image_path))
+    return check_frame(grey, quote_path(image_path))
 
 
 def check_frame(frame: npt.NDArray[np.uint8], source: str) -> npt.NDArray[np.uint8]:

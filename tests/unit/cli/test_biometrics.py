@@ -14,8 +14,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from edge_gate._image_file import check_image_file
 from edge_gate.cli import _biometrics, main
-from edge_gate.errors import ImageError
+from edge_gate.errors import CaptureError
 
 
 class ByteModality:
@@ -23,7 +24,8 @@ class ByteModality:
 
     Equal bytes score 1, other pairs 0.1. A file that starts with ``bad`` is
     a readable image from which the matcher makes no template (a failure to
-    enrol).
+    enrol). Files are checked by the real ``check_image_file``, so a
+    missing or empty file raises ``ImageError`` as a real loader's would.
     """
 
     name = "bytes"
@@ -35,13 +37,13 @@ class ByteModality:
         return [(p.stem.split("_")[0], p) for p in sorted(directory.glob("*.img"))]
 
     def load_image(self, path: Path) -> npt.NDArray[np.uint8]:
-        data = path.read_bytes()
-        if data.startswith(b"bad"):
-            raise ImageError(f"{path} shows no usable sample")
-        return np.frombuffer(data, dtype=np.uint8)
+        check_image_file(path, kind="bytes image")
+        return np.frombuffer(path.read_bytes(), dtype=np.uint8)
 
     def extract(self, image: npt.NDArray[np.uint8]) -> bytes:
         self.extractions += 1
+        if image.tobytes().startswith(b"bad"):
+            raise CaptureError("the sample shows nothing usable")
         return bytes(image[:1])
 
     def compare(self, first: bytes, second: bytes) -> float:
@@ -83,8 +85,8 @@ def test_compare_prints_one_line_per_pair(
     assert lines[0] == f"{a1}\t{a2}\t1.000000\taccept\tok"
     assert lines[1] == f"{a1}\t{b1}\t0.100000\treject\tok"
     assert lines[2] == f"{a1}\t{unusable}\t0.000000\treject\tfte"
-    # a1 appears three times but is extracted once.
-    assert modality.extractions == 3
+    # Four images, of which a1 appears three times but is extracted once.
+    assert modality.extractions == 4
 
 
 def test_compare_malformed_line_fails(
@@ -276,11 +278,11 @@ def test_compare_lists_every_bad_line(
 
     captured = capsys.readouterr()
     assert status == 1
-    assert f"{pairs} has 3 bad line(s)" in captured.err
-    assert f"{pairs} line 1:" in captured.err
-    assert f"{pairs} line 3:" in captured.err
-    assert f"{pairs} line 5:" in captured.err
-    assert f"{pairs} line 2:" not in captured.err
+    assert f"'{pairs}' has 3 bad line(s)" in captured.err
+    assert f"'{pairs}' line 1:" in captured.err
+    assert f"'{pairs}' line 3:" in captured.err
+    assert f"'{pairs}' line 5:" in captured.err
+    assert f"'{pairs}' line 2:" not in captured.err
     assert captured.out == ""
     assert modality.extractions == 0
 
@@ -322,7 +324,7 @@ def test_compare_no_pairs_is_usage_error(
 
     captured = capsys.readouterr()
     assert status == 2
-    assert f"{pairs} lists no pair" in captured.err
+    assert f"'{pairs}' lists no pair" in captured.err
     assert captured.out == ""
 
 
@@ -341,8 +343,52 @@ def test_compare_missing_image_is_data_error(
 
     captured = capsys.readouterr()
     assert status == 1
-    assert "2 image file(s) cannot be read" in captured.err
-    assert f"{missing} not found" in captured.err
-    assert f"{empty} is empty" in captured.err
+    assert "2 image file(s) cannot be read or decoded" in captured.err
+    assert f"'{missing}' not found" in captured.err
+    assert f"'{empty}' is empty" in captured.err
     assert captured.out == ""
     assert modality.extractions == 0
+
+
+def test_compare_long_bad_line_cut(
+    tmp_path: Path, modality: ByteModality, capsys: pytest.CaptureFixture[str]
+) -> None:
+    limit = _biometrics.MAX_QUOTED_CHARS
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("x" * 50_000 + "\n")
+
+    status = _compare(pairs)
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert f"got {'x' * limit!r}... (50,000 characters)" in err
+    assert len(err) < 2 * limit + 300
+
+
+def test_compare_short_bad_line_quoted_whole(
+    tmp_path: Path, modality: ByteModality, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = "a" * _biometrics.MAX_QUOTED_CHARS
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text(line + "\n")
+
+    status = _compare(pairs)
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err.rstrip().endswith(f"got {line!r}")
+    assert "characters)" not in err
+
+
+def test_compare_image_path_with_trailing_space_quoted(
+    tmp_path: Path, modality: ByteModality, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = _image(tmp_path, "1_1.img", b"a")
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text(f"{good}\t{good} \n")
+
+    status = _compare(pairs)
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert f"'{good} ' not found" in err

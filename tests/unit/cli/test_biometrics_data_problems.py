@@ -84,7 +84,7 @@ def test_evaluate_unreadable_image_stops(
     )  # fmt: skip
 
     assert completed.returncode == 1, completed.stdout
-    assert f"{locked} cannot be read: permission denied" in completed.stderr
+    assert f"'{locked}' cannot be read: permission denied" in completed.stderr
     assert "not a failure to enrol" in completed.stderr
     assert EXTRACT_MARK not in completed.stderr
     assert completed.stdout == ""
@@ -118,9 +118,9 @@ def test_evaluate_lists_every_bad_file(tmp_path: Path) -> None:
     )  # fmt: skip
 
     assert completed.returncode == 1
-    assert "2 image file(s) cannot be read" in completed.stderr
-    assert f"{data / '1_2.png'} is empty (0 bytes)" in completed.stderr
-    assert f"{data / '3_1.png'} is empty (0 bytes)" in completed.stderr
+    assert "2 image file(s) cannot be read or decoded" in completed.stderr
+    assert f"'{data / '1_2.png'}' is empty (0 bytes)" in completed.stderr
+    assert f"'{data / '3_1.png'}' is empty (0 bytes)" in completed.stderr
     assert EXTRACT_MARK not in completed.stderr
 
 
@@ -142,7 +142,7 @@ def test_evaluate_unreadable_eye_folder_named(
     )  # fmt: skip
 
     assert completed.returncode == 1
-    assert f"cannot list the data set folder {locked}" in completed.stderr
+    assert f"cannot list the data set folder '{locked}'" in completed.stderr
     assert "Permission denied" in completed.stderr
     assert "read and execute permission" in completed.stderr
     assert "[Errno 13]" not in completed.stderr
@@ -162,7 +162,33 @@ def test_evaluate_checks_det_folder_first(
     )  # fmt: skip
 
     assert completed.returncode == 1
-    assert f"--det {plots / 'det.png'}: cannot create a file" in completed.stderr
+    assert f"--det '{plots / 'det.png'}': cannot create a file" in completed.stderr
     assert EXTRACT_MARK not in completed.stderr
     assert completed.stdout == ""
     assert list(plots.iterdir()) == []
+
+
+def test_evaluate_truncated_images_stop(tmp_path: Path) -> None:
+    # A truncated file is a problem of the data set. Counted as a failure
+    # to enrol, it raised the FTE rate and the FNMR of the run instead.
+    data = fingerprint_set(tmp_path / "set", fingers=7, impressions=3)
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+    for name, image_format in (("2_2.jpg", "JPEG"), ("5_1.png", "PNG")):
+        (data / name.replace(".jpg", ".png")).unlink(missing_ok=True)
+        Image.fromarray(pixels).save(data / name, image_format)
+        encoded = (data / name).read_bytes()
+        (data / name).write_bytes(encoded[: len(encoded) // 2])
+    write_png(data / "6_3.png", 0)
+
+    completed = run_unprivileged(
+        str(STAND_IN), "biometrics", "evaluate", "--modality", "fingerprint",
+        str(data), "--det", str(tmp_path / "det.png"), "--json",
+    )  # fmt: skip
+
+    assert completed.returncode == 1, completed.stdout
+    assert "2 image file(s) cannot be read or decoded" in completed.stderr
+    assert f"'{data / '2_2.jpg'}' is truncated or corrupt" in completed.stderr
+    assert f"'{data / '5_1.png'}' is truncated or corrupt" in completed.stderr
+    assert "6_3.png" not in completed.stderr
+    assert EXTRACT_MARK not in completed.stderr
+    assert completed.stdout == ""

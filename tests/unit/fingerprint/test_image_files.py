@@ -92,7 +92,7 @@ def test_bomb_header_rejected(
         loader(path)
 
     message = str(caught.value)
-    assert message.startswith(f"{kind} {path} declares 10,000,000,000 pixels")
+    assert message.startswith(f"{kind} '{path}' declares 10,000,000,000 pixels")
     assert f"the bound of {max_pixels:,} pixels" in message
 
 
@@ -129,9 +129,13 @@ def test_bomb_warning_as_error_rejected(
 
 
 @LOADERS
-def test_bomb_warning_shown_then_rejected(
+def test_bomb_warning_unfiltered_still_rejected(
     tmp_path: Path, loader: Loader, kind: str, max_pixels: int
 ) -> None:
+    # pytest resets warning filters around each test, which drops the one
+    # that edge_gate/_image_file.py sets at import, and so can an embedding
+    # program. Pillow then only warns, and the loader's own bound rejects
+    # the image before its pixels are decoded.
     path = _write(tmp_path, "warn.png", _png_header(10_000, 10_000))
 
     with (
@@ -143,6 +147,26 @@ def test_bomb_warning_shown_then_rejected(
     assert "is 10000 x 10000 pixels (100,000,000)" in str(caught.value)
 
 
+@pytest.mark.parametrize("modality", ["fingerprint", "iris"])
+def test_bomb_warning_not_on_stderr(tmp_path: Path, modality: str) -> None:
+    # The real command in a child process, so that the warning filter set
+    # at import is in force as in the field.
+    path = _write(tmp_path, "warn.png", _png_header(10_000, 10_000))
+    pairs = _write(tmp_path, "pairs.tsv", f"{path}\t{path}\n".encode())
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "edge_gate", "biometrics", "compare",
+         "--modality", modality, "--pairs", str(pairs)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+    assert completed.returncode == 1
+    assert "DecompressionBombWarning" not in completed.stderr
+    assert f"'{path}' declares 100,000,000 pixels" in completed.stderr
+    assert "more than the bound of" in completed.stderr
+    assert completed.stdout == ""
+
+
 @LOADERS
 def test_missing_file_message(
     tmp_path: Path, loader: Loader, kind: str, max_pixels: int
@@ -152,7 +176,7 @@ def test_missing_file_message(
     with pytest.raises(ImageError) as caught:
         loader(path)
 
-    assert str(caught.value) == f"{kind} {path} not found; check the path"
+    assert str(caught.value) == f"{kind} '{path}' not found; check the path"
 
 
 @LOADERS
@@ -165,7 +189,7 @@ def test_folder_message(
     with pytest.raises(ImageError) as caught:
         loader(path)
 
-    assert str(caught.value).startswith(f"{kind} {path} is a folder")
+    assert str(caught.value).startswith(f"{kind} '{path}' is a folder")
 
 
 @LOADERS
@@ -208,7 +232,7 @@ def test_empty_file_message(
     with pytest.raises(ImageError) as caught:
         loader(path)
 
-    assert str(caught.value).startswith(f"{kind} {path} is empty (0 bytes)")
+    assert str(caught.value).startswith(f"{kind} '{path}' is empty (0 bytes)")
 
 
 @LOADERS
@@ -221,7 +245,7 @@ def test_unknown_format_message(
         loader(path)
 
     message = str(caught.value)
-    assert message.startswith(f"{kind} {path} is not in an image format")
+    assert message.startswith(f"{kind} '{path}' is not in an image format")
     assert "give a PNG, JPEG, BMP, TIFF or PGM file" in message
 
 
@@ -248,7 +272,7 @@ def test_corrupt_data_message(
         loader(corrupt_file)
 
     message = str(caught.value)
-    assert message.startswith(f"{kind} {corrupt_file} is truncated or corrupt")
+    assert message.startswith(f"{kind} '{corrupt_file}' is truncated or corrupt")
     assert "give a PNG" not in message
 
 
@@ -299,12 +323,14 @@ def test_unreadable_file_message(unreadable_file: Path, module: str) -> None:
 
 
 @pytest.mark.parametrize("modality", ["fingerprint", "iris"])
-def test_compare_marks_bomb_pair_fte(
+def test_compare_stops_on_undecodable_pair(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     modality: str,
 ) -> None:
+    # A file that cannot be decoded is a problem of the data set, not a
+    # failure to enrol: nothing is compared and both files are named.
     bomb = _write(tmp_path, "bomb.png", _png_header(100_000, 100_000))
     half = _encoded("JPEG")
     truncated = _write(tmp_path, "half.jpg", half[: len(half) // 2])
@@ -314,7 +340,154 @@ def test_compare_marks_bomb_pair_fte(
 
     captured = capsys.readouterr()
     assert status == 1
-    assert captured.out.rstrip("\n").split("\t")[-1] == "fte"
-    assert "declares 10,000,000,000 pixels" in captured.err
-    assert "is truncated or corrupt" in captured.err
+    assert captured.out == ""
+    assert "2 image file(s) cannot be read or decoded" in captured.err
+    assert f"'{bomb}' declares 10,000,000,000 pixels" in captured.err
+    assert f"'{truncated}' is truncated or corrupt" in captured.err
+    assert "no template from" not in captured.err
     assert "Traceback" not in captured.err
+
+
+def _grey_pixels() -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """Return a 300 x 300 8-bit image that uses every grey level."""
+    return np.random.default_rng(1).integers(0, 256, (300, 300), dtype=np.uint8)
+
+
+@LOADERS
+@pytest.mark.parametrize("image_format", ["PNG", "TIFF", "PPM"])
+def test_16_bit_grey_scaled_to_8_bit(
+    tmp_path: Path, loader: Loader, kind: str, max_pixels: int, image_format: str
+) -> None:
+    # x * 257 spans 0-65535 exactly as x spans 0-255, so the scaled image
+    # must equal the 8-bit original. Pillow's convert("L") clips instead.
+    pixels = _grey_pixels()
+    path = tmp_path / f"grey16.{image_format.lower()}"
+    Image.fromarray(pixels.astype(np.uint16) * 257).save(path, image_format)
+
+    image = loader(path)
+
+    assert image.dtype == np.uint8
+    assert np.array_equal(image, pixels)
+
+
+def _tiff_12_bit(values: np.ndarray[Any, Any]) -> bytes:
+    """Return an uncompressed little-endian TIFF of 12-bit greyscale samples."""
+    height, width = values.shape
+    rows = []
+    for row in values.astype(np.uint32):
+        # Samples are packed most significant bit first, rows padded to bytes.
+        bits = "".join(f"{value:012b}" for value in row)
+        bits += "0" * (-len(bits) % 8)
+        rows.append(int(bits, 2).to_bytes(len(bits) // 8, "big"))
+    data = b"".join(rows)
+    short, long = 3, 4
+    entries = [
+        (256, short, width),  # ImageWidth
+        (257, short, height),  # ImageLength
+        (258, short, 12),  # BitsPerSample
+        (259, short, 1),  # Compression: none
+        (262, short, 1),  # PhotometricInterpretation: BlackIsZero
+        (273, long, 8),  # StripOffsets: right after the header
+        (277, short, 1),  # SamplesPerPixel
+        (278, short, height),  # RowsPerStrip
+        (279, long, len(data)),  # StripByteCounts
+    ]
+    directory = struct.pack("<H", len(entries))
+    for tag, kind, value in entries:
+        directory += struct.pack("<HHII", tag, kind, 1, value)
+    directory += struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8 + len(data)) + data + directory
+
+
+@LOADERS
+def test_12_bit_tiff_scaled_by_its_bits(
+    tmp_path: Path, loader: Loader, kind: str, max_pixels: int
+) -> None:
+    pixels = _grey_pixels()
+    values = np.rint(pixels.astype(np.float64) * 4095 / 255).astype(np.uint16)
+    path = _write(tmp_path, "grey12.tif", _tiff_12_bit(values))
+
+    image = loader(path)
+
+    assert np.array_equal(image, pixels)
+
+
+@LOADERS
+def test_unscaled_12_bit_png_rejected(
+    tmp_path: Path, loader: Loader, kind: str, max_pixels: int
+) -> None:
+    # 12-bit camera values written unscaled into a 16-bit PNG: after
+    # scaling by 65535 they would be 16 grey levels, a black frame.
+    path = tmp_path / "raw12.png"
+    Image.fromarray(_grey_pixels().astype(np.uint16) * 16).save(path)
+
+    with pytest.raises(ImageError) as caught:
+        loader(path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{kind} '{path}' is a 16-bit image")
+    assert "brightest pixel is 4080 of 65535" in message
+    assert "multiply 12-bit values by 16" in message
+
+
+@LOADERS
+@pytest.mark.parametrize(
+    ("dtype", "mode", "sample_kind"),
+    [
+        (np.int32, "I", "signed or 32-bit integer"),
+        (np.float32, "F", "floating-point"),
+    ],
+    ids=["int32", "float32"],
+)
+def test_wide_sample_tiff_rejected(
+    tmp_path: Path,
+    loader: Loader,
+    kind: str,
+    max_pixels: int,
+    dtype: type,
+    mode: str,
+    sample_kind: str,
+) -> None:
+    path = tmp_path / "wide.tif"
+    Image.fromarray(_grey_pixels().astype(dtype) - 5).save(path)
+
+    with pytest.raises(ImageError) as caught:
+        loader(path)
+
+    message = str(caught.value)
+    assert f"has {sample_kind} samples (Pillow mode {mode})" in message
+    assert "save it as 8-bit or 16-bit unsigned greyscale" in message
+
+
+def test_truncated_images_not_filled_in() -> None:
+    # Pillow fills the missing part of a truncated image with grey when
+    # this flag is set, and a half image would then enrol or match.
+    from PIL import ImageFile
+
+    import edge_gate.cli  # noqa: F401  (imports every command's modules)
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+@LOADERS
+def test_path_with_trailing_space_quoted(
+    tmp_path: Path, loader: Loader, kind: str, max_pixels: int
+) -> None:
+    path = tmp_path / "eye.png "
+
+    with pytest.raises(ImageError) as caught:
+        loader(path)
+
+    assert str(caught.value) == f"{kind} '{path}' not found; check the path"
+
+
+@LOADERS
+def test_path_bytes_not_utf8_shown(
+    tmp_path: Path, loader: Loader, kind: str, max_pixels: int
+) -> None:
+    path = Path(os.fsdecode(os.fsencode(tmp_path) + b"/eye\xff\xfe\t.png"))
+
+    with pytest.raises(ImageError) as caught:
+        loader(path)
+
+    assert f"'{tmp_path}/eye\\xff\\xfe\\t.png' not found" in str(caught.value)
