@@ -34,6 +34,7 @@ import queue
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -521,12 +522,54 @@ def _read_request(connection: socket.socket, deadline: float) -> dict[str, Any]:
         ) from err
     except RecursionError as err:
         raise ControlError("request nests too deeply; send a flat JSON object") from err
+    except ValueError as err:
+        # json.loads raises ValueError for integers over the int_max_str_digits limit.
+        raise ControlError(
+            "request contains a number of more than "
+            f"{sys.get_int_max_str_digits()} digits; send numbers of a usual size, "
+            'e.g. {"command": "log", "limit": 50}'
+        ) from err
     if not isinstance(request, dict):
         raise ControlError(
             f"request is a JSON {type(request).__name__}, not an object; send "
             'a JSON object like {"command": "status"}'
         )
+    _check_strings_encode(request)
     return request
+
+
+def _check_strings_encode(request: dict[str, Any]) -> None:
+    """Reject a request whose keys or texts do not encode as UTF-8.
+
+    JSON's ``\\uD800`` escapes decode to lone UTF-16 surrogates, which no
+    UTF-8 writer (the audit log, the journal, a reply) can encode.
+
+    Raises:
+        ControlError: names the first such text's key and the surrogate.
+    """
+    pending: list[tuple[str, Any]] = [("", request)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_text_encodes(key, f"a key in {where or 'the request'}")
+                pending.append((f"{where}.{key}" if where else key, item))
+        elif isinstance(value, list):
+            pending.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            _check_text_encodes(value, f"field {where!r}" if where else "the request")
+
+
+def _check_text_encodes(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        bad = text[err.start : err.end].encode("utf-8", "backslashreplace")
+        raise ControlError(
+            f"{where} contains the lone UTF-16 surrogate {bad.decode('ascii')}, "
+            "which is not valid Unicode text; send the text in UTF-8 without "
+            "unpaired \\ud800-\\udfff escapes"
+        ) from err
 
 
 def _drain(connection: socket.socket, deadline: float) -> None:
@@ -553,8 +596,11 @@ def request(path: Path, message: Mapping[str, Any], timeout_s: float = 30.0) -> 
             accessible, or the daemon refused the request (its message).
     """
     with _connect(path, timeout_s) as connection:
-        _send_line(connection, message)
-        reply = _read_reply(connection, path)
+        try:
+            _send_line(connection, message)
+            reply = _read_reply(connection, path)
+        except (ConnectionResetError, BrokenPipeError) as err:
+            raise ControlError(_reset_message(path)) from err
     if not reply.get("ok"):
         raise ControlError(str(reply.get("error", "the daemon rejected the request")))
     return reply.get("result")
@@ -567,28 +613,37 @@ def watch(path: Path) -> Iterator[dict[str, Any]]:
         ControlError: the daemon is not reachable or refused the request.
     """
     with _connect(path, 5.0) as connection:
-        _send_line(connection, {"command": "watch"})
-        connection.settimeout(None)
-        with connection.makefile("rb") as lines:
-            for line in lines:
-                try:
-                    message = json.loads(line)
-                except (UnicodeDecodeError, json.JSONDecodeError) as err:
-                    raise ControlError(
-                        f"the daemon sent a line that is not JSON: {err}"
-                    ) from err
-                if not isinstance(message, dict):
-                    continue
-                if message.get("ok") is False:
-                    raise ControlError(
-                        str(
-                            message.get(
-                                "error", "the daemon rejected the watch request"
-                            )
-                        )
-                    )
-                if isinstance(message.get("event"), dict):
-                    yield message["event"]
+        try:
+            _send_line(connection, {"command": "watch"})
+            connection.settimeout(None)
+            with connection.makefile("rb") as lines:
+                yield from _watch_events(lines)
+        except (ConnectionResetError, BrokenPipeError) as err:
+            raise ControlError(_reset_message(path)) from err
+
+
+def _watch_events(lines: Iterator[bytes]) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        try:
+            message = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ControlError(
+                f"the daemon sent a line that is not JSON: {err}"
+            ) from err
+        if not isinstance(message, dict):
+            continue
+        if message.get("ok") is False:
+            error = message.get("error", "the daemon rejected the watch request")
+            raise ControlError(str(error))
+        if isinstance(message.get("event"), dict):
+            yield message["event"]
+
+
+def _reset_message(path: Path) -> str:
+    return (
+        f"the daemon at {path} closed the connection before it replied (it may "
+        "be stopping); check systemctl status edge-gate and try again"
+    )
 
 
 def _connect(path: Path, timeout_s: float) -> socket.socket:
@@ -618,10 +673,35 @@ def _connect(path: Path, timeout_s: float) -> socket.socket:
             f"permission denied on {path}: run as root or as a member of the "
             "service's control group"
         ) from err
+    except ConnectionRefusedError as err:
+        connection.close()
+        raise ControlError(_refused_message(path)) from err
     except OSError as err:
         connection.close()
-        raise ControlError(f"cannot connect to control socket {path}: {err}") from err
+        raise ControlError(
+            f"cannot connect to control socket {path}: {err.strerror or err}; "
+            f"{SOCKET_ADVICE}"
+        ) from err
     return connection
+
+
+# Advice printed when a connection to the control socket fails.
+SOCKET_ADVICE = (
+    "is edge-gate.service running? (systemctl status edge-gate), and does "
+    "[daemon] control_socket in the configuration name its socket?"
+)
+
+
+def _refused_message(path: Path) -> str:
+    """Return the error message for a refused connection, by the kind of ``path``."""
+    if path.is_dir():
+        return f"control socket {path} is a folder, not a socket; {SOCKET_ADVICE}"
+    if not path.is_socket():
+        return f"control socket {path} is a file, not a socket; {SOCKET_ADVICE}"
+    return (
+        f"no daemon listens on control socket {path} (a socket file left "
+        f"behind, or a daemon still starting); {SOCKET_ADVICE}"
+    )
 
 
 def _read_reply(connection: socket.socket, path: Path) -> dict[str, Any]:

@@ -112,6 +112,55 @@ def test_malformed_request_gets_error_reply(
     assert request(control.path, {"command": "status"})["state"] == "idle"
 
 
+@pytest.mark.parametrize(
+    ("payload", "named"),
+    [
+        pytest.param(
+            b'{"command": "status", "value": "x\\ud800"}\n',
+            "field 'value' contains the lone UTF-16 surrogate \\ud800",
+            id="field",
+        ),
+        pytest.param(
+            b'{"command": "status", "value": {"list": ["ok", "\\udfff"]}}\n',
+            "field 'value.list[1]' contains the lone UTF-16 surrogate \\udfff",
+            id="nested",
+        ),
+        pytest.param(
+            b'{"command": "status", "\\ud83d": 1}\n',
+            "a key in the request contains the lone UTF-16 surrogate \\ud83d",
+            id="key",
+        ),
+    ],
+)
+def test_lone_surrogate_rejected(
+    server: tuple[ControlServer, EventHub], payload: bytes, named: str
+) -> None:
+    control, _ = server
+    reply = raw_exchange(control.path, payload)
+    assert reply["ok"] is False
+    assert named in reply["error"]
+    assert request(control.path, {"command": "status"})["state"] == "idle"
+
+
+def test_surrogate_pair_accepted(server: tuple[ControlServer, EventHub]) -> None:
+    control, _ = server
+    reply = raw_exchange(
+        control.path, b'{"command": "status", "value": "\\ud83d\\ude00"}\n'
+    )
+    assert reply == {"ok": True, "result": {"state": "idle", "echo": "\U0001f600"}}
+
+
+def test_overlong_number_gets_error_reply(
+    server: tuple[ControlServer, EventHub],
+) -> None:
+    control, _ = server
+    payload = b'{"command": "status", "value": ' + b"9" * 5000 + b"}\n"
+    reply = raw_exchange(control.path, payload)
+    assert reply["ok"] is False
+    assert "request contains a number of more than 4300 digits" in reply["error"]
+    assert request(control.path, {"command": "status"})["state"] == "idle"
+
+
 def test_oversize_line_gets_error_reply(server: tuple[ControlServer, EventHub]) -> None:
     control, _ = server
     payload = b'{"command": "status", "pad": "' + b"x" * 10_000_000 + b'"}\n'
@@ -204,6 +253,60 @@ def test_watch_receives_events(server: tuple[ControlServer, EventHub]) -> None:
 def test_missing_socket_message(short_tmp: Path) -> None:
     with pytest.raises(ControlError, match=r"not found: is edge-gate\.service running"):
         request(short_tmp / "absent.sock", {"command": "status"})
+
+
+@pytest.mark.parametrize(
+    ("kind", "named"),
+    [
+        pytest.param("file", "is a file, not a socket", id="file"),
+        pytest.param("folder", "is a folder, not a socket", id="folder"),
+        pytest.param("stale", "no daemon listens on control socket", id="stale"),
+    ],
+)
+def test_unusable_socket_path_advice(short_tmp: Path, kind: str, named: str) -> None:
+    path = short_tmp / "control.sock"
+    if kind == "file":
+        path.write_text("", encoding="utf-8")
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(str(path))
+        stale.close()
+    with pytest.raises(ControlError) as caught:
+        request(path, {"command": "status"})
+    message = str(caught.value)
+    assert f"control socket {path}" in message
+    assert named in message
+    assert "systemctl status edge-gate" in message
+    assert "[daemon] control_socket" in message
+    assert "Errno" not in message
+    assert isinstance(caught.value.__cause__, ConnectionRefusedError)
+
+
+def test_connection_reset_advice(short_tmp: Path) -> None:
+    path = short_tmp / "control.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+
+    def close_unread() -> None:
+        # Closing with the request unread makes the kernel reset the client.
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(1, socket.MSG_PEEK)
+
+    closer = threading.Thread(target=close_unread, name="close-unread")
+    closer.start()
+    try:
+        with pytest.raises(ControlError) as caught:
+            request(path, {"command": "status"}, timeout_s=5.0)
+    finally:
+        closer.join(5.0)
+        listener.close()
+    message = str(caught.value)
+    assert f"the daemon at {path} closed the connection before it replied" in message
+    assert "systemctl status edge-gate" in message
 
 
 def test_stale_socket_file_replaced(short_tmp: Path) -> None:
