@@ -265,6 +265,11 @@ def _parse_chunk(plaintext: bytes, name: str, index: int) -> BundleChunk:
             entry = json.loads(line)
         except ValueError as err:
             raise UpdateVerificationError(f"{where}: not JSON: {err}") from err
+        except RecursionError:
+            raise UpdateVerificationError(
+                f"{where}: not JSON this gate can read: arrays or objects nest "
+                "too deeply"
+            ) from None
         operation = entry.get("op") if isinstance(entry, dict) else None
         if operation == "put":
             try:

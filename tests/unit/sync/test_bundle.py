@@ -332,3 +332,11 @@ def test_bundle_round_trip_property(
     assert read_deletes == deletes
     for record in puts:
         assert record_from_json(record_to_json(record)) == record
+
+
+def test_deeply_nested_line_rejected() -> None:
+    from edge_gate.sync._bundle import _parse_chunk
+
+    line = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(UpdateVerificationError, match=r"line 1: .*nest too deeply"):
+        _parse_chunk(line, "bundles/full-1.egtb", 0)
