@@ -7,7 +7,9 @@ a deadlock) stops the pings and systemd restarts the service. A timer thread
 that pinged on its own would keep pinging through such a hang.
 
 A worker whose step raises is stopped and its error is kept for the
-supervisor, which shuts the daemon down with a failure status.
+supervisor, which shuts the daemon down with a failure status. A worker
+thread that ends without a stop request, on any exception, counts as
+failed, so a dead thread never looks like a quiet one.
 """
 
 from __future__ import annotations
@@ -32,6 +34,18 @@ class WorkerHealth:
     deadline_s: float
     is_stalled: bool
     error: str
+
+    @property
+    def problem(self) -> str:
+        """Why this worker keeps the lane out of service, or "" when healthy."""
+        if self.error:
+            return f"worker {self.name} stopped on an error: {self.error:.200}"
+        if self.is_stalled:
+            return (
+                f"worker {self.name} made no progress for "
+                f"{self.seconds_since_beat:.0f} s (limit {self.deadline_s:g} s)"
+            )
+        return ""
 
 
 class ProgressMonitor:
@@ -132,7 +146,9 @@ class Worker(threading.Thread):
             while not self.stop_event.is_set():
                 self.step()
                 self.monitor.beat(self.name)
-        except Exception as err:  # supervision point: the supervisor decides
+        except BaseException as err:  # supervision point: the supervisor decides
+            # BaseException too: a SystemExit raised in a thread would end it
+            # without a trace, and the lane would look in service.
             logger.exception("worker %s stopped on an error", self.name)
             self.monitor.fail(self.name, err)
         finally:

@@ -1044,9 +1044,12 @@ class LaneRunner:
         It reads the template store and may wait on SQLite, so the control
         socket's thread calls it and the supervisor never does. After
         :meth:`stop` the state is ``stopped`` and the snapshot leaves out
-        the template store, which is closed then.
+        the template store, which is closed then. A worker that stopped,
+        stalled or whose thread ended makes ``in_service`` false, and
+        ``causes`` then names it with its error or the seconds since its
+        last progress.
         """
-        snapshot = self._memory_status()
+        snapshot = self._memory_status(self.worker_problems())
         snapshot["workers"] = [
             {
                 "name": h.name,
@@ -1075,8 +1078,12 @@ class LaneRunner:
             }
         return snapshot
 
-    def _memory_status(self) -> dict[str, Any]:
-        """Return the part of :meth:`status` kept in memory (no I/O)."""
+    def _memory_status(self, worker_problems: list[str]) -> dict[str, Any]:
+        """Return the part of :meth:`status` kept in memory (no I/O).
+
+        Args:
+            worker_problems: :meth:`worker_problems`, read once by the caller.
+        """
         lane = self._lane
         with self._state_lock:
             stopped = self._stopped
@@ -1092,10 +1099,11 @@ class LaneRunner:
                 and lane is not None
                 and not lost
                 and not self._holds
+                and not worker_problems
                 and lane.state is not LaneState.OUT_OF_SERVICE,
                 "message": self._message,
                 "devices_lost": lost,
-                "causes": self._input_causes(),
+                "causes": self._input_causes() + worker_problems,
                 "holds": dict(self._holds),
                 "transaction_id": lane.transaction_id if lane is not None else None,
                 "counts": dict(self._counts),
@@ -1128,17 +1136,46 @@ class LaneRunner:
             f"{text} (GPIO {pin})" for name, pin, text in inputs if levels.get(name)
         ]
 
+    def worker_problems(self) -> list[str]:
+        """Return why a worker keeps the lane out of service, one line each.
+
+        A worker is listed when it stopped on an error, made no progress within
+        its deadline, or its thread is no longer running. The list reads
+        memory only and is empty before :meth:`start` and after :meth:`stop`.
+        """
+        with self._state_lock:
+            if not self._started or self._stopped:
+                return []
+        problems: list[str] = []
+        named: set[str] = set()
+        for health in self.monitor.snapshot():
+            if health.problem:
+                problems.append(health.problem)
+                named.add(health.name)
+        # A thread that ended before the stop while its monitor entry still
+        # looks healthy (it ended between two beats) is caught here. A
+        # thread not started yet has no ident.
+        for worker in [*self._workers, self._housekeeping]:
+            if worker is None or worker.ident is None or worker.name in named:
+                continue
+            if not worker.is_alive():
+                problems.append(f"worker {worker.name} is not running")
+        return problems
+
     def status_line(self) -> str:
         """Return the one line for ``STATUS=``: state and why not in service.
 
+        A stopped or stalled worker reads "out of service: worker NAME ...".
         Reads memory only, never SQLite or GPIO, because the supervisor calls
         it in the main thread, where a long call would delay SIGTERM.
         """
-        status = self._memory_status()
+        worker_problems = self.worker_problems()
+        status = self._memory_status(worker_problems)
         parts = [f"lane {status['lane_id']} {status['state']}"]
         if status["mock_gpio"]:
             parts.append(MOCK_GPIO_TEXT)
-        parts.extend(status["causes"])
+        parts.extend(c for c in status["causes"] if c not in worker_problems)
+        parts.extend(f"out of service: {problem}" for problem in worker_problems)
         if status["devices_lost"]:
             parts.append(f"out of service: {', '.join(status['devices_lost'])} missing")
         for reason in status["holds"].values():

@@ -90,7 +90,14 @@ def supervise(
         failures = lane.monitor.failures()
         if failures:
             names = ", ".join(sorted(failures))
-            logger.error("stopping: worker %s failed", names)
+            # The worker logged its traceback; this line says what follows.
+            for name, error in sorted(failures.items()):
+                logger.error(
+                    "stopping with exit status 1, so that systemd restarts the "
+                    "lane: worker %s stopped on an error: %.200r",
+                    name,
+                    error,
+                )
             notifier.status(f"failed: worker {names} stopped on an error")
             return 1
 

@@ -91,3 +91,46 @@ def test_worker_error_reaches_monitor() -> None:
     assert not worker.is_alive()
     assert worker.closed.is_set()
     assert "step failed" in repr(monitor.failures()["counting"])
+
+
+class ExitingWorker(Worker):
+    """Calls sys.exit in its step, as a library might on a fatal error."""
+
+    def __init__(self, monitor: ProgressMonitor) -> None:
+        super().__init__("exiting", monitor, deadline_s=5.0)
+
+    def step(self) -> None:
+        raise SystemExit(3)
+
+
+def test_worker_exit_reaches_monitor() -> None:
+    monitor = ProgressMonitor()
+    worker = ExitingWorker(monitor)
+    worker.start()
+    worker.join(2.0)
+    assert not worker.is_alive()
+    assert repr(monitor.failures()["exiting"]) == "SystemExit(3)"
+    assert monitor.stalled() == ["exiting"]
+
+
+def test_problem_names_error() -> None:
+    monitor = ProgressMonitor(FakeClock())
+    monitor.register("lane", 10.0)
+    monitor.fail("lane", ValueError("bad record"))
+    (health,) = monitor.snapshot()
+    assert health.problem == (
+        "worker lane stopped on an error: ValueError('bad record')"
+    )
+
+
+def test_problem_names_stall_time() -> None:
+    clock = FakeClock()
+    monitor = ProgressMonitor(clock)
+    monitor.register("housekeeping", 121.0)
+    clock.now += 121.0
+    assert monitor.snapshot()[0].problem == ""
+    clock.now += 83.4
+    (health,) = monitor.snapshot()
+    assert health.problem == (
+        "worker housekeeping made no progress for 204 s (limit 121 s)"
+    )

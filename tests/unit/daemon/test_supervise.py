@@ -128,3 +128,46 @@ def test_no_watchdog_without_usec(notify_socket: Any, short_tmp: Path) -> None:
             daemon.kill()
             daemon.wait(5)
     assert not [m for _, m in notify_socket.messages if m == "WATCHDOG=1"]
+
+
+FAILING_LANE = Path(__file__).with_name("failing_lane_daemon.py")
+
+
+def test_dead_lane_worker_stops_daemon(
+    lane_setup: Any,
+    notify_socket: Any,
+    start_daemon: Any,
+    stop_daemon: Any,
+) -> None:
+    from edge_gate.store import AUDIT_DB_NAME, AuditLog
+
+    config_path = lane_setup.work / "edge-gate.toml"
+    lane_setup.write_toml(config_path)
+    daemon = start_daemon([str(FAILING_LANE), str(config_path)], notify_socket)
+    try:
+        notify_socket.wait_for("READY=1", timeout_s=30)
+        lane_setup.reader.present(lane_setup.mrz_lines())
+        failed = notify_socket.wait_for("STOPPING=1", timeout_s=20)
+        assert daemon.wait(20) == 1
+    finally:
+        exit_status, output = stop_daemon(daemon)
+    assert exit_status == 1
+
+    statuses = [m for _, m in notify_socket.messages if m.startswith("STATUS=")]
+    assert "STATUS=failed: worker lane stopped on an error" in statuses
+    assert "STATUS=stopping: locking the barrier and closing the lane" in failed
+    # The worker's traceback, then the supervisor's reason for the exit.
+    assert "worker lane stopped on an error\nTraceback" in output
+    assert "ValueError: record text that cannot be encoded" in output
+    assert (
+        "stopping with exit status 1, so that systemd restarts the lane: worker "
+        "lane stopped on an error: ValueError('record text that cannot be "
+        "encoded')"
+    ) in output
+    assert "lane runner stopped" in output
+    assert "stopped (exit status 1)" in output
+
+    # The record whose write killed the lane thread is written at the stop.
+    with AuditLog(lane_setup.state_dir / AUDIT_DB_NAME) as audit:
+        rows = audit.query(kind="transaction")
+    assert [entry.record.outcome for entry in rows] == ["rejected"]
