@@ -24,6 +24,7 @@ from edge_gate import __version__
 from edge_gate.errors import EdgeGateError
 
 from . import _biometrics, _field, _lane, _mrz, _simulate, _templates
+from ._common import UsageError
 from ._signals import Terminated, sigterm_unwinds
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,11 @@ def main(argv: Sequence[str] | None = None, *, nested: bool = False) -> int:
             raise
         print(f"edge-gate {args.command}: stopped by SIGTERM", file=sys.stderr)
         return EXIT_FAILED
+    except UsageError as err:
+        if args.debug:
+            raise
+        print(f"edge-gate {args.command}: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except EdgeGateError as err:
         if args.debug:
             raise

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
-from edge_gate.config import GateConfig, load_config, resolve_config_path
+from edge_gate.config import (
+    CONFIG_ENV,
+    GateConfig,
+    load_config,
+    resolve_config_path,
+)
+from edge_gate.errors import ConfigError, EdgeGateError
 
 SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+class UsageError(EdgeGateError):
+    """A command-line value cannot be used; ``main`` exits with status 2."""
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -29,3 +41,25 @@ def add_yes_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-y", "--yes", action="store_true", help="do not ask for confirmation"
     )
+
+
+def control_socket_from_args(args: argparse.Namespace) -> Path:
+    """Return the control socket named by the configuration for a field command.
+
+    Only when neither ``--config`` nor ``EDGE_GATE_CONFIG`` names a file and
+    the default file does not exist do the defaults apply. A file that was
+    named must exist, or a mistyped path would send the command to another
+    lane's socket.
+
+    Raises:
+        UsageError: the named file is missing, unreadable or invalid.
+    """
+    named = getattr(args, "config", None) or os.environ.get(CONFIG_ENV)
+    path = resolve_config_path(getattr(args, "config", None))
+    if not named and not path.exists():
+        return Path(GateConfig().daemon.control_socket)
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        raise UsageError(str(err)) from err
+    return Path(config.daemon.control_socket)

@@ -25,10 +25,11 @@ from edge_gate.cli._common import (
     add_config_argument,
     add_yes_argument,
     config_from_args,
+    control_socket_from_args,
 )
-from edge_gate.config import GateConfig
 from edge_gate.daemon._control import request, watch
-from edge_gate.errors import ConfigError, ControlError
+from edge_gate.daemon._field import reason_problem
+from edge_gate.errors import ControlError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -56,17 +57,31 @@ def register(subparsers: Any) -> None:
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(handler=cmd_status)
 
-    watch_parser = _add(subparsers, "watch", "print lane events as they happen")
+    watch_parser = _add(
+        subparsers,
+        "watch",
+        "print lane events as they happen, until Ctrl-C or until the daemon "
+        "stops; the exit status is then 1",
+    )
     watch_parser.add_argument(
         "--json", action="store_true", help="one JSON object a line"
     )
     watch_parser.set_defaults(handler=cmd_watch)
 
-    devices = _add(subparsers, "devices", "list the devices and whether they answer")
+    devices = _add(
+        subparsers,
+        "devices",
+        "list the devices and whether they answer (exit status 1 when one is missing)",
+    )
     devices.add_argument("--json", action="store_true", help="print one JSON object")
     devices.set_defaults(handler=cmd_devices)
 
-    selftest = _add(subparsers, "selftest", "check every device, model and store")
+    selftest = _add(
+        subparsers,
+        "selftest",
+        "check every device, model and store (exit status 1 when a check fails "
+        "or the relay pulse is cancelled)",
+    )
     selftest.add_argument(
         "--relay",
         action="store_true",
@@ -76,7 +91,13 @@ def register(subparsers: Any) -> None:
     selftest.add_argument("--json", action="store_true", help="print JSON")
     selftest.set_defaults(handler=cmd_selftest)
 
-    open_parser = _add(subparsers, "open", "unlock the barrier for one passage")
+    open_parser = _add(
+        subparsers,
+        "open",
+        "unlock the barrier for one passage (exit status 1 when cancelled or "
+        "refused by the daemon, 2 when the reason is empty, too long or not "
+        "plain text)",
+    )
     open_parser.add_argument(
         "--reason", required=True, metavar="TEXT", help="why (written to the audit log)"
     )
@@ -141,13 +162,7 @@ def _add(subparsers: Any, name: str, text: str) -> argparse.ArgumentParser:
 
 def _socket(args: argparse.Namespace) -> Path:
     """Return the control socket path from the configuration (or its default)."""
-    try:
-        config = config_from_args(args)
-    except ConfigError as err:
-        if "not found" not in str(err):
-            raise
-        config = GateConfig()
-    return Path(config.daemon.control_socket)
+    return control_socket_from_args(args)
 
 
 def iso_time(text: str) -> str:
@@ -237,7 +252,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
             print(json.dumps(event, ensure_ascii=False), flush=True)
             continue
         fields = " ".join(
-            f"{k}={v}" for k, v in event.items() if k not in ("time_utc", "type")
+            f"{k}={round(v, 1) if isinstance(v, float) else v}"
+            for k, v in event.items()
+            if k not in ("time_utc", "type")
         )
         print(
             f"{event.get('time_utc', '')} {event.get('type', '?'):<12} {fields}",
@@ -280,8 +297,9 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 def cmd_open(args: argparse.Namespace) -> int:
     """Unlock the barrier for one passage after confirmation."""
-    if not args.reason.strip():
-        print("edge-gate open: --reason must not be empty", file=sys.stderr)
+    problem = reason_problem(args.reason)
+    if problem is not None:
+        print(f"edge-gate open: --reason {problem}", file=sys.stderr)
         return EXIT_USAGE
     if not args.yes and not _confirm("Unlock the barrier for one passage?"):
         print("edge-gate open: cancelled", file=sys.stderr)

@@ -36,12 +36,18 @@ def edge_gate_command() -> str:
 
 
 def print_field_command(config_path: Path) -> None:
-    """Print, on stderr, a status command that reaches this run's lane."""
+    """Print, on stderr, a status command that reaches this run's lane.
+
+    The simulation calls this before enrolment, when the configuration file
+    does not exist yet, so the line states when the command starts to work.
+    """
     config = shlex.quote(str(config_path))
     command = f"{edge_gate_command()} status --config {config}"
     print(
-        "edge-gate simulate: from another shell, field commands reach the lane "
-        f"while it is up: {command} (also watch, log, devices, selftest, open)",
+        "edge-gate simulate: from another shell, once the lane is in service "
+        f"(after enrolment), field commands reach it: {command} (also watch, "
+        "log, devices, selftest, open). Before that, they report the file or "
+        "the socket as not found",
         file=sys.stderr,
         flush=True,
     )

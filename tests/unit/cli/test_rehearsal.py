@@ -95,3 +95,15 @@ def test_signal_ends_hold_early(
 
     assert time.monotonic() - started_s < 10.0
     assert f"hold ended early by {name}" in capsys.readouterr().err
+
+
+def test_field_command_says_when_it_works(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The line comes before enrolment, when the configuration is not written.
+    monkeypatch.setattr(sys, "argv", ["/usr/lib/python3/pytest"])
+    print_field_command(Path("/srv/sim/gate/edge-gate.toml"))
+
+    err = capsys.readouterr().err
+    assert "once the lane is in service (after enrolment)" in err
+    assert "report the file or the socket as not found" in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import sqlite3
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from edge_gate.cli import main as cli_main
 from edge_gate.cli._field import format_entry, mask
+from edge_gate.config import DEFAULT_CONFIG_PATH
 from edge_gate.daemon import (
     ControlServer,
     EventHub,
@@ -252,3 +254,143 @@ def test_watch_prints_until_daemon_stops(config_with_audit: Path, capsys: Any) -
         "message": "place_document",
     }
     assert "closed the connection" in err
+
+
+def test_watch_text_rounds_floats(config_with_audit: Path, capsys: Any) -> None:
+    import threading
+    import time
+
+    hub = EventHub()
+    control = ControlServer(config_with_audit.parent / "control.sock", {}, hub)
+    control.start()
+    watcher = threading.Thread(
+        target=cli_main,
+        args=(["watch", "--config", str(config_with_audit)],),
+        name="watch-cli",
+    )
+    watcher.start()
+    deadline = time.monotonic() + 5
+    while not hub._subscribers and time.monotonic() < deadline:
+        time.sleep(0.02)
+    hub.publish(
+        {"type": "transaction", "outcome": "accepted", "latency_ms": 20.48818999901414}
+    )
+    time.sleep(0.2)
+    control.stop()
+    watcher.join(5)
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.endswith("outcome=accepted latency_ms=20.5")
+
+
+@pytest.fixture
+def open_server(config_with_audit: Path) -> Iterator[list[str]]:
+    """Serve ``open`` on the configured socket; yield the reasons it got."""
+    reasons: list[str] = []
+
+    def record_open(request: Mapping[str, Any]) -> Any:
+        reasons.append(request["reason"])
+        return {"audit_seq": len(reasons)}
+
+    control = ControlServer(
+        config_with_audit.parent / "control.sock", {"open": record_open}, EventHub()
+    )
+    control.start()
+    yield reasons
+    control.stop()
+
+
+@pytest.mark.parametrize(
+    ("reason", "named"),
+    [
+        pytest.param(
+            "caf\udcff", "--reason is not valid UTF-8 text (character 4", id="latin-1"
+        ),
+        pytest.param("x" * 501, "--reason has 501 characters", id="501-characters"),
+        pytest.param(
+            "x\x1b]0;owned\x07", "control character U+001B at character 2", id="esc"
+        ),
+        pytest.param("two\nlines", "control character U+000A", id="newline"),
+        pytest.param("   ", "--reason is empty", id="blank"),
+    ],
+)
+@pytest.mark.parametrize("confirm", [["-y"], []], ids=["yes", "asking"])
+def test_open_unusable_reason_is_usage_error(
+    config_with_audit: Path,
+    open_server: list[str],
+    capsys: Any,
+    reason: str,
+    named: str,
+    confirm: list[str],
+) -> None:
+    args = ["open", *confirm, "--reason", reason, "--config", str(config_with_audit)]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("edge-gate open: --reason ")
+    assert named in err
+    assert "internal error" not in err
+    assert "pass -y" not in err
+    assert open_server == []
+
+
+def test_open_sends_valid_reason(
+    config_with_audit: Path, open_server: list[str], capsys: Any
+) -> None:
+    reason = "x" * 499 + "é"
+    args = ["open", "-y", "--reason", reason, "--config", str(config_with_audit)]
+    assert cli_main(args) == 0
+    assert open_server == [reason]
+    assert "audit row 1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["status"], ["devices"], ["selftest"], ["open", "-y", "--reason", "x"], ["watch"]],
+    ids=["status", "devices", "selftest", "open", "watch"],
+)
+def test_missing_config_flag_is_usage_error(
+    short_tmp: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.delenv("EDGE_GATE_CONFIG", raising=False)
+    missing = short_tmp / "typo.toml"
+    assert cli_main([*command, "--config", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"configuration file {missing} not found" in err
+    assert "/run/edge_gate" not in err
+
+
+def test_missing_config_from_env_is_usage_error(
+    short_tmp: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = short_tmp / "lane-2.toml"
+    monkeypatch.setenv("EDGE_GATE_CONFIG", str(missing))
+    assert cli_main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert f"configuration file {missing} (named by EDGE_GATE_CONFIG) not found" in err
+
+
+def test_invalid_config_is_usage_error(short_tmp: Path, capsys: Any) -> None:
+    config = short_tmp / "edge-gate.toml"
+    config.write_text('[daemon]\ncontrol_socket = "control.sock"\n', encoding="utf-8")
+    assert cli_main(["status", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert '[daemon] control_socket = "control.sock": is a relative path' in err
+
+
+@pytest.mark.skipif(
+    DEFAULT_CONFIG_PATH.exists(), reason="this machine has a lane configuration"
+)
+def test_no_config_uses_default_socket(
+    capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EDGE_GATE_CONFIG", raising=False)
+    assert cli_main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert "control socket /run/edge_gate/control.sock" in err
+
+
+@pytest.mark.parametrize("command", ["status", "devices", "selftest", "open", "watch"])
+def test_help_states_exit_status(command: str, capsys: Any) -> None:
+    with pytest.raises(SystemExit):
+        cli_main([command, "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "exit status" in help_text
