@@ -95,7 +95,10 @@ def assess_quality(segmentation: Segmentation, strip: IrisStrip) -> IrisQuality:
         "usable_iris_area": _ramp(usable, 0.35, 0.6),
         # Dilation outside 0.2-0.7 makes the rubber sheet unreliable.
         "pupil_iris_ratio": min(_ramp(ratio, 0.15, 0.2), _ramp(-ratio, -0.75, -0.7)),
-        # 29794-6: at least 150 px recommended, below 100 px unusable.
+        # 29794-6: at least 150 px recommended, below 100 px unusable. The
+        # iris search reaches below this floor (SegmentationParams'
+        # iris_radius_min_px), so a smaller eye is scored here instead of
+        # being given a wider circle.
         "iris_diameter_px": _ramp(diameter, 100.0, 150.0),
         "iris_pupil_contrast": _ramp(segmentation.pupil_contrast, 8.0, 25.0),
         "iris_sclera_contrast": _ramp(segmentation.iris_contrast, 3.0, 10.0),

@@ -61,7 +61,10 @@ class Circle:
 
 @dataclass(frozen=True)
 class SegmentationParams:
-    """Search ranges and detection thresholds, as fractions of the short side.
+    """Search ranges and detection thresholds.
+
+    Radii are fractions of the image's short side, except where the name
+    ends in ``_px``.
 
     The defaults cover the close-up CASIA camera (iris radius about 0.39 of
     the short side) and 640 x 480 gate cameras (iris radius 0.2-0.3).
@@ -71,6 +74,18 @@ class SegmentationParams:
     pupil_radius_max: float = 0.24
     iris_radius_min: float = 0.15
     iris_radius_max: float = 0.48
+    # The iris search also starts at or below this radius in pixels, on
+    # any frame size. Quality scores an iris diameter under 100 px as 0, so
+    # an eye a little smaller than that is found at its own boundary and
+    # rejected. With only the fraction above (72 px on a 640 x 480 frame),
+    # an eye with an iris radius of 50-70 px got a wider, wrong circle that
+    # passed quality. 42 px is the fraction's value on a 280 px short side,
+    # so CASIA-size frames keep their search range.
+    # NOTE: an iris under 42 px in radius can still get a wider, wrong
+    # circle. Five CASIA eyes scaled to an iris radius of 39-44 px on a
+    # 640 x 480 frame were all found or rejected, but smaller eyes were not
+    # tried.
+    iris_radius_min_px: float = 42.0
     # Pupil-to-iris radius ratios accepted by the search (ISO/IEC 29794-6
     # calls ratios outside about 0.2-0.7 unusable).
     ratio_min: float = 0.15
@@ -245,7 +260,7 @@ def _segment_content(
 
     # 3. Pupil on the coarse image.
     pupil_coarse = _find_pupil(coarse, coarse_short, params)
-    iris_coarse = _find_iris(coarse, pupil_coarse, coarse_short, params)
+    iris_coarse = _find_iris(coarse, pupil_coarse, coarse_short, factor, params)
 
     # 4. Full resolution, filled only around the eye to save time.
     filled = _fill_around(grey, reflections, _to_full(iris_coarse, factor))
@@ -806,12 +821,18 @@ def _find_iris(
     coarse: FloatImage,
     pupil: Circle,
     short_side: int,
+    factor: int,
     params: SegmentationParams,
 ) -> Circle:
-    """Return the iris circle on the coarse image, given the coarse pupil."""
+    """Return the iris circle on the coarse image, given the coarse pupil.
+
+    ``short_side`` is the coarse image's short side, and ``factor`` the
+    block size of the coarse image in full-resolution pixels.
+    """
+    floor = min(params.iris_radius_min * short_side, params.iris_radius_min_px / factor)
     # Start the search well outside the pupil: the collarette and the pupil's
     # own edge are stronger than the soft iris-sclera boundary.
-    low = max(params.iris_radius_min * short_side, pupil.radius * 1.45)
+    low = max(floor, pupil.radius * 1.45)
     high = min(params.iris_radius_max * short_side, pupil.radius / params.ratio_min)
     if high <= low + 4:
         raise CaptureError("iris search range is empty; recapture the eye")

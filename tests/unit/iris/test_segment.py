@@ -286,3 +286,65 @@ def test_dark_frame_border_cropped(eye_drawer: Any) -> None:
     found = segment_eye(frame)
     assert_close(found.pupil, Circle(160 + 50, 140 + 10, 40), 2.0)
     assert not found.reflections[:10].any()
+
+
+@pytest.mark.parametrize("iris_radius", [45.0, 60.0, 68.0])
+def test_small_iris_on_gate_frame_found(eye_drawer: Any, iris_radius: float) -> None:
+    # On 640 x 480 the search used to start at 0.15 of the short side,
+    # 72 px, and gave such an eye a wider, wrong circle.
+    pupil_radius = 0.37 * iris_radius
+    eye = eye_drawer(
+        width=640,
+        height=480,
+        pupil=(320.0, 240.0, pupil_radius),
+        iris=(321.0, 240.0, iris_radius),
+    )
+
+    found = segment_eye(eye)
+
+    assert_close(found.pupil, Circle(320, 240, pupil_radius), 2.0)
+    assert_close(found.iris, Circle(321, 240, iris_radius), 3.0)
+
+
+def _gate_frame(image: npt.NDArray[np.uint8], scale: float) -> npt.NDArray[np.uint8]:
+    """Return ``image`` scaled and centred on a grey 640 x 480 frame."""
+    from PIL import Image
+
+    height, width = round(image.shape[0] * scale), round(image.shape[1] * scale)
+    scaled = Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC)
+    frame = np.full((480, 640), 120, dtype=np.uint8)
+    top, left = (480 - height) // 2, (640 - width) // 2
+    frame[top : top + height, left : left + width] = np.asarray(scaled)
+    return frame
+
+
+def test_small_casia_eye_on_gate_frame_matches(data_dir: Path) -> None:
+    # Eye 005 at 0.65 of its size has an iris radius of about 63 px. The
+    # old search found a 101 px circle, quality passed (0.34), and every
+    # same-eye score was below the threshold (mean 0.553).
+    folder = data_dir / "iris" / "casia-iris-v1" / "005"
+    image = load_iris_image(folder / "005_1_1.jpg")
+    expected = segment_eye(image).iris.radius * 0.65
+    encoder = IrisEncoder(min_quality=0.3)
+
+    framed = encoder.encode_with_details(_gate_frame(image, 0.65))
+    scores = [
+        compare_irises(framed.template, encoder.encode(load_iris_image(path)))
+        for path in sorted(folder.glob("005_2_*.jpg"))
+    ]
+
+    assert abs(framed.segmentation.iris.radius - expected) <= 3.0
+    assert min(scores) > 0.7, scores
+
+
+def test_casia_eye_under_quality_floor_recaptured(data_dir: Path) -> None:
+    # At 0.45 of its size eye 005's iris is about 44 px in radius, under
+    # the 100 px diameter that quality accepts: found, then rejected.
+    image = load_iris_image(data_dir / "iris" / "casia-iris-v1" / "005/005_1_1.jpg")
+    frame = _gate_frame(image, 0.45)
+
+    found = segment_eye(frame)
+    with pytest.raises(CaptureError, match="iris_diameter_px"):
+        IrisEncoder(min_quality=0.3).encode(frame)
+
+    assert abs(found.iris.radius - 0.45 * segment_eye(image).iris.radius) <= 3.0
