@@ -23,7 +23,12 @@ class Modality(Protocol):
         ...
 
     def load_image(self, path: Path) -> npt.NDArray[np.uint8]:
-        """Read one image as 8-bit greyscale; raise ``ImageError`` if corrupt."""
+        """Read one image as 8-bit greyscale.
+
+        Raise ``ImageError`` when the file cannot be read or decoded or is
+        not a usable image. Evaluation counts that as a problem of the data
+        set, never as a failure to enrol, which only ``extract`` reports.
+        """
         ...
 
     def extract(self, image: npt.NDArray[np.uint8]) -> bytes:
