@@ -24,11 +24,19 @@ daemon. Invariants:
   file write), so the database may be ahead by rows that chain correctly,
   never behind. While a problem is found, the head file is left as it is,
   as evidence.
+- A missing head file next to an existing ``audit.db`` hides a cut at the
+  end, so :meth:`AuditLog.verify` reports it (verdict ``end_unverified``).
+  Opening the log for writing starts a new head file and records that as a
+  ``service`` row, which :meth:`AuditLog.verify` lists in
+  ``head_restart_seqs``.
 
 The chain is unkeyed: someone who can write the state directory can
-recompute every hash and rewrite both heads. The daemon logs the head hash
-to the journal at start and stop, so a rewritten chain shows up against the
+recompute every hash and rewrite both heads, or delete the oldest rows and
+move the anchor to the last deleted row. The daemon logs the head hash to
+the journal at start and stop, so a rewritten chain shows up against the
 journal.
+NOTE: nothing records the anchor outside ``audit.db``, so rows deleted from
+the start together with a moved anchor are not detected.
 """
 
 from __future__ import annotations
@@ -54,6 +62,8 @@ logger = logging.getLogger(__name__)
 
 AUDIT_DB_NAME = "audit.db"
 AUDIT_HEAD_NAME = "audit.head"
+# Start of the reason of the ``service`` row that records a restarted head file.
+HEAD_RESTART_REASON = "audit.head was missing when the audit log was opened"
 SCHEMA_VERSION = 1
 GENESIS_HASH = "0" * 64
 
@@ -253,21 +263,46 @@ _RECORD_KEYS = frozenset(
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """A stored row: its sequence number, the record and its chain hash."""
+    """A stored row: its sequence number, the record and its chain hash.
+
+    ``damage`` is set when the stored row cannot be read back as a record,
+    for example a JSON column that is not valid JSON. It names the row and
+    the column, and ``record`` is then a placeholder ``service`` record
+    (time 1970-01-01 UTC) whose reason repeats ``damage``.
+    """
 
     seq: int
     record: AuditRecord
     row_hash: str
+    damage: str = ""
 
     def to_json_dict(self) -> dict[str, Any]:
-        """Return the row as plain JSON types."""
+        """Return the row as plain JSON types.
+
+        A damaged row has only ``seq``, ``damaged`` and ``hash``.
+        """
+        if self.damage:
+            return {"seq": self.seq, "damaged": self.damage, "hash": self.row_hash}
         return {"seq": self.seq, **self.record.to_json_dict(), "hash": self.row_hash}
+
+
+VerifyVerdict = Literal["intact", "broken", "damaged", "end_unverified"]
 
 
 @dataclass(frozen=True)
 class VerifyResult:
     """Outcome of :meth:`AuditLog.verify`.
 
+    ``verdict`` is one of:
+
+    - ``intact``: every check passed.
+    - ``broken``: a row, the chain record or the head file fails its check.
+    - ``damaged``: SQLite reports ``audit.db`` itself as damaged (cut or
+      overwritten outside SQLite), so its rows cannot be checked one by one.
+    - ``end_unverified``: the rows chain correctly, but ``audit.head`` is
+      missing, so rows cut from the end cannot be detected.
+
+    ``is_intact`` is true only for ``intact``.
     ``first_bad_seq`` is the sequence number where the chain first breaks
     (a row that fails its check, or the first missing row), or None when
     the chain is intact or the break cannot be tied to a row.
@@ -275,6 +310,8 @@ class VerifyResult:
     last row still present (0 when none is), and ``first_bad_seq`` is the
     first missing row after it.
     ``problem`` describes the break.
+    ``head_restart_seqs`` lists the ``service`` rows that record a new
+    ``audit.head`` started because the old one was missing.
     """
 
     is_intact: bool
@@ -284,18 +321,53 @@ class VerifyResult:
     first_bad_seq: int | None = None
     problem: str = ""
     cut_after_seq: int | None = None
+    verdict: VerifyVerdict = "intact"
+    head_restart_seqs: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Check that ``is_intact`` agrees with ``verdict``.
+
+        Raises:
+            ValueError: the two disagree.
+        """
+        if self.is_intact != (self.verdict == "intact"):
+            raise ValueError(
+                f"verify result is_intact={self.is_intact} contradicts verdict "
+                f"{self.verdict!r}"
+            )
 
     def to_json_dict(self) -> dict[str, Any]:
         """Return the result as plain JSON types."""
         return {
             "intact": self.is_intact,
+            "verdict": self.verdict,
             "rows_checked": self.rows_checked,
             "head_seq": self.head_seq,
             "head_hash": self.head_hash,
             "first_bad_seq": self.first_bad_seq,
             "cut_after_seq": self.cut_after_seq,
             "problem": self.problem,
+            "head_restart_seqs": list(self.head_restart_seqs),
         }
+
+
+class _InvalidHeadFileError(StoreError):
+    """The head file exists but does not contain a head."""
+
+    def __init__(self, head_path: Path, detail: str) -> None:
+        super().__init__(
+            f"audit head file {head_path} is not valid: {detail}. edge-gate "
+            "replaces it only whole, by a rename, so it was overwritten or "
+            "damaged: copy audit.db and audit.head as evidence, move "
+            "audit.head aside and start edge-gate again, which records the new "
+            "head file in the audit log"
+        )
+        self.head_path = head_path
+        self.detail = detail
+
+
+class _DamagedRowError(ValueError):
+    """A stored row that cannot be read back as an :class:`AuditRecord`."""
 
 
 @dataclass(frozen=True)
@@ -333,6 +405,20 @@ class AuditLog(Closing):
         self._head_break: _Break | None = None
         if read_only and not self.path.exists():
             raise StoreError(_missing_message(self.path, self.head_path))
+        if read_only and self.path.is_file() and self.path.stat().st_size == 0:
+            raise StoreError(
+                f"audit log {self.path} is empty (0 bytes), so it was emptied "
+                "or replaced: keep it and audit.head as evidence, and put the "
+                "audit.db file back from a copy"
+            )
+        # SQLite reports a folder as "disk I/O error", which hides the fix.
+        if self.path.exists() and not self.path.is_file():
+            kind = "a folder" if self.path.is_dir() else "not a regular file"
+            raise StoreError(
+                f"audit log {self.path} is {kind}, but it must be the SQLite "
+                "file audit.db: move it aside (keep it as evidence) and put "
+                "the audit.db file back from a copy"
+            )
         is_new = not self.path.exists()
         try:
             if read_only:
@@ -373,7 +459,11 @@ class AuditLog(Closing):
                 f"audit log {self.path} is unreadable or not an audit log: {err}"
             ) from err
         if not read_only:
-            self._start_head_file(is_new)
+            try:
+                self._start_head_file(is_new)
+            except StoreError:
+                self._db.close()
+                raise
 
     def _start_head_file(self, is_new: bool) -> None:
         """Compare the head file with the database, or start it."""
@@ -390,15 +480,48 @@ class AuditLog(Closing):
             self.head_problem = head_break.problem
             logger.error("audit log head mismatch: %s", self.head_problem)
             return
-        if not self.head_path.exists():
-            head_seq, _head_hash = self.head()
-            if head_seq:
-                logger.warning(
-                    "audit head file %s is missing; starting it at row %d",
-                    self.head_path,
-                    head_seq,
-                )
+        if not is_new and not self.head_path.exists():
+            self._restart_head_file()
+            return
         self._write_head_file(*self.head())
+
+    def _restart_head_file(self) -> None:
+        """Start a missing head file again, and record that in the log.
+
+        Without the head file a cut at the end went unseen, so the ``service``
+        row keeps the event inside the chain, where ``verify`` lists it.
+        Appending the row also writes the new head file.
+        """
+        head_seq, head_hash = self.head()
+        logger.warning(
+            "audit head file %s is missing; starting it again at row %d, hash "
+            "%s, and recording this in the audit log",
+            self.head_path,
+            head_seq,
+            head_hash,
+        )
+        record = AuditRecord(
+            time_utc=datetime.now(UTC),
+            kind="service",
+            transaction_id="",
+            outcome="none",
+            reason=(
+                f"{HEAD_RESTART_REASON} at row {head_seq} (hash {head_hash}), "
+                "so a new audit.head starts here. Rows cut from the end "
+                "before this row cannot be detected: compare row "
+                f"{head_seq} and its hash with the journal line 'audit log "
+                "head at stop' of the previous run"
+            ),
+        )
+        try:
+            self.append(record)
+        except StoreError as err:
+            logger.error(
+                "cannot record the restart of %s in the audit log: %s",
+                self.head_path,
+                err,
+            )
+            self._write_head_file(head_seq, head_hash)
 
     def _prepare(self) -> None:
         self._db.execute("PRAGMA busy_timeout = 5000")
@@ -566,7 +689,7 @@ class AuditLog(Closing):
                 rows = self._db.execute(sql, (*params, limit)).fetchall()
             except sqlite3.Error as err:
                 raise StoreError(f"cannot query audit log {self.path}: {err}") from err
-        return [_entry_from_row(row) for row in rows]
+        return [_read_entry(row) for row in rows]
 
     def contains(self, record: AuditRecord) -> bool:
         """Return whether a row with exactly this record's contents exists.
@@ -583,7 +706,9 @@ class AuditLog(Closing):
         rows = self.query(
             since=since, until=since + timedelta(microseconds=1), limit=100_000
         )
-        return any(entry.record.to_json_dict() == values for entry in rows)
+        return any(
+            not entry.damage and entry.record.to_json_dict() == values for entry in rows
+        )
 
     def head(self) -> tuple[int, str]:
         """Return the newest row's sequence number and hash (0 and zeros if empty)."""
@@ -606,24 +731,44 @@ class AuditLog(Closing):
     def read_head_file(self) -> tuple[int, str] | None:
         """Return the sequence number and hash in the head file, or None.
 
+        Returns:
+            None when the head file does not exist.
+
         Raises:
-            StoreError: the head file exists but cannot be read or parsed.
+            StoreError: the head file exists but cannot be read, or its
+                contents are not a head (then the error is the subclass
+                that :meth:`verify` reports as a broken chain).
         """
         try:
             text = self.head_path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except IsADirectoryError:
+            raise _InvalidHeadFileError(self.head_path, "it is a folder") from None
+        except UnicodeDecodeError:
+            raise _InvalidHeadFileError(self.head_path, "it is not UTF-8") from None
         except OSError as err:
             raise StoreError(
-                f"cannot read audit head file {self.head_path}: {err}"
+                f"cannot read audit head file {self.head_path}: {err}. Make it "
+                "readable for the user that runs edge-gate, or run the "
+                "command as that user"
             ) from err
+        if not text.strip():
+            raise _InvalidHeadFileError(self.head_path, "it is empty")
         try:
             data = json.loads(text)
-            seq, row_hash = int(data["head_seq"]), str(data["head_hash"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise StoreError(
-                f"audit head file {self.head_path} is not valid: {err}"
-            ) from err
+        except ValueError:
+            raise _InvalidHeadFileError(self.head_path, "it is not JSON") from None
+        seq = data.get("head_seq") if isinstance(data, dict) else None
+        row_hash = data.get("head_hash") if isinstance(data, dict) else None
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise _InvalidHeadFileError(
+                self.head_path, "head_seq is not a whole number of 0 or more"
+            )
+        if not isinstance(row_hash, str) or not _is_sha256_hex(row_hash):
+            raise _InvalidHeadFileError(
+                self.head_path, "head_hash is not 64 hexadecimal digits"
+            )
         return seq, row_hash
 
     def _write_head_file(self, seq: int, row_hash: str) -> None:
@@ -706,22 +851,33 @@ class AuditLog(Closing):
         """Check the whole hash chain.
 
         Steps:
-            1. Read the anchor and head from the ``chain`` table.
-            2. Walk the rows by sequence number: each must follow the
+            1. SQLite checks the file itself (``PRAGMA quick_check``): a file
+               cut or overwritten outside SQLite is ``damaged``, and its rows
+               are not checked one by one.
+            2. Read the anchor and head from the ``chain`` table.
+            3. Walk the rows by sequence number: each must follow the
                previous one without a gap, carry the previous hash as
-               ``prev_hash``, and hash to its stored ``row_hash``.
-            3. The last row must be the recorded head, so deleting the
+               ``prev_hash``, read back as a record, and hash to its stored
+               ``row_hash``.
+            4. The last row must be the recorded head, so deleting the
                newest rows is found as well.
-            4. The head must not be behind the head file ``audit.head``, so
+            5. The head must not be behind the head file ``audit.head``, so
                deleting the newest rows together with the chain record, or
-               replacing the whole file, is found too.
+               replacing the whole file, is found too. A head file that is
+               not valid is a break.
+            6. A missing head file leaves step 5 undone, so the verdict is
+               ``end_unverified``.
 
         Returns:
             The result; a broken chain is a result, not an exception.
 
         Raises:
-            StoreError: SQLite failed to read the file.
+            StoreError: SQLite failed to read the file for a reason other
+                than damage, or the head file cannot be read (permissions).
         """
+        damage = self._find_file_damage()
+        if damage:
+            return VerifyResult(False, 0, 0, "", problem=damage, verdict="damaged")
         with self._lock:
             try:
                 chain = self._db.execute(
@@ -730,6 +886,15 @@ class AuditLog(Closing):
                 ).fetchone()
                 rows = self._db.execute("SELECT * FROM audit ORDER BY seq").fetchall()
             except sqlite3.Error as err:
+                if _is_damage(err):
+                    return VerifyResult(
+                        False,
+                        0,
+                        0,
+                        "",
+                        problem=self._damage_text([str(err)]),
+                        verdict="damaged",
+                    )
                 raise StoreError(f"cannot read audit log {self.path}: {err}") from err
         if chain is None:
             return VerifyResult(
@@ -741,11 +906,10 @@ class AuditLog(Closing):
                     f"the chain table has no head record ({len(rows)} audit rows "
                     "remain): the chain record was deleted or the file replaced"
                 ),
+                verdict="broken",
             )
         anchor_seq, anchor_hash, head_seq, head_hash = chain
-
-        def broken(seq: int, checked: int, problem: str) -> VerifyResult:
-            return VerifyResult(False, checked, head_seq, head_hash, seq, problem)
+        walk = _walk_rows(rows, anchor_seq, anchor_hash)
 
         def reported(found: _Break, checked: int) -> VerifyResult:
             return VerifyResult(
@@ -756,34 +920,84 @@ class AuditLog(Closing):
                 found.first_bad_seq,
                 found.problem,
                 found.cut_after_seq,
+                verdict="broken",
+                head_restart_seqs=walk.head_restart_seqs,
             )
 
-        expected_seq, expected_prev = anchor_seq + 1, anchor_hash
-        for checked, row in enumerate(rows):
-            seq, prev_hash, row_hash = row[0], row[14], row[15]
-            if seq != expected_seq:
-                return broken(
-                    expected_seq,
-                    checked,
-                    f"row {expected_seq} is missing (next is {seq})",
-                )
-            if prev_hash != expected_prev:
-                return broken(seq, checked, f"row {seq} does not link to row {seq - 1}")
-            values = _entry_from_row(row).record.to_json_dict()
-            if _row_hash(seq, prev_hash, values) != row_hash:
-                return broken(
-                    seq, checked, f"row {seq} was changed after it was written"
-                )
-            expected_seq, expected_prev = seq + 1, row_hash
-        tail_break = _check_tail(expected_seq - 1, expected_prev, head_seq, head_hash)
+        if walk.found is not None:
+            return reported(walk.found, walk.rows_checked)
+        tail_break = _check_tail(walk.last_seq, walk.last_hash, head_seq, head_hash)
         if tail_break is not None:
             return reported(tail_break, len(rows))
         # A problem found at open stays reported, even once a new chain has
         # grown past the old head.
-        head_break = self._head_break or self._find_head_break()
+        head_break = self._head_break
+        if head_break is None:
+            try:
+                head_break = self._find_head_break()
+            except _InvalidHeadFileError as err:
+                head_break = _Break(
+                    f"{err.head_path} is not valid ({err.detail}), so rows cut "
+                    "from the end cannot be detected. edge-gate replaces it "
+                    "only whole, by a rename, so it was overwritten or damaged"
+                )
         if head_break is not None:
             return reported(head_break, len(rows))
-        return VerifyResult(True, len(rows), head_seq, head_hash)
+        if not self.head_path.exists():
+            return VerifyResult(
+                False,
+                len(rows),
+                head_seq,
+                head_hash,
+                problem=(
+                    f"{self.head_path} is missing, so rows cut from the end of "
+                    "the log cannot be detected"
+                ),
+                verdict="end_unverified",
+                head_restart_seqs=walk.head_restart_seqs,
+            )
+        return VerifyResult(
+            True,
+            len(rows),
+            head_seq,
+            head_hash,
+            head_restart_seqs=walk.head_restart_seqs,
+        )
+
+    def _find_file_damage(self) -> str:
+        """Run SQLite's ``quick_check``; return what it found, or "" if none.
+
+        Raises:
+            StoreError: SQLite failed for a reason other than damage.
+        """
+        with self._lock:
+            try:
+                found = [
+                    str(row[0]) for row in self._db.execute("PRAGMA quick_check(5)")
+                ]
+            except sqlite3.Error as err:
+                if not _is_damage(err):
+                    raise StoreError(
+                        f"cannot check audit log {self.path}: {err}"
+                    ) from err
+                found = [str(err)]
+        if found == ["ok"]:
+            return ""
+        return self._damage_text(found)
+
+    def _damage_text(self, found: Sequence[str]) -> str:
+        # quick_check heads its list with "*** in database main ***".
+        lines = [
+            line
+            for text in found
+            for line in text.splitlines()
+            if line.strip() and not line.startswith("***")
+        ]
+        return (
+            f"{self.path} is damaged: it was cut or overwritten outside "
+            f"SQLite, so its rows cannot be checked. SQLite reports: "
+            f"{'; '.join(lines)}"
+        )
 
     def prune(self, retention_days: int, *, now: datetime | None = None) -> int:
         """Delete rows older than the retention period, keeping the chain valid.
@@ -878,6 +1092,69 @@ def _check_tail(
     return None
 
 
+@dataclass(frozen=True)
+class _Walk:
+    """Result of :func:`_walk_rows`: the end of the unbroken chain, or a break."""
+
+    rows_checked: int
+    last_seq: int
+    last_hash: str
+    head_restart_seqs: tuple[int, ...]
+    found: _Break | None = None
+
+
+def _walk_rows(
+    rows: Sequence[Sequence[Any]], anchor_seq: int, anchor_hash: str
+) -> _Walk:
+    """Check each row against the one before it, from the anchor on.
+
+    Returns:
+        The first break, or the last row that chains correctly (the anchor
+        when no row is left), with the rows that record a restarted head file.
+    """
+    restarts: list[int] = []
+    expected_seq, expected_prev = anchor_seq + 1, anchor_hash
+    for checked, row in enumerate(rows):
+        seq, prev_hash, row_hash = row[0], row[14], row[15]
+        found: _Break | None = None
+        if seq != expected_seq:
+            found = _Break(
+                f"row {expected_seq} is missing (next is {seq})", expected_seq
+            )
+        elif prev_hash != expected_prev:
+            found = _Break(f"row {seq} does not link to row {seq - 1}", seq)
+        else:
+            try:
+                record = _entry_from_row(row).record
+            except _DamagedRowError as err:
+                found = _Break(
+                    f"row {seq} was changed after it was written: {err}", seq
+                )
+            else:
+                if _row_hash(seq, prev_hash, record.to_json_dict()) != row_hash:
+                    found = _Break(f"row {seq} was changed after it was written", seq)
+                elif record.kind == "service" and record.reason.startswith(
+                    HEAD_RESTART_REASON
+                ):
+                    restarts.append(seq)
+        if found is not None:
+            return _Walk(
+                checked, expected_seq - 1, expected_prev, tuple(restarts), found
+            )
+        expected_seq, expected_prev = seq + 1, row_hash
+    return _Walk(len(rows), expected_seq - 1, expected_prev, tuple(restarts))
+
+
+def _is_damage(err: sqlite3.Error) -> bool:
+    """Return whether SQLite failed because the file itself is damaged."""
+    name = getattr(err, "sqlite_errorname", None) or ""
+    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+
+
+def _is_sha256_hex(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
 def _rows(first_seq: int, last_seq: int, singular: str, plural: str) -> str:
     """Return a row range with its verb, e.g. "row 5 was" or "rows 5 to 9 were"."""
     if first_seq == last_seq:
@@ -893,8 +1170,11 @@ def _missing_message(path: Path, head_path: Path) -> str:
     if head_path.exists():
         message += (
             f", and {head_path} records rows that existed: the audit log was "
-            "deleted or moved"
+            "deleted or moved. Keep audit.head as evidence and put audit.db "
+            "back from a copy"
         )
+    else:
+        message += ": check the setting, or whether the daemon has run yet"
     return message
 
 
@@ -999,19 +1279,62 @@ def _row_columns(values: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _entry_from_row(row: Sequence[Any]) -> AuditEntry:
-    record = AuditRecord(
-        time_utc=_parse_time(row[1]),
-        kind=row[2],
-        lane_id=row[3],
-        transaction_id=row[4],
-        issuing_state=row[5],
-        document_number=row[6],
-        outcome=row[7],
-        reason=row[8],
-        alarms=tuple(json.loads(row[9])),
-        scores=json.loads(row[10]),
-        thresholds=json.loads(row[11]),
-        durations_ms=json.loads(row[12]),
-        latency_ms=row[13],
-    )
+    """Read one ``audit`` row back as an entry, checking every column.
+
+    Raises:
+        _DamagedRowError: a column cannot be read back (not valid JSON, a
+            malformed time, a wrong type), or the record fails the checks
+            of :meth:`AuditLog.append`. The message names the column.
+    """
+    values: dict[str, Any] = dict(zip(_COLUMNS, row[1:14], strict=True))
+    for name in ("alarms", "scores", "thresholds", "durations_ms"):
+        try:
+            values[name] = json.loads(values[name])
+        except (TypeError, ValueError):
+            raise _DamagedRowError(f"audit field {name} is not valid JSON") from None
+    try:
+        record = AuditRecord.from_json_dict(values)
+    except (TypeError, ValueError) as err:
+        raise _DamagedRowError(str(err)) from None
     return AuditEntry(seq=int(row[0]), record=record, row_hash=str(row[15]))
+
+
+def _read_entry(row: Sequence[Any]) -> AuditEntry:
+    """Read one ``audit`` row, or mark it damaged when it cannot be read."""
+    try:
+        return _entry_from_row(row)
+    except _DamagedRowError as err:
+        seq = int(row[0])
+        # The row number only: the message may quote a score or a time.
+        logger.warning("audit row %d cannot be read back", seq)
+        damage = (
+            f"row {seq} cannot be read ({err}); run edge-gate log verify, "
+            "which reports it as changed after it was written"
+        )
+        placeholder = AuditRecord(
+            time_utc=datetime(1970, 1, 1, tzinfo=UTC),
+            kind="service",
+            transaction_id="",
+            outcome="none",
+            reason=_clean_text(damage),
+        )
+        row_hash = row[15] if isinstance(row[15], str) else ""
+        return AuditEntry(seq, placeholder, row_hash, damage=damage)
+
+
+# The columns of the audit table between seq and prev_hash.
+_COLUMNS = (
+    "time_utc",
+    "kind",
+    "lane_id",
+    "transaction_id",
+    "issuing_state",
+    "document_number",
+    "outcome",
+    "reason",
+    "alarms",
+    "scores",
+    "thresholds",
+    "durations_ms",
+    "latency_ms",
+)

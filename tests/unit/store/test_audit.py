@@ -287,3 +287,65 @@ def test_sanitized_record_keeps_what_it_can(tmp_path: Path) -> None:
     with AuditLog(tmp_path / "audit.db") as log:
         log.append(fixed)
         assert log.verify().is_intact
+
+
+@pytest.mark.parametrize(
+    ("sql", "detail"),
+    [
+        pytest.param(
+            "UPDATE audit SET alarms = '[' WHERE seq = 5",
+            "audit field alarms is not valid JSON",
+            id="alarms-not-json",
+        ),
+        pytest.param(
+            "UPDATE audit SET scores = '[1]' WHERE seq = 5",
+            "audit field scores must be a JSON dict",
+            id="scores-a-list",
+        ),
+        pytest.param(
+            "UPDATE audit SET time_utc = 'yesterday' WHERE seq = 5",
+            "audit field time_utc is invalid",
+            id="time-not-iso",
+        ),
+        pytest.param(
+            "UPDATE audit SET latency_ms = 'fast' WHERE seq = 5",
+            "audit field latency_ms must be a number",
+            id="latency-text",
+        ),
+    ],
+)
+def test_unreadable_column_breaks_chain_at_row(
+    log_path: Path, sql: str, detail: str
+) -> None:
+    tamper(log_path, sql)
+
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+
+    assert not result.is_intact
+    assert result.verdict == "broken"
+    assert result.first_bad_seq == 5
+    assert result.problem.startswith("row 5 was changed after it was written")
+    assert detail in result.problem
+
+
+def test_query_marks_unreadable_row(log_path: Path) -> None:
+    tamper(log_path, "UPDATE audit SET alarms = '[' WHERE seq = 5")
+
+    with AuditLog(log_path, read_only=True) as log:
+        entries = log.query()
+
+    assert [entry.seq for entry in entries] == list(range(1, 11))
+    damaged = entries[4]
+    assert "row 5 cannot be read" in damaged.damage
+    assert "alarms is not valid JSON" in damaged.damage
+    assert set(damaged.to_json_dict()) == {"seq", "damaged", "hash"}
+    assert [entry.seq for entry in entries if entry.damage] == [5]
+    assert entries[5].to_json_dict()["transaction_id"] == "tx-0005"
+
+
+def test_contains_skips_unreadable_row(log_path: Path) -> None:
+    tamper(log_path, "UPDATE audit SET scores = '{' WHERE seq = 5")
+    with AuditLog(log_path, read_only=True) as log:
+        assert not log.contains(make_record(4))
+        assert log.contains(make_record(3))

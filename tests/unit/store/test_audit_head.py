@@ -15,7 +15,7 @@ import pytest
 
 from edge_gate.errors import StoreError
 from edge_gate.store import AuditLog, AuditRecord
-from edge_gate.store._audit import AUDIT_HEAD_NAME
+from edge_gate.store._audit import AUDIT_HEAD_NAME, HEAD_RESTART_REASON
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -267,3 +267,152 @@ def test_recreated_database_names_no_row(log_path: Path) -> None:
     assert result.first_bad_seq is None
     assert result.cut_after_seq is None
     assert "was missing and has been created empty" in result.problem
+
+
+def cut_end_and_move_head(path: Path, keep_rows: int) -> None:
+    """Delete the rows after ``keep_rows`` and point the chain record at it."""
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM audit WHERE seq > ?", (keep_rows,))
+        (row_hash,) = db.execute(
+            "SELECT row_hash FROM audit WHERE seq = ?", (keep_rows,)
+        ).fetchone()
+        db.execute(
+            "UPDATE chain SET head_seq = ?, head_hash = ? WHERE id = 1",
+            (keep_rows, row_hash),
+        )
+
+
+@pytest.mark.parametrize(
+    "keep_rows",
+    [
+        pytest.param(10, id="head-file-deleted"),
+        pytest.param(7, id="head-file-deleted-and-end-cut"),
+    ],
+)
+def test_missing_head_file_leaves_end_unverified(
+    log_path: Path, keep_rows: int
+) -> None:
+    (log_path.parent / AUDIT_HEAD_NAME).unlink()
+    if keep_rows < 10:
+        cut_end_and_move_head(log_path, keep_rows)
+
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+
+    assert not result.is_intact
+    assert result.verdict == "end_unverified"
+    assert result.rows_checked == keep_rows
+    assert result.head_seq == keep_rows
+    assert f"{AUDIT_HEAD_NAME} is missing" in result.problem
+    assert result.to_json_dict()["verdict"] == "end_unverified"
+
+
+def test_missing_head_file_restart_recorded(log_path: Path) -> None:
+    (log_path.parent / AUDIT_HEAD_NAME).unlink()
+    with AuditLog(log_path, read_only=True) as log:
+        head_before = log.head()
+
+    with AuditLog(log_path) as log:
+        assert log.head_problem == ""
+        (restart,) = log.query(kind="service")
+        result = log.verify()
+
+    assert restart.seq == 11
+    assert restart.record.reason.startswith(HEAD_RESTART_REASON)
+    assert f"at row 10 (hash {head_before[1]})" in restart.record.reason
+    assert "audit log head at stop" in restart.record.reason
+    assert read_head_file(log_path) == (11, restart.row_hash)
+    assert result.is_intact, result.problem
+    assert result.head_restart_seqs == (11,)
+    assert result.to_json_dict()["head_restart_seqs"] == [11]
+
+
+def test_present_head_file_records_no_restart(log_path: Path) -> None:
+    with AuditLog(log_path) as log:
+        assert log.query(kind="service") == []
+        assert log.verify().head_restart_seqs == ()
+
+
+@pytest.mark.parametrize(
+    ("contents", "detail"),
+    [
+        pytest.param("{not json", "it is not JSON", id="garbage"),
+        pytest.param("", "it is empty", id="empty"),
+        pytest.param("[1, 2]", "head_seq is not a whole number", id="json-list"),
+        pytest.param(
+            '{"head_seq": "10", "head_hash": "00"}',
+            "head_seq is not a whole number",
+            id="seq-as-text",
+        ),
+        pytest.param(
+            '{"head_seq": 10, "head_hash": "xyz"}',
+            "head_hash is not 64 hexadecimal digits",
+            id="short-hash",
+        ),
+        pytest.param(b"\xff\xfe".decode("latin-1"), "it is not UTF-8", id="latin-1"),
+    ],
+)
+def test_invalid_head_file_is_broken_verdict(
+    log_path: Path, contents: str, detail: str
+) -> None:
+    (log_path.parent / AUDIT_HEAD_NAME).write_text(contents, "latin-1")
+
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+
+    assert not result.is_intact
+    assert result.verdict == "broken"
+    assert f"{AUDIT_HEAD_NAME} is not valid ({detail}" in result.problem
+    assert "rows cut from the end cannot be detected" in result.problem
+
+
+def test_head_file_folder_is_broken_verdict(log_path: Path) -> None:
+    head_file = log_path.parent / AUDIT_HEAD_NAME
+    head_file.unlink()
+    head_file.mkdir()
+
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+
+    assert result.verdict == "broken"
+    assert "is not valid (it is a folder)" in result.problem
+
+
+def test_invalid_head_file_at_open_has_advice(log_path: Path) -> None:
+    (log_path.parent / AUDIT_HEAD_NAME).write_text("{", "utf-8")
+    with pytest.raises(StoreError, match=r"move audit\.head aside") as error:
+        AuditLog(log_path)
+    assert "copy audit.db and audit.head as evidence" in str(error.value)
+
+
+def test_cut_file_is_damaged_verdict(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        for index in range(40):
+            log.append(make_record(index))
+    # A file cut inside its last page, as a copy that stopped early leaves it.
+    os.truncate(path, path.stat().st_size - 700)
+
+    with AuditLog(path, read_only=True) as log:
+        result = log.verify()
+
+    assert not result.is_intact
+    assert result.verdict == "damaged"
+    assert f"{path} is damaged" in result.problem
+    assert "SQLite reports" in result.problem
+    assert "is missing (next is" not in result.problem
+
+
+@pytest.mark.parametrize("read_only", [True, False], ids=["offline", "daemon"])
+def test_database_folder_named(tmp_path: Path, read_only: bool) -> None:
+    path = tmp_path / "audit.db"
+    path.mkdir()
+    with pytest.raises(StoreError, match="is a folder, but it must be") as error:
+        AuditLog(path, read_only=read_only)
+    assert "put the audit.db file back" in str(error.value)
+
+
+def test_empty_database_named_offline(log_path: Path) -> None:
+    log_path.write_bytes(b"")
+    with pytest.raises(StoreError, match=r"is empty \(0 bytes\)"):
+        AuditLog(log_path, read_only=True)
