@@ -17,6 +17,7 @@ import argparse
 import datetime
 import json
 import sys
+import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,43 @@ AUDIT_BREAK_ADVICE = (
     "'audit log head at start' and 'audit log head at stop' give the head "
     "row and hash of each daemon run to compare with."
 )
+# Advice printed when SQLite finds audit.db itself damaged.
+AUDIT_DAMAGE_ADVICE = (
+    "Copy audit.db, audit.db-wal and audit.head from the [store] state_dir "
+    "as evidence before anything writes to them, check the storage for "
+    "errors (dmesg), and report the damage. The journal lines 'audit log "
+    "head at start' and 'audit log head at stop' give the head row and hash "
+    "of each daemon run to compare with."
+)
+# Advice printed when audit.head is missing, with the head row and hash.
+AUDIT_NO_HEAD_ADVICE = (
+    "Compare head row {seq} and hash {hash} with the last 'audit log head "
+    "at stop' line in the journal (journalctl -u edge-gate.service -g "
+    "'audit log head'): a later row there means rows were cut from the end. "
+    "Copy audit.db as evidence first. Starting edge-gate.service writes a "
+    "new audit.head and records that in the audit log as a service row."
+)
+LOG_DESCRIPTION = """\
+Show audit records, or verify the hash chain.
+
+log prints the newest records, oldest first, with document numbers masked
+and control characters in text shown as escapes (ESC as \\x1b). When no
+record matches, it prints a note on stderr. Exit status 0, or 1 when the
+log cannot be read or a row in it cannot be read (that row is printed as
+DAMAGED, the others as usual).
+
+log verify checks every row's hash, and the end of the log against
+audit.head. It prints one verdict line:
+  intact          every check passed (exit status 0)
+  BROKEN          a row, the chain record or audit.head fails its check
+                  (exit status 1)
+  DAMAGED         SQLite reports audit.db as cut or overwritten outside
+                  SQLite (exit status 1)
+  END UNVERIFIED  the rows chain correctly, but audit.head is missing, so
+                  rows cut from the end cannot be detected; compare with the
+                  journal lines 'audit log head at start' and 'audit log
+                  head at stop' (exit status 1)
+"""
 
 
 def register(subparsers: Any) -> None:
@@ -105,6 +143,8 @@ def register(subparsers: Any) -> None:
     open_parser.set_defaults(handler=cmd_open)
 
     log = _add(subparsers, "log", "show audit records, or verify the hash chain")
+    log.description = LOG_DESCRIPTION
+    log.formatter_class = argparse.RawDescriptionHelpFormatter
     log.add_argument(
         "action", nargs="?", choices=["verify"], help="verify: check the hash chain"
     )
@@ -310,43 +350,115 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    """Print audit records, or verify the chain (exit 1 when broken)."""
+    """Print audit records, or verify the chain.
+
+    Returns:
+        0 when the records were printed or the chain is intact. 1 when a row
+        cannot be read, or the chain is broken, the file damaged or
+        ``audit.head`` missing (see ``LOG_DESCRIPTION``). 2 for a bad limit.
+    """
     if not 1 <= args.limit <= 100_000:
         print("edge-gate log: --limit must be 1 to 100000", file=sys.stderr)
         return EXIT_USAGE
     if args.action == "verify":
-        result = _verify(args)
-        if args.json:
-            _print_json(result)
-        elif result["intact"]:
-            print(
-                f"audit log intact: {result['rows_checked']} rows, head row "
-                f"{result['head_seq']} hash {result['head_hash']}"
-            )
-        else:
-            print(verify_verdict(result))
-            print(AUDIT_BREAK_ADVICE, file=sys.stderr)
-        return EXIT_OK if result["intact"] else EXIT_FAILED
+        return _print_verify(args, _verify(args))
 
     entries = _query(args)
+    damaged: list[int] = []
     for entry in entries:
-        if not args.show_personal:
+        if "damaged" in entry:
+            damaged.append(entry["seq"])
+        elif not args.show_personal:
             entry["document_number"] = mask(entry.get("document_number", ""))
         if args.json:
             print(json.dumps(entry, ensure_ascii=False))
         else:
             print(format_entry(entry))
+    if not entries:
+        print(
+            f"edge-gate log: no audit rows match{_filters_text(args)}", file=sys.stderr
+        )
+    if damaged:
+        rows = ", ".join(map(str, damaged))
+        print(
+            f"edge-gate log: cannot read row {rows}, shown as DAMAGED; run "
+            "edge-gate log verify to check the chain",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return EXIT_OK
 
 
+def _filters_text(args: argparse.Namespace) -> str:
+    """Return the filters given on the command line, for the no-match note."""
+    filters = [
+        f"{option} {value}"
+        for option, value in (
+            ("--since", args.since),
+            ("--until", args.until),
+            ("--outcome", args.outcome),
+        )
+        if value is not None
+    ]
+    return f" ({', '.join(filters)})" if filters else ": the audit log has no rows"
+
+
+def _print_verify(args: argparse.Namespace, result: Mapping[str, Any]) -> int:
+    """Print a verify result as JSON, or as a verdict line with advice."""
+    # A daemon older than the verdict field reports only "intact".
+    verdict = result.get("verdict") or ("intact" if result["intact"] else "broken")
+    if args.json:
+        _print_json(result)
+        return EXIT_OK if verdict == "intact" else EXIT_FAILED
+
+    if verdict == "intact":
+        print(
+            f"audit log intact: {result['rows_checked']} rows, head row "
+            f"{result['head_seq']} hash {result['head_hash']}"
+        )
+    else:
+        print(verify_verdict(result))
+    if verdict == "end_unverified":
+        advice = AUDIT_NO_HEAD_ADVICE.format(
+            seq=result["head_seq"], hash=result["head_hash"]
+        )
+        print(advice, file=sys.stderr)
+    elif verdict == "damaged":
+        print(AUDIT_DAMAGE_ADVICE, file=sys.stderr)
+    elif verdict != "intact":
+        print(AUDIT_BREAK_ADVICE, file=sys.stderr)
+
+    restarts = result.get("head_restart_seqs") or []
+    if restarts:
+        rows = ", ".join(map(str, restarts))
+        print(
+            f"note: row {rows} records that audit.head was missing and was "
+            "started again. Rows cut from the end before such a row cannot "
+            "be detected: read it with edge-gate log and compare it with the "
+            "journal lines 'audit log head at stop'.",
+            file=sys.stderr,
+        )
+    return EXIT_OK if verdict == "intact" else EXIT_FAILED
+
+
 def verify_verdict(result: Mapping[str, Any]) -> str:
-    """Format the line for a broken chain from ``AuditLog.verify``'s JSON.
+    """Format the verdict line for a chain that is not intact.
 
     A log truncated at the end is reported by its last remaining row,
-    because the first bad row no longer exists.
+    because the first bad row no longer exists. Control characters in the
+    problem text are escaped.
     """
-    problem = result["problem"]
+    problem = printable(str(result["problem"]))
     sentence = problem[:1].upper() + problem[1:]
+    verdict = result.get("verdict")
+    if verdict == "damaged":
+        return f"audit log DAMAGED: {problem}"
+    if verdict == "end_unverified":
+        return (
+            f"audit log END UNVERIFIED: {result['rows_checked']} rows chain "
+            f"correctly to head row {result['head_seq']} hash "
+            f"{result['head_hash']}, but {problem}"
+        )
     cut_after = result.get("cut_after_seq")
     if cut_after == 0:
         return f"audit log BROKEN: no row is left. {sentence}"
@@ -398,24 +510,51 @@ def mask(document_number: str) -> str:
 
 
 def format_entry(entry: Mapping[str, Any]) -> str:
-    """Format one audit row as a line for the terminal."""
-    scores = ",".join(f"{k}={v:.3f}" for k, v in entry.get("scores", {}).items())
-    alarms = ",".join(entry.get("alarms", []))
+    """Format one audit row as a line for the terminal.
+
+    Every text is passed through :func:`printable`. A row that the audit
+    log could not read (``damaged``) is printed as DAMAGED with the reason.
+    """
+    if "damaged" in entry:
+        return f"{entry['seq']:>7} DAMAGED {printable(str(entry['damaged']))}"
+    scores = ",".join(
+        f"{printable(str(k))}={v:.3f}" for k, v in entry.get("scores", {}).items()
+    )
+    alarms = ",".join(printable(str(alarm)) for alarm in entry.get("alarms", []))
     latency = entry.get("latency_ms")
     parts: Sequence[str] = [
         f"{entry['seq']:>7}",
-        entry["time_utc"],
-        f"{entry['kind']:<11}",
-        f"{entry['outcome']:<9}",
-        entry.get("transaction_id") or "-",
-        entry.get("issuing_state") or "-",
-        entry.get("document_number") or "-",
-        entry["reason"],
+        printable(str(entry["time_utc"])),
+        f"{printable(str(entry['kind'])):<11}",
+        f"{printable(str(entry['outcome'])):<9}",
+        printable(str(entry.get("transaction_id") or "-")),
+        printable(str(entry.get("issuing_state") or "-")),
+        printable(str(entry.get("document_number") or "-")),
+        printable(str(entry["reason"])),
         f"scores[{scores}]" if scores else "",
         f"alarms[{alarms}]" if alarms else "",
         f"latency={latency:.0f}ms" if latency is not None else "",
     ]
     return " ".join(p for p in parts if p)
+
+
+def printable(text: str) -> str:
+    """Return ``text`` with control and format characters as escapes.
+
+    Reasons are typed by people and stored as given, so they may carry
+    terminal escape sequences (ESC), line breaks or bidirectional overrides
+    that would rewrite or hide what the terminal shows. Each character of a
+    Unicode category C (control, format, surrogate, private use, unassigned)
+    or a line or paragraph separator is written as its Python escape, such
+    as ``\\x1b`` or ``\\u202e``. Backslashes are kept as they are.
+    """
+    return "".join(
+        char.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(char)[0] == "C"
+        or unicodedata.category(char) in ("Zl", "Zp")
+        else char
+        for char in text
+    )
 
 
 def _confirm(question: str) -> bool:

@@ -8,6 +8,7 @@ would, and then runs the command on the real files.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -150,3 +151,131 @@ def test_verify_offline_intact_log(
     assert status == 0
     assert captured.out.startswith(f"audit log intact: {ROWS} rows")
     assert captured.err == ""
+
+
+def state_file(config: Path, name: str) -> Path:
+    return config.parent / "state" / name
+
+
+def test_verify_missing_head_file_unverified(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The attack: audit.head deleted, the last rows deleted, the chain record
+    # moved back, all while the daemon is stopped.
+    state_file(config, "audit.head").unlink()
+    with sqlite3.connect(state_file(config, "audit.db")) as db:
+        delete_last_row_and_move_head(db)
+        delete_last_row_and_move_head(db)
+
+    status = main(["log", "verify", "--offline", "--config", str(config)])
+
+    captured = capsys.readouterr()
+    assert status == 1
+    assert captured.out.startswith(
+        f"audit log END UNVERIFIED: {ROWS - 2} rows chain correctly to head "
+        f"row {ROWS - 2} hash "
+    )
+    assert "audit.head is missing" in captured.out
+    assert "intact" not in captured.out
+    assert f"Compare head row {ROWS - 2} and hash" in captured.err
+    assert "'audit log head at stop'" in captured.err
+
+
+def test_verify_missing_head_file_json(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_file(config, "audit.head").unlink()
+
+    status = main(["log", "verify", "--offline", "--json", "--config", str(config)])
+
+    result = json.loads(capsys.readouterr().out)
+    assert status == 1
+    assert result["verdict"] == "end_unverified"
+    assert result["intact"] is False
+    assert result["rows_checked"] == ROWS
+
+
+def test_verify_after_head_restart_notes_row(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_file(config, "audit.head").unlink()
+    # The daemon's start writes a new head file and records it in the log.
+    AuditLog(state_file(config, "audit.db")).close()
+
+    status = main(["log", "verify", "--offline", "--config", str(config)])
+
+    captured = capsys.readouterr()
+    assert status == 0
+    assert captured.out.startswith(f"audit log intact: {ROWS + 1} rows")
+    assert f"note: row {ROWS + 1} records that audit.head was missing" in (captured.err)
+
+
+def test_verify_unreadable_column_names_row(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tamper_and_restart(config, "UPDATE audit SET alarms = '[' WHERE seq = 14")
+
+    status = main(["log", "verify", "--offline", "--config", str(config)])
+
+    captured = capsys.readouterr()
+    assert status == 1
+    assert captured.out.startswith(
+        "audit log BROKEN at row 14: row 14 was changed after it was written"
+    )
+    assert "alarms is not valid JSON" in captured.out
+    assert "internal error" not in captured.err
+    assert "Copy audit.db and audit.head" in captured.err
+
+
+def test_verify_cut_file_is_damaged(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = state_file(config, "audit.db")
+    os.truncate(database, database.stat().st_size - 700)
+
+    status = main(["log", "verify", "--offline", "--config", str(config)])
+
+    captured = capsys.readouterr()
+    assert status == 1
+    assert captured.out.startswith(f"audit log DAMAGED: {database} is damaged")
+    assert "is missing (next is" not in captured.out
+    assert "audit.db-wal" in captured.err
+    assert "dmesg" in captured.err
+
+
+def test_verify_invalid_head_file_is_broken(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_file(config, "audit.head").write_text("{not json", "utf-8")
+
+    status = main(["log", "verify", "--offline", "--config", str(config)])
+
+    captured = capsys.readouterr()
+    assert status == 1
+    assert captured.out.startswith("audit log BROKEN: ")
+    assert "audit.head is not valid (it is not JSON)" in captured.out
+    assert "Copy audit.db and audit.head" in captured.err
+
+
+def test_verify_database_folder_named(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = state_file(config, "audit.db")
+    database.unlink()
+    database.mkdir()
+
+    status = main(["log", "verify", "--offline", "--config", str(config)])
+
+    captured = capsys.readouterr()
+    assert status == 1
+    assert f"audit log {database} is a folder" in captured.err
+    assert "disk I/O error" not in captured.err
+
+
+def test_log_help_lists_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["log", "--help"])
+    text = capsys.readouterr().out
+    for verdict in ("intact", "BROKEN", "DAMAGED", "END UNVERIFIED"):
+        assert verdict in text
+    assert "exit status 1" in text
