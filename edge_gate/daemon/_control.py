@@ -469,7 +469,13 @@ def _process_groups(pid: int) -> set[int]:
 
 
 def _send_line(connection: socket.socket, message: Mapping[str, Any]) -> None:
-    connection.sendall(json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n")
+    try:
+        line = json.dumps(message, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate in a result (text stored before the request check)
+        # cannot be UTF-8; JSON's ASCII escapes still carry it.
+        line = json.dumps(message).encode("ascii")
+    connection.sendall(line + b"\n")
 
 
 def _read_request(connection: socket.socket, deadline: float) -> dict[str, Any]:

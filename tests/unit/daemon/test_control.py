@@ -150,6 +150,17 @@ def test_surrogate_pair_accepted(server: tuple[ControlServer, EventHub]) -> None
     assert reply == {"ok": True, "result": {"state": "idle", "echo": "\U0001f600"}}
 
 
+def test_result_with_lone_surrogate_sent_escaped(short_tmp: Path) -> None:
+    handlers = {"status": lambda r: {"reason": "x\ud800"}}
+    control = ControlServer(short_tmp / "control.sock", handlers, EventHub())
+    control.start()
+    try:
+        reply = raw_exchange(control.path, b'{"command": "status"}\n')
+    finally:
+        control.stop()
+    assert reply == {"ok": True, "result": {"reason": "x\ud800"}}
+
+
 def test_overlong_number_gets_error_reply(
     server: tuple[ControlServer, EventHub],
 ) -> None:
