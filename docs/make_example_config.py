@@ -32,6 +32,7 @@ HEADER = """\
 # default value. Every key is optional, and a missing key takes the default.
 # The daemon checks the whole file at start and lists every invalid key,
 # unknown key or out-of-range value in one message, then exits with status 2.
+# Paths of files, folders and devices must be absolute.
 """
 
 SECTION_NOTES = {
@@ -170,7 +171,9 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "models_dir": (
             "folder of manifest.json and the ONNX models; empty: installed ones"
         ),
-        "lane_id": "name of this lane in audit rows and status",
+        "lane_id": (
+            "name of this lane in audit rows and status: 1 to 64 of A-Z a-z 0-9 . _ -"
+        ),
         "model_threads": "ONNX Runtime threads per model (up to 4 on a Pi 4 or 5)",
         "worker_stall_s": "a worker silent this long stops the watchdog pings, seconds",
         "device_check_interval_s": (
