@@ -142,14 +142,6 @@ class IrisConfig:
     # ONNX Runtime threads of the iris encoder.
     threads: int = bounded(1, 1, 8)
 
-    def __post_init__(self) -> None:
-        if self.source == "directory" and not self.directory:
-            raise ValueError(
-                'directory = "" but source = "directory" reads eye images from '
-                "that folder; set directory to the absolute path of the folder "
-                'the rig writes into, or set source = "v4l2" for a camera'
-            )
-
 
 @dataclass(frozen=True)
 class TurnstileConfig:
@@ -448,10 +440,30 @@ def _build_section(
         # report a problem the file does not have.
         return section_type()
     try:
-        return section_type(**values)
+        built = section_type(**values)
     except (TypeError, ValueError) as err:
         problems.append(f"[{section}]: {err}")
         return section_type()
+    problem = _file_problem(built)
+    if problem is not None:
+        problems.append(f"[{section}]: {problem}")
+    return built
+
+
+def _file_problem(section: Any) -> str | None:
+    """Return a problem of a section that only a configuration file can have.
+
+    A config object built in code may leave the iris folder empty, and
+    opening the camera then fails with its own message.
+    """
+    is_iris = isinstance(section, IrisConfig)
+    if is_iris and section.source == "directory" and not section.directory:
+        return (
+            'directory = "" but source = "directory" reads eye images from '
+            "that folder; set directory to the absolute path of the folder "
+            'the rig writes into, or set source = "v4l2" for a camera'
+        )
+    return None
 
 
 def setting_text(section: str, key: str, value: Any) -> str:
