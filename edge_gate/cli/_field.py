@@ -81,6 +81,10 @@ audit.head. It prints one verdict line:
                   rows cut from the end cannot be detected; compare with the
                   journal lines 'audit log head at start' and 'audit log
                   head at stop' (exit status 1)
+A note on stderr names each row that records a restarted audit.head,
+because rows cut from the end before such a row cannot be detected.
+
+Exit status 2 for an invalid option value.
 """
 
 
@@ -379,9 +383,9 @@ def cmd_log(args: argparse.Namespace) -> int:
             f"edge-gate log: no audit rows match{_filters_text(args)}", file=sys.stderr
         )
     if damaged:
-        rows = ", ".join(map(str, damaged))
+        rows = ("row " if len(damaged) == 1 else "rows ") + ", ".join(map(str, damaged))
         print(
-            f"edge-gate log: cannot read row {rows}, shown as DAMAGED; run "
+            f"edge-gate log: cannot read {rows}, shown as DAMAGED; run "
             "edge-gate log verify to check the chain",
             file=sys.stderr,
         )
@@ -431,8 +435,9 @@ def _print_verify(args: argparse.Namespace, result: Mapping[str, Any]) -> int:
     restarts = result.get("head_restart_seqs") or []
     if restarts:
         rows = ", ".join(map(str, restarts))
+        records = f"row {rows} records" if len(restarts) == 1 else f"rows {rows} record"
         print(
-            f"note: row {rows} records that audit.head was missing and was "
+            f"note: {records} that audit.head was missing and was "
             "started again. Rows cut from the end before such a row cannot "
             "be detected: read it with edge-gate log and compare it with the "
             "journal lines 'audit log head at stop'.",

@@ -161,3 +161,17 @@ def test_log_json_names_unreadable_row(
 def test_format_entry_damaged_row() -> None:
     line = format_entry({"seq": 4, "damaged": "row 4 cannot be read\x1b[2J"})
     assert line == "      4 DAMAGED row 4 cannot be read\\x1b[2J"
+
+
+def test_log_names_each_unreadable_row(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sqlite3.connect(config.parent / "state" / "audit.db") as db:
+        db.execute("UPDATE audit SET alarms = '[' WHERE seq IN (2, 4)")
+
+    status = run_log(config)
+
+    captured = capsys.readouterr()
+    assert status == 1
+    assert captured.out.count(" DAMAGED ") == 2
+    assert "edge-gate log: cannot read rows 2, 4, shown as DAMAGED" in captured.err
