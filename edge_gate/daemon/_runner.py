@@ -1259,7 +1259,7 @@ class LaneRunner:
             )
         elif state not in _MANUAL_OPEN_STATES:
             refusal = (
-                f"the lane is {state.value}; a manual opening needs an idle "
+                f"the lane is in state {state.value}; a manual opening needs an idle "
                 "or out-of-service lane, so wait for the transaction to end"
             )
         if refusal:
