@@ -348,3 +348,74 @@ def test_casia_eye_under_quality_floor_recaptured(data_dir: Path) -> None:
         IrisEncoder(min_quality=0.3).encode(frame)
 
     assert abs(found.iris.radius - 0.45 * segment_eye(image).iris.radius) <= 3.0
+
+
+@pytest.mark.parametrize("gamma", [1.5, 1.6, 1.8])
+def test_darker_tone_curve_keeps_pupil(data_dir: Path, gamma: float) -> None:
+    # A darker tone curve compresses the dark grey levels: the iris around
+    # the pupil fell below the first dark threshold and was taken for a
+    # pupil of radius 108-122 px, and quality still passed.
+    image = load_iris_image(
+        data_dir / "iris" / "open-iris-testvector" / "anonymized.png"
+    )
+    clean = segment_eye(image)
+    toned = 255.0 * (image.astype(np.float32) / 255.0) ** gamma
+
+    found = segment_eye(np.clip(toned, 0, 255).astype(np.uint8))
+
+    assert_close(found.pupil, clean.pupil, 4.0)
+    assert_close(found.iris, clean.iris, 4.0)
+
+
+def _discs(levels: tuple[float, float, float]) -> npt.NDArray[np.float32]:
+    """Return a 100 x 100 image: background, a disc of radius 30, one of 12."""
+    background, ring, centre = levels
+    ys, xs = np.mgrid[0:100, 0:100]
+    distance = np.hypot(xs - 50.0, ys - 50.0)
+    image = np.full((100, 100), background, dtype=np.float32)
+    image[distance < 30] = ring
+    image[distance < 12] = centre
+    return image
+
+
+@pytest.mark.parametrize(
+    ("levels", "inner_rise", "expected"),
+    [
+        ((150.0, 50.0, 10.0), 20.0, True),
+        ((150.0, 50.0, 10.0), 10.0, False),
+        ((150.0, 50.0, 10.0), 12.0, False),
+        ((150.0, 14.0, 10.0), 20.0, False),
+    ],
+    ids=[
+        "iris-around-pupil",
+        "inner-rise-too-low",
+        "inner-rise-under-half",
+        "split-pupil",
+    ],
+)
+def test_pupil_inside_iris_circle(
+    levels: tuple[float, float, float], inner_rise: float, expected: bool
+) -> None:
+    inner = (Circle(50, 50, 12), inner_rise)
+    outer = (Circle(50, 50, 30), 25.0)
+
+    found = segment_module._is_pupil_inside(_discs(levels), inner, outer, 12.0)
+
+    assert found is expected
+
+
+@pytest.mark.parametrize(
+    ("pupil_rise", "expected_x"),
+    [(22.0, 50.0), (15.0, 15.0)],
+    ids=["darker-and-steep-enough", "darker-but-too-flat"],
+)
+def test_darker_pupil_beats_steeper_patch(pupil_rise: float, expected_x: float) -> None:
+    image = _discs((150.0, 150.0, 10.0))
+    ys, xs = np.mgrid[0:100, 0:100]
+    image[np.hypot(xs - 15.0, ys - 15.0) < 8] = 60.0
+    patch = (Circle(15, 15, 8), 25.0)
+    pupil = (Circle(50, 50, 12), pupil_rise)
+
+    chosen = segment_module._darker_pupil(image, [patch, pupil], patch, 12.0)
+
+    assert chosen.x == expected_x
