@@ -15,10 +15,15 @@ Faults are injected at the first finger prompt: the fingerprint module is
 unplugged (and plugged back once the lane has gone out of service), or the
 fire release becomes active. Every human and sensor delay is slept at the
 rig's time scale and added to the crossing's realistic duration.
+
+A crossing ends early, with ``stuck_reason`` set, when a lane worker stops
+on an error or when no transaction record comes within
+:func:`crossing_limit_s`. The lane cannot serve the next traveller then.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -29,6 +34,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from edge_gate.config import GateConfig
+from edge_gate.gate import LaneSettings
 from edge_gate.rig._lane_rig import WALK_STEP_S, LaneRig, SimulationError
 from edge_gate.rig._plan import PlannedCrossing
 from edge_gate.rig.scenarios import HumanDelays
@@ -36,8 +43,12 @@ from edge_gate.rig.synthetic import mrz_lines
 
 logger = logging.getLogger(__name__)
 
-# Wall-clock limit for one crossing, beyond the lane's own timeouts.
-_CROSSING_LIMIT_S = 120.0
+# Seconds added to a crossing's limit for the rig's own work (walking
+# steps, writing eye images) on a slow machine. An estimate.
+_CROSSING_MARGIN_S = 30.0
+# Walking steps of one crossing at most: walking in (3), then tailgating
+# (10) or walking away (3).
+_MAX_WALK_STEPS = 13
 _FINGER_PROMPTS = frozenset({"present_finger", "retry_finger"})
 _IRIS_PROMPTS = frozenset({"look_at_camera", "retry_iris"})
 # Messages shown with the decision: accept, reject or alert, fire release.
@@ -59,7 +70,9 @@ class CrossingTrace:
             decision, standing for the traveller's and sensors' part.
         messages: display messages in order.
         alarms: alarm names the lane published during the crossing.
-        stuck_reason: why the lane stayed out of service afterwards, or "".
+        stuck_reason: why the crossing ended without a record (a lane
+            worker stopped, or the crossing's limit passed) or why the lane
+            stayed out of service afterwards; "" when neither happened.
     """
 
     transaction: dict[str, Any] | None = None
@@ -71,6 +84,43 @@ class CrossingTrace:
     messages: list[str] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)
     stuck_reason: str = ""
+
+
+def crossing_limit_s(
+    config: GateConfig, delays: HumanDelays, time_scale: float
+) -> float:
+    """Return the wall-clock limit for one crossing, in seconds.
+
+    Steps:
+
+    1. Add up the lane's worst case from its configured timeouts: the
+       document read, the enrolment lookup, every capture attempt of each
+       modality with its grace, scoring, the watchlist search, then the
+       passage or the referral display, whichever is longer.
+    2. Add the traveller's worst case: every human and sensor delay for each
+       attempt, and the walking steps, slept at ``time_scale``.
+    3. Double the sum and add a margin. A crossing still without a record
+       then means that the lane stopped working, not that it was slow.
+    """
+    settings = LaneSettings.from_config(config)
+    attempts = max(settings.max_attempts.values())
+    captures_s = sum(
+        settings.max_attempts[modality] * (timeout_s + settings.capture_grace_s)
+        for modality, timeout_s in settings.capture_s.items()
+    )
+    lane_s = (
+        settings.document_s
+        + settings.lookup_s
+        + captures_s
+        + settings.scoring_s
+        + settings.watchlist_s
+        + max(settings.passage_s, settings.referral_s)
+    )
+    traveller_s = time_scale * (
+        attempts * sum(float(delay_s) for delay_s in dataclasses.astuple(delays))
+        + _MAX_WALK_STEPS * WALK_STEP_S
+    )
+    return 2.0 * (lane_s + traveller_s) + _CROSSING_MARGIN_S
 
 
 def machine_ms(trace: CrossingTrace) -> float | None:
@@ -108,6 +158,8 @@ class TravellerActor:
         self._finger_image = finger_image
         self._eye_image = eye_image
         self._eye_count = 0
+        assert rig.config is not None  # the rig enrolled before the lane ran
+        self.limit_s = crossing_limit_s(rig.config, delays, rig.time_scale)
 
     def _pause(self, trace: CrossingTrace, realistic_s: float) -> None:
         trace.simulated_s += realistic_s
@@ -119,8 +171,10 @@ class TravellerActor:
     def run(self, planned: PlannedCrossing) -> CrossingTrace:
         """Play the crossing to its end and return what happened.
 
-        When the lane does not come back into service afterwards, the trace's
-        ``stuck_reason`` gives the reason, and the next crossing cannot run.
+        When a lane worker stops on an error, when no transaction record
+        comes within :attr:`limit_s` seconds, or when the lane does not come
+        back into service afterwards, the trace's ``stuck_reason`` gives the
+        reason, and the next crossing cannot run.
         """
         rig = self._rig
         trace = CrossingTrace()
@@ -137,19 +191,41 @@ class TravellerActor:
         trace.document_at = time.monotonic()
 
         state = _ActorState()
-        deadline = time.monotonic() + _CROSSING_LIMIT_S
-        while trace.transaction is None and time.monotonic() < deadline:
-            event = rig.next_event(0.05)
-            if event is None:
-                continue
-            self._react(planned, event, trace, state)
-
+        trace.stuck_reason = self._follow_lane(planned, trace, state)
         self._leave(planned, trace, state)
+        if trace.stuck_reason:
+            return trace
         try:
             rig.wait_in_service(max(30.0, 60.0 * rig.time_scale))
         except SimulationError as err:
             trace.stuck_reason = str(err)
         return trace
+
+    def _follow_lane(
+        self, planned: PlannedCrossing, trace: CrossingTrace, state: _ActorState
+    ) -> str:
+        """React to the lane's events until its transaction record arrives.
+
+        Returns:
+            "" once the record arrived, or why the crossing ended without
+            one: a lane worker stopped on an error, or the limit passed.
+        """
+        rig = self._rig
+        deadline = time.monotonic() + self.limit_s
+        while trace.transaction is None:
+            stopped = rig.stopped_workers()
+            if stopped:
+                return f"the lane stopped working ({stopped})"
+            if time.monotonic() >= deadline:
+                problems = rig.worker_problems() or "no lane worker reported a problem"
+                return (
+                    f"the lane recorded no transaction within {self.limit_s:.3g} s "
+                    f"({problems})"
+                )
+            event = rig.next_event(0.05)
+            if event is not None:
+                self._react(planned, event, trace, state)
+        return ""
 
     def _react(
         self,
@@ -255,4 +331,4 @@ class _ActorState:
     left: bool = False
 
 
-__all__ = ["CrossingTrace", "SimulationError", "TravellerActor"]
+__all__ = ["CrossingTrace", "SimulationError", "TravellerActor", "crossing_limit_s"]

@@ -371,18 +371,41 @@ class LaneRig(Closing):
         status: dict[str, Any] = self.runner.status()
         return status
 
+    def stopped_workers(self) -> str:
+        """Return the lane workers that stopped on an error, as text, or "".
+
+        Such a lane never comes back into service without a restart. Reads
+        memory only, so it can be called between two lane events.
+        """
+        if self.runner is None:
+            return ""
+        workers = self.runner.monitor.snapshot()
+        return "; ".join(health.problem for health in workers if health.error)
+
+    def worker_problems(self) -> str:
+        """Return every lane worker that stopped or stalled, as text, or ""."""
+        if self.runner is None:
+            return ""
+        return "; ".join(self.runner.worker_problems())
+
     def wait_in_service(self, timeout_s: float) -> None:
         """Wait until the lane is idle and in service.
 
         Raises:
-            SimulationError: it is not, after ``timeout_s`` seconds; the
-                message carries the lane's status line.
+            SimulationError: it is not, after ``timeout_s`` seconds, or a
+                lane worker stopped on an error; the message carries the
+                lane's status line.
         """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             status = self.status()
             if status["in_service"] and status["state"] == "idle":
                 return
+            stopped = self.stopped_workers()
+            if stopped:
+                raise SimulationError(
+                    f"the lane cannot come back into service: {stopped}"
+                )
             time.sleep(0.02)
         raise SimulationError(
             f"the lane is not idle and in service after {timeout_s:.0f} s: "

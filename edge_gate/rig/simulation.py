@@ -14,6 +14,14 @@
 
 A part of the lane that is not installed makes every crossing "not run",
 with the reason, instead of a made-up result.
+
+A crossing that ends without a record, because a lane worker stopped on an
+error or because the crossing's limit passed (see
+:func:`~edge_gate.rig._crossing.crossing_limit_s`), stops the run. It is
+logged as an ERROR naming the crossing and the worker, and the report keeps
+the crossings done so far, that crossing without a record and the rest as
+"not run", with the reason in its notes. ``edge-gate simulate`` then exits
+1, as for any crossing that did not end as expected.
 """
 
 from __future__ import annotations
@@ -208,7 +216,7 @@ def _result(
             scenario=planned.scenario.name,
             traveller=planned.label,
             outcome=None,
-            reason="the lane recorded no transaction within the time limit",
+            reason=trace.stuck_reason or "the lane recorded no transaction",
             simulated_s=trace.simulated_s,
         )
     record = audit_by_tx.get(str(transaction.get("transaction_id")))
@@ -505,6 +513,7 @@ def _run_plan(
 
         actor = TravellerActor(rig, options.delays, source.fingerprint, source.iris)
         traces: list[CrossingTrace] = []
+        stop_reason = ""
         for number, planned in enumerate(plan, start=1):
             logger.info(
                 "crossing %d of %d: %s", number, len(plan), planned.scenario.name
@@ -513,7 +522,14 @@ def _run_plan(
             trace = actor.run(planned)
             traces.append(trace)
             if trace.stuck_reason:
-                notes.append(f"stopped after crossing {number}: {trace.stuck_reason}")
+                when = "at" if trace.transaction is None else "after"
+                stop_reason = (
+                    f"the run stopped {when} crossing {number} of {len(plan)} "
+                    f"({planned.scenario.name}, traveller {planned.label}): "
+                    f"{trace.stuck_reason}"
+                )
+                logger.error("%s", stop_reason)
+                notes.append(stop_reason)
                 break
         audit_by_tx = {
             entry.record.transaction_id: entry.record for entry in rig.audit_entries()
@@ -528,7 +544,6 @@ def _run_plan(
             zip(plan[: len(traces)], traces, strict=True), start=1
         )
     ]
-    reason = f"not run: the lane stayed out of service ({notes[-1]})" if notes else ""
     for number, planned in enumerate(plan[len(traces) :], start=len(traces) + 1):
         results.append(
             CrossingResult(
@@ -536,7 +551,7 @@ def _run_plan(
                 scenario=planned.scenario.name,
                 traveller=planned.label,
                 outcome=None,
-                reason=reason,
+                reason=stop_reason,
                 ran=False,
             )
         )
