@@ -894,10 +894,12 @@ class LaneRunner:
                 for record in pending:
                     self._audit.append(record)
                     written += 1
-            except EdgeGateError as err:
+            # Any error, not only the store's own: an unexpected one must not
+            # end the lane thread or the stop with the records unspooled.
+            except Exception as err:
                 has_failed = True
                 logger.error(
-                    "audit log write failed, %d records kept for retry: %s",
+                    "audit log write failed, %d records kept for retry: %r",
                     len(pending) - written,
                     err,
                 )

@@ -1,12 +1,11 @@
-"""``edge-gate run`` whose lane thread dies on its first transaction record.
+"""``edge-gate run`` whose lane thread dies on the first document.
 
 Usage: python failing_lane_daemon.py CONFIG_FILE
 
-The first transaction record that the lane thread writes raises
-ValueError, an error the lane thread does not handle (text that could not
-be encoded once failed this way). Later writes succeed, so the stop can
-still write the record. Everything else is the real daemon: configuration,
-lane runner, control socket, supervisor, signals.
+The lane core raises RuntimeError on the first document read in the lane
+thread, an error the lane thread does not handle (a bug in the core).
+Everything else is the real daemon: configuration, lane runner, control
+socket, supervisor, signals.
 """
 
 from __future__ import annotations
@@ -16,27 +15,27 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from edge_gate import store
 from edge_gate.daemon import run_daemon
+from edge_gate.gate import DocumentRead, Lane
 
 
-def install_failing_write() -> None:
-    """Make the lane thread's first transaction record write raise."""
-    real_append = store.AuditLog.append
+def install_failing_core() -> None:
+    """Make the lane core raise on the lane thread's first document."""
+    real_handle = Lane.handle
     failed = threading.Event()
 
-    def append(self: Any, record: Any) -> Any:
+    def handle(self: Any, event: Any, now_s: float) -> Any:
         is_lane = threading.current_thread().name == "lane"
-        if is_lane and record.kind == "transaction" and not failed.is_set():
+        if is_lane and isinstance(event, DocumentRead) and not failed.is_set():
             failed.set()
-            raise ValueError("record text that cannot be encoded")
-        return real_append(self, record)
+            raise RuntimeError("lane core fault")
+        return real_handle(self, event, now_s)
 
-    store.AuditLog.append = append  # type: ignore[method-assign]
+    Lane.handle = handle  # type: ignore[method-assign]
 
 
 def main() -> int:
-    install_failing_write()
+    install_failing_core()
     return run_daemon(Path(sys.argv[1]))
 
 

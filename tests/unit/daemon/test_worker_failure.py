@@ -1,11 +1,12 @@
 """A lane worker that stopped or stalled takes the lane out of service.
 
 The lane runner runs in-process on the rig's emulators. The faults come in
-through one real component each: an audit write that raises an error the
-lane thread does not handle (as text that could not be encoded once did),
-and a template store read that blocks only in the housekeeping thread (as a
-SQLite read on a busy lock would). The worker threads, the progress monitor,
-the status, the control socket and ``edge-gate status`` are the real ones.
+through one real component each: the lane core raising on a document (a
+bug in the core), and a template store read that blocks only in the
+housekeeping thread (as a SQLite read on a busy lock would). The worker
+threads, the progress monitor, the status, the control socket and
+``edge-gate status`` are the real ones. An unexpected error from an audit
+write, by contrast, keeps the lane thread and the record.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from edge_gate.cli import main as cli_main
 
 POISON = "record text that cannot be encoded"
+FAULT = "lane core fault"
 
 
 def fail_next_transaction_write(monkeypatch: pytest.MonkeyPatch, audit: Any) -> None:
@@ -37,8 +39,17 @@ def fail_next_transaction_write(monkeypatch: pytest.MonkeyPatch, audit: Any) -> 
 
 
 def kill_lane_worker(running: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Present a document whose transaction record kills the lane thread."""
-    fail_next_transaction_write(monkeypatch, running.runner.audit)
+    """Present a document that the lane core raises on, which ends the lane thread."""
+    from edge_gate.gate import DocumentRead, Lane
+
+    real_handle = Lane.handle
+
+    def handle(self: Any, event: Any, now_s: float) -> Any:
+        if isinstance(event, DocumentRead):
+            raise RuntimeError(FAULT)
+        return real_handle(self, event, now_s)
+
+    monkeypatch.setattr(Lane, "handle", handle)
     running.setup.reader.present(running.setup.mrz_lines())
 
 
@@ -76,7 +87,7 @@ def test_dead_lane_worker_out_of_service(
 
     status = lane.status()
     assert status["in_service"] is False
-    problem = f"worker lane stopped on an error: ValueError('{POISON}')"
+    problem = f"worker lane stopped on an error: RuntimeError('{FAULT}')"
     assert problem in status["causes"]
     assert f"out of service: {problem}" in lane.runner.status_line()
     (worker,) = [w for w in status["workers"] if w["name"] == "lane"]
@@ -100,25 +111,28 @@ def test_dead_lane_worker_status_cli_exit_1(
     assert cli_main(["status", "--config", str(config_path)]) == 1
     output = capsys.readouterr().out
     assert "(OUT OF SERVICE)" in output
-    assert "cause       worker lane stopped on an error: ValueError(" in output
+    assert "cause       worker lane stopped on an error: RuntimeError(" in output
 
 
-def test_stop_keeps_record_of_dead_lane(
+def test_unexpected_audit_error_keeps_record(
     lane: Any,
     monkeypatch: pytest.MonkeyPatch,
     wait_until: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from edge_gate.store import AUDIT_DB_NAME, AuditLog
-
     wait_until(lane.idle_in_service)
-    kill_lane_worker(lane, monkeypatch)
-    wait_until(lambda: "lane" in lane.runner.monitor.failures())
-    lane.runner.stop()
+    fail_next_transaction_write(monkeypatch, lane.runner.audit)
+    lane.setup.reader.present(lane.setup.mrz_lines())
 
-    # The record whose write killed the lane thread is written at the stop.
-    with AuditLog(lane.setup.state_dir / AUDIT_DB_NAME) as audit:
-        rows = audit.query(kind="transaction")
-    assert [entry.record.outcome for entry in rows] == ["rejected"]
+    # The write fails once; housekeeping writes the kept record, and the
+    # lane thread goes on.
+    wait_until(lambda: lane.runner.audit.query(kind="transaction"))
+    (entry,) = lane.runner.audit.query(kind="transaction")
+    assert entry.record.outcome == "rejected"
+    wait_until(lane.idle_in_service)
+    assert lane.runner.monitor.failures() == {}
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any(f"records kept for retry: ValueError('{POISON}')" in m for m in errors)
 
 
 def test_stalled_housekeeping_out_of_service(

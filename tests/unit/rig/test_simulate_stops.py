@@ -23,29 +23,29 @@ from edge_gate.rig import _crossing
 from edge_gate.rig.scenarios import HumanDelays
 from edge_gate.rig.simulation import SimulationOptions, run_simulation
 
-POISON = "record text that cannot be encoded"
+FAULT = "lane core fault"
 RUN = ["--travellers", "2", "--scenario", "genuine", "--time-scale", "0.05"]
 
 
-def fail_first_lane_record(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the lane thread's first transaction record write raise, once.
+def fail_first_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the lane core raise on the lane thread's first document, once.
 
-    The lane thread does not handle ValueError, so it stops on it, as it
-    did on text that could not be encoded. The stop writes the record.
+    The lane thread does not handle RuntimeError (a bug in the core), so it
+    stops on it.
     """
-    from edge_gate.store import AuditLog
+    from edge_gate.gate import DocumentRead, Lane
 
-    real_append = AuditLog.append
+    real_handle = Lane.handle
     failed = threading.Event()
 
-    def append(self: Any, record: Any) -> Any:
+    def handle(self: Any, event: Any, now_s: float) -> Any:
         is_lane = threading.current_thread().name == "lane"
-        if is_lane and record.kind == "transaction" and not failed.is_set():
+        if is_lane and isinstance(event, DocumentRead) and not failed.is_set():
             failed.set()
-            raise ValueError(POISON)
-        return real_append(self, record)
+            raise RuntimeError(FAULT)
+        return real_handle(self, event, now_s)
 
-    monkeypatch.setattr(AuditLog, "append", append)
+    monkeypatch.setattr(Lane, "handle", handle)
 
 
 @pytest.mark.slow
@@ -55,7 +55,7 @@ def test_dead_lane_worker_ends_run(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fail_first_lane_record(monkeypatch)
+    fail_first_document(monkeypatch)
     started = time.monotonic()
     status = main(["simulate", *RUN, "--work-dir", str(tmp_path / "work")])
     elapsed_s = time.monotonic() - started
@@ -67,7 +67,7 @@ def test_dead_lane_worker_ends_run(
     reason = (
         "the run stopped at crossing 1 of 2 (genuine, traveller t0): the lane "
         "stopped working (worker lane stopped on an error: "
-        f"ValueError('{POISON}'))"
+        f"RuntimeError('{FAULT}'))"
     )
     lines = output.splitlines()
     (first,) = [line for line in lines if line.startswith("  1  genuine")]
