@@ -38,16 +38,15 @@ def edge_gate_command() -> str:
 def print_field_command(config_path: Path) -> None:
     """Print, on stderr, a status command that reaches this run's lane.
 
-    The simulation calls this before enrolment, when the configuration file
-    does not exist yet, so the line states when the command starts to work.
+    The simulation calls this once the lane has started and serves its
+    control socket.
     """
     config = shlex.quote(str(config_path))
     command = f"{edge_gate_command()} status --config {config}"
     print(
-        "edge-gate simulate: from another shell, once the lane is in service "
-        f"(after enrolment), field commands reach it: {command} (also watch, "
-        "log, devices, selftest, open). Before that, they report the file or "
-        "the socket as not found",
+        "edge-gate simulate: the lane is up; from another shell, field "
+        f"commands reach it: {command} (also watch, log, devices, selftest, "
+        "open)",
         file=sys.stderr,
         flush=True,
     )

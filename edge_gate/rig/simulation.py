@@ -369,10 +369,10 @@ def run_simulation(
         options: the run's settings.
         progress: called with a short line (no personal data) as the run
             enters each step and before each crossing.
-        announce_config: called once, before enrolment, with the path of
-            the lane's configuration file, if the control socket will be
+        announce_config: called once, when the lane has started, with the
+            path of the lane's configuration file, if the control socket is
             served. Field commands given that path as ``--config`` reach the
-            lane once it is in service.
+            lane from then on.
         hold: called after the last crossing with ``options.hold_s``, if
             that is more than 0 and the control socket is served. The lane
             and the socket stay up until it returns. The default sleeps,
@@ -448,8 +448,6 @@ def run_simulation(
             ) from err
         if socket_problem:
             notes.append(f"control socket not served: {socket_problem}")
-        else:
-            announce_config(work_dir / CONFIG_FILE)
         log_handler = logging.FileHandler(work_dir / LOG_FILE_NAME, encoding="utf-8")
         log_handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -465,6 +463,7 @@ def run_simulation(
                 notes=notes,
                 progress=progress,
                 serve_control=not socket_problem,
+                announce_config=announce_config,
                 hold=hold,
             )
         finally:
@@ -491,6 +490,7 @@ def _run_plan(
     notes: list[str],
     progress: Progress,
     serve_control: bool,
+    announce_config: AnnounceConfig,
     hold: Hold,
 ) -> tuple[CrossingResult, ...]:
     with LaneRig(
@@ -510,6 +510,8 @@ def _run_plan(
             # every crossing as not run, with the reason, instead of failing.
             notes.append(f"not run: {err}")
             return _not_run(plan, str(err))
+        if serve_control:
+            announce_config(work_dir / CONFIG_FILE)
 
         actor = TravellerActor(rig, options.delays, source.fingerprint, source.iris)
         traces: list[CrossingTrace] = []

@@ -274,6 +274,12 @@ def test_failed_hold_closes_socket(tmp_path: Path) -> None:
     announced: list[Path] = []
     responses: list[dict[str, object]] = []
 
+    def announce(config_path: Path) -> None:
+        # Announced once the lane serves: the file exists and status answers.
+        assert config_path.is_file()
+        responses.append(request(socket_path, {"command": "status"}))
+        announced.append(config_path)
+
     def failing_hold(seconds: float) -> None:
         responses.append(request(socket_path, {"command": "status"}))
         raise RuntimeError(f"hold of {seconds:g} s failed")
@@ -287,10 +293,10 @@ def test_failed_hold_closes_socket(tmp_path: Path) -> None:
                 work_dir=tmp_path,
                 hold_s=5.0,
             ),
-            announce_config=announced.append,
+            announce_config=announce,
             hold=failing_hold,
         )
 
     assert announced == [tmp_path / "gate" / "edge-gate.toml"]
-    assert responses[0]["state"] == "idle"
+    assert [response["state"] for response in responses] == ["idle", "idle"]
     assert not socket_path.exists()

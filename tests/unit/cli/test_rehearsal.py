@@ -100,10 +100,9 @@ def test_signal_ends_hold_early(
 def test_field_command_says_when_it_works(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The line comes before enrolment, when the configuration is not written.
     monkeypatch.setattr(sys, "argv", ["/usr/lib/python3/pytest"])
     print_field_command(Path("/srv/sim/gate/edge-gate.toml"))
 
     err = capsys.readouterr().err
-    assert "once the lane is in service (after enrolment)" in err
-    assert "report the file or the socket as not found" in err
+    assert "the lane is up; from another shell" in err
+    assert "status --config /srv/sim/gate/edge-gate.toml" in err
