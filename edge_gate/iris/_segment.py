@@ -71,21 +71,28 @@ class SegmentationParams:
     """
 
     pupil_radius_min: float = 0.04
+    # The pupil search also starts at or below this radius in pixels. On a
+    # frame with more than 480 lines the fraction alone (38 px at 960
+    # lines) missed the pupil of a small eye, and the search took a wider
+    # dark ring for it. 19.2 px is the fraction's value at 480 lines, so
+    # CASIA and 640 x 480 frames keep their search range. Lower values let a
+    # small dark corner of the 640 x 480 open-iris frame win.
+    pupil_radius_min_px: float = 19.2
     pupil_radius_max: float = 0.24
     iris_radius_min: float = 0.15
     iris_radius_max: float = 0.48
     # The iris search also starts at or below this radius in pixels, on
     # any frame size. Quality scores an iris diameter under 100 px as 0, so
-    # an eye a little smaller than that is found at its own boundary and
-    # rejected. With only the fraction above (72 px on a 640 x 480 frame),
-    # an eye with an iris radius of 50-70 px got a wider, wrong circle that
-    # passed quality. 42 px is the fraction's value on a 280 px short side,
-    # so CASIA-size frames keep their search range.
-    # NOTE: an iris under 42 px in radius can still get a wider, wrong
-    # circle. Five CASIA eyes scaled to an iris radius of 39-44 px on a
-    # 640 x 480 frame were all found or rejected, but smaller eyes were not
-    # tried.
-    iris_radius_min_px: float = 42.0
+    # an eye smaller than that is found at its own boundary and rejected.
+    # With only the fraction above (72 px on a 640 x 480 frame), an eye
+    # with an iris radius of 50-70 px got a wider, wrong circle that passed
+    # quality. At 42 px, eyes of 35-42 px on 640 x 480 frames still got one.
+    # CASIA frames keep their search range, because there the search starts
+    # at 1.45 pupil radii, above both floors.
+    # NOTE: on 1280 x 960 frames, 7 of 78 scaled eyes with an iris radius of
+    # 35-56 px (pupils of 13-24 px) still got a wider, wrong circle that
+    # passed quality. A gate camera gives an iris 100 px or more across.
+    iris_radius_min_px: float = 32.0
     # Pupil-to-iris radius ratios accepted by the search (ISO/IEC 29794-6
     # calls ratios outside about 0.2-0.7 unusable).
     ratio_min: float = 0.15
@@ -260,7 +267,7 @@ def _segment_content(
     coarse_short = min(coarse.shape)
 
     # 3. Pupil on the coarse image.
-    pupil_coarse = _find_pupil(coarse, coarse_short, params)
+    pupil_coarse = _find_pupil(coarse, coarse_short, factor, params)
     iris_coarse = _find_iris(coarse, pupil_coarse, coarse_short, factor, params)
 
     # 4. Full resolution, filled only around the eye to save time.
@@ -558,7 +565,7 @@ _PUPIL_NOISE_SPAN = 3.0
 
 
 def _find_pupil(
-    coarse: FloatImage, short_side: int, params: SegmentationParams
+    coarse: FloatImage, short_side: int, factor: int, params: SegmentationParams
 ) -> Circle:
     """Return the pupil circle on the coarse image.
 
@@ -571,7 +578,10 @@ def _find_pupil(
             boundary rises enough to be a pupil, or the pupil is cut by the
             image border.
     """
-    radius_min = max(2.0, params.pupil_radius_min * short_side)
+    radius_min = max(
+        2.0,
+        min(params.pupil_radius_min * short_side, params.pupil_radius_min_px / factor),
+    )
     radius_max = params.pupil_radius_max * short_side
     height, width = coarse.shape
 
@@ -693,14 +703,20 @@ def _darker_pupil(
     compresses the dark grey levels, and raises that of lighter dark
     patches. The pupil still has the darkest inside (median over 0.8 of
     the radius). A candidate replaces the steepest one when its inside is
-    at least ``rise_min`` grey levels darker and its boundary rises at
-    least ``_DARKER_PUPIL_RISE_SHARE`` times as steeply.
+    at least ``rise_min`` grey levels darker, its boundary rises at least
+    ``_DARKER_PUPIL_RISE_SHARE`` times as steeply, and it is at least as
+    large. Without the size rule, mascara drawn on CASIA eyes 001, 005, 030
+    and 060 gave darker lash discs that took the pupil's place.
     """
     chosen = steepest[0]
     chosen_level = float(np.median(_disc_values(coarse, chosen, 0.8)))
     darkest_allowed = chosen_level - rise_min
     for circle, rise in candidates:
         if rise < _DARKER_PUPIL_RISE_SHARE * steepest[1]:
+            continue
+        # A smaller dark disc is a lash clump or mascara, not a pupil whose
+        # edge a tone curve flattened.
+        if circle.radius < steepest[0].radius:
             continue
         level = float(np.median(_disc_values(coarse, circle, 0.8)))
         if level <= darkest_allowed and level < chosen_level:

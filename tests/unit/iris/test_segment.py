@@ -419,3 +419,52 @@ def test_darker_pupil_beats_steeper_patch(pupil_rise: float, expected_x: float) 
     chosen = segment_module._darker_pupil(image, [patch, pupil], patch, 12.0)
 
     assert chosen.x == expected_x
+
+
+def _paint_mascara(image: npt.NDArray[np.uint8], iris: Circle) -> npt.NDArray[np.uint8]:
+    """Return ``image`` with a dark lid line and lashes drawn over the iris top."""
+    height, width = image.shape
+    ys, xs = np.mgrid[0:height, 0:width]
+    painted = image.copy()
+    lid_y = iris.y + 0.55 * iris.radius
+    reach = np.hypot(
+        (xs - iris.x) / (1.6 * iris.radius), (ys - lid_y) / (1.55 * iris.radius)
+    )
+    on_line = np.abs(reach - 1) * 1.55 * iris.radius < iris.radius / 20
+    painted[on_line & (ys < lid_y)] = 12
+    for angle in np.linspace(1.15 * np.pi, 1.85 * np.pi, 28):
+        x = int(iris.x + 1.6 * iris.radius * np.cos(angle))
+        top = lid_y + 1.55 * iris.radius * np.sin(angle)
+        for y in (top + np.linspace(0, 0.45 * iris.radius, 40)).astype(int):
+            if 0 <= y < height and 1 <= x < width:
+                painted[y, x - 1 : x + 1] = 12
+    return painted
+
+
+@pytest.mark.parametrize("eye", ["001", "030"])
+def test_mascara_not_taken_for_pupil(data_dir: Path, eye: str) -> None:
+    # Mascara is darker than the pupil. A darker candidate replaced the
+    # steepest one whatever its size, so a lash clump became the pupil.
+    path = sorted((data_dir / "iris" / "casia-iris-v1" / eye).glob("*.jpg"))[0]
+    image = load_iris_image(path)
+    clean = segment_eye(image)
+
+    found = segment_eye(_paint_mascara(image, clean.iris))
+
+    assert_close(found.pupil, clean.pupil, 2.0)
+
+
+def test_small_eye_on_large_frame_found(eye_drawer: Any) -> None:
+    # At 960 lines the pupil search started at 38 px, so a 24 px pupil was
+    # missed and a wider dark ring passed for it.
+    eye = eye_drawer(
+        width=1280, height=960, pupil=(640.0, 480.0, 24.0), iris=(641.0, 480.0, 65.0)
+    )
+
+    found = segment_eye(eye)
+
+    # NOTE: on 1280 x 960 frames the pupil radius comes out 4-8 px large
+    # (here 28 px; 38 for a 30 px and 46 for a 40 px pupil), while the iris
+    # circle is within 1 px.
+    assert_close(found.pupil, Circle(640, 480, 24), 5.0)
+    assert_close(found.iris, Circle(641, 480, 65), 3.0)
