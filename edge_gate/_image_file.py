@@ -221,7 +221,16 @@ def _decode(
             handle.load()
         except Exception as err:
             raise ImageError(_corrupt_message(name, err)) from err
-        return _to_grey(handle, name)
+        try:
+            return _to_grey(handle, name)
+        except ValueError as err:
+            if isinstance(err, ImageError):
+                raise
+            # Pillow converts some modes (CIELab, for one) to no greyscale.
+            raise ImageError(
+                f"{name} has Pillow mode {handle.mode}, which cannot be "
+                f"converted to greyscale ({err}); save it as 8-bit greyscale"
+            ) from err
 
 
 # Pillow modes of unsigned 16-bit greyscale (PNG, TIFF) and of the 32-bit

@@ -459,6 +459,22 @@ def test_wide_sample_tiff_rejected(
     assert "save it as 8-bit or 16-bit unsigned greyscale" in message
 
 
+@LOADERS
+def test_mode_without_grey_conversion_rejected(
+    tmp_path: Path, loader: Loader, kind: str, max_pixels: int
+) -> None:
+    # Pillow converts CIELab to no greyscale and raises a plain ValueError.
+    path = tmp_path / "lab.tif"
+    Image.new("LAB", (64, 64), (50, 0, 0)).save(path)
+
+    with pytest.raises(ImageError) as caught:
+        loader(path)
+
+    message = str(caught.value)
+    assert "has Pillow mode LAB, which cannot be converted to greyscale" in message
+    assert "save it as 8-bit greyscale" in message
+
+
 def test_truncated_images_not_filled_in() -> None:
     # Pillow fills the missing part of a truncated image with grey when
     # this flag is set, and a half image would then enrol or match.

@@ -105,6 +105,17 @@ def test_corrupt_file_dropped_after_retry(tmp_path: Path) -> None:
     assert not (tmp_path / "broken.png").exists()
 
 
+def test_unconvertible_file_dropped_after_retry(tmp_path: Path) -> None:
+    from PIL import Image
+
+    # A CIELab TIFF decodes but has no greyscale conversion.
+    Image.new("LAB", (64, 64), (50, 0, 0)).save(tmp_path / "lab.tif")
+    camera = DirectoryIrisCamera(tmp_path, poll_interval_s=0.01, settle_s=0.01)
+    with pytest.raises(CaptureError):
+        camera.capture(timeout_s=0.2)
+    assert not (tmp_path / "lab.tif").exists()
+
+
 def test_missing_folder_rejected(tmp_path: Path) -> None:
     with pytest.raises(DeviceInitError, match="does not exist"):
         DirectoryIrisCamera(tmp_path / "absent")
