@@ -33,6 +33,10 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 _BYTE_ORDER_MARK = "\ufeff"
 # Characters read from stdin at a time in batch mode.
 _READ_CHARS = 64 * 1024
+# Longest batch input line kept. A record of three 30-character TD1 lines
+# with an id takes about 150 characters, so a longer line is not a record;
+# its characters are counted and dropped, so memory stays bounded.
+MAX_LINE_CHARS = 64 * 1024
 
 
 def register(subparsers: Any) -> None:
@@ -103,10 +107,20 @@ def _run_batch(
     """Parse each JSON line of ``source`` and write one JSON line per document."""
     all_valid = True
     for number, raw in enumerate(_read_lines(source), start=1):
-        text = raw.removeprefix(_BYTE_ORDER_MARK) if number == 1 else raw
-        if not text.strip():
-            continue
-        record_id, lines, problem = _read_record(text, number)
+        record_id: Any = None
+        lines: list[str] = []
+        problem: str | None
+        if isinstance(raw, int):
+            problem = (
+                f"input line {number}: {raw:,} characters, more than the "
+                f"{MAX_LINE_CHARS:,} of any record; check that the input is "
+                "one JSON object per line"
+            )
+        else:
+            text = raw.removeprefix(_BYTE_ORDER_MARK) if number == 1 else raw
+            if not text.strip():
+                continue
+            record_id, lines, problem = _read_record(text, number)
         if problem is not None:
             output = _input_error(record_id, problem)
         else:
@@ -152,15 +166,27 @@ def _read_record(text: str, number: int) -> tuple[Any, list[str], str | None]:
     return record_id, [line.rstrip("\r\n") for line in lines], None
 
 
-def _read_lines(source: TextIO) -> Iterator[str]:
+def _read_lines(source: TextIO) -> Iterator[str | int]:
     """Yield the lines of ``source`` without their line ends.
 
     LF, CR and CR LF each end one line whatever newline mode ``source`` has,
     as in single-document mode. ``source`` is read in chunks, and each
-    character is scanned once, however long its line.
+    character is scanned once, however long its line. A line longer than
+    ``MAX_LINE_CHARS`` is yielded as its length in characters instead.
     """
     parts: list[str] = []
+    kept = 0
     after_cr = False
+
+    def finish(piece: str) -> str | int:
+        nonlocal parts, kept
+        length = kept + len(piece)
+        line: str | int = (
+            length if length > MAX_LINE_CHARS else "".join([*parts, piece])
+        )
+        parts, kept = [], 0
+        return line
+
     while chunk := source.read(_READ_CHARS):
         # A CR at the end of the previous chunk already ended a line, so an
         # LF right after it completes that CR LF and starts no new line.
@@ -169,13 +195,15 @@ def _read_lines(source: TextIO) -> Iterator[str]:
         after_cr = chunk.endswith("\r")
         *complete, rest = _LINE_END.split(chunk)
         for piece in complete:
-            parts.append(piece)
-            yield "".join(parts)
+            yield finish(piece)
+        # Past the limit only the count grows.
+        if kept + len(rest) <= MAX_LINE_CHARS:
+            parts.append(rest)
+        else:
             parts = []
-        parts.append(rest)
-    last = "".join(parts)
-    if last:
-        yield last
+        kept += len(rest)
+    if kept:
+        yield finish("")
 
 
 def _bounded_int(text: str) -> int:

@@ -330,3 +330,27 @@ def test_batch_bare_cr_ends_a_record(
     assert status == 1
     assert [o["id"] for o in outputs] == [3, "good", "good"]
     assert [o["valid"] for o in outputs] == [False, True, True]
+
+
+@pytest.mark.parametrize("read_size", [7_000, 64 * 1024])
+def test_batch_overlong_line_counted_not_kept(read_size: int) -> None:
+    long_line = "x" * 200_000
+    at_limit = "y" * _mrz.MAX_LINE_CHARS
+    stdin = "\n".join([_GOOD_RECORD, long_line, at_limit, _GOOD_RECORD]) + "\n"
+    sink = io.StringIO()
+
+    status = _mrz._run_batch(
+        ShortReads(stdin, read_size), sink, datetime.date(2026, 12, 4), frozenset()
+    )
+
+    outputs = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert [(o["id"], o["valid"]) for o in outputs] == [
+        ("good", True),
+        (None, False),
+        (None, False),
+        ("good", True),
+    ]
+    assert status == 1
+    long_error = json.dumps(outputs[1])
+    assert "input line 2: 200,000 characters, more than the 65,536" in long_error
+    assert "input line 3: not JSON" in json.dumps(outputs[2])
