@@ -21,7 +21,7 @@ import re
 import stat
 import warnings
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -211,6 +211,12 @@ def _decode(
                 f"more than the bound of {max_pixels:,} pixels for {kind}s; "
                 "give a sensor or camera image"
             )
+        frames = getattr(handle, "n_frames", 1)
+        if frames > 1:
+            raise ImageError(
+                f"{name} holds {frames} images (frames), and which one is the "
+                "sample is unknown; give a file with one image"
+            )
         # Pillow 13.0's decoders raise OSError, SyntaxError, EOFError,
         # struct.error, ValueError and others on malformed data, and each of
         # them means the same to the caller: the data cannot be decoded.
@@ -222,7 +228,7 @@ def _decode(
         except Exception as err:
             raise ImageError(_corrupt_message(name, err)) from err
         try:
-            return _to_grey(handle, name)
+            grey = _to_grey(handle, name)
         except ValueError as err:
             if isinstance(err, ImageError):
                 raise
@@ -231,6 +237,43 @@ def _decode(
                 f"{name} has Pillow mode {handle.mode}, which cannot be "
                 f"converted to greyscale ({err}); save it as 8-bit greyscale"
             ) from err
+        return _upright(grey, handle, name)
+
+
+# EXIF orientation values (tag 0x0112) and the turn that makes the image
+# upright, as Pillow's ImageOps.exif_transpose applies them.
+_EXIF_ORIENTATION = 0x0112
+_UPRIGHT_TURNS = {
+    2: "FLIP_LEFT_RIGHT",
+    3: "ROTATE_180",
+    4: "FLIP_TOP_BOTTOM",
+    5: "TRANSPOSE",
+    6: "ROTATE_270",
+    7: "TRANSVERSE",
+    8: "ROTATE_90",
+}
+
+
+def _upright(
+    grey: npt.NDArray[np.uint8], handle: Any, name: str
+) -> npt.NDArray[np.uint8]:
+    """Return ``grey`` turned as the file's EXIF orientation says.
+
+    A camera or phone may store the sensor's pixels with an orientation tag
+    instead of turning them. Unturned, such an eye or finger would not
+    match its upright samples.
+    """
+    from PIL import Image
+
+    try:
+        orientation = int(handle.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception as err:
+        raise ImageError(_corrupt_message(name, err)) from err
+    turn = _UPRIGHT_TURNS.get(orientation)
+    if turn is None:
+        return grey
+    turned = Image.fromarray(grey).transpose(getattr(Image.Transpose, turn))
+    return np.asarray(turned, dtype=np.uint8)
 
 
 # Pillow modes of unsigned 16-bit greyscale (PNG, TIFF) and of the 32-bit

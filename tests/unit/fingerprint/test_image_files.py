@@ -507,3 +507,46 @@ def test_path_bytes_not_utf8_shown(
         loader(path)
 
     assert f"'{tmp_path}/eye\\xff\\xfe\\t.png' not found" in str(caught.value)
+
+
+@LOADERS
+@pytest.mark.parametrize(
+    ("orientation", "upright"),
+    [
+        (1, lambda a: a),
+        (3, lambda a: a[::-1, ::-1]),
+        (6, lambda a: np.rot90(a, -1)),
+        (8, lambda a: np.rot90(a, 1)),
+        (2, lambda a: a[:, ::-1]),
+    ],
+)
+def test_exif_orientation_applied(
+    tmp_path: Path,
+    loader: Loader,
+    kind: str,
+    max_pixels: int,
+    orientation: int,
+    upright: Any,
+) -> None:
+    # The stored pixels are the upright image turned back, with the tag
+    # that says how to turn them upright again.
+    stored = (np.arange(96 * 128) % 251).astype(np.uint8).reshape(96, 128)
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / "tagged.png"
+    image.save(path, exif=exif)
+
+    assert np.array_equal(loader(path), upright(stored))
+
+
+@LOADERS
+def test_multi_frame_file_rejected(
+    tmp_path: Path, loader: Loader, kind: str, max_pixels: int
+) -> None:
+    frames = [Image.new("L", (64, 64), level) for level in (0, 128)]
+    path = tmp_path / "two.tif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+
+    with pytest.raises(ImageError, match="holds 2 images"):
+        loader(path)
