@@ -25,7 +25,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from edge_gate.errors import BiometricError, EnrolmentRecordError
 from edge_gate.store import EnrolmentRecord, check_record
@@ -162,7 +162,7 @@ def _json_lines(
     path: Path, problems: list[tuple[int, str]]
 ) -> Iterator[tuple[int, Any]]:
     with path.open("rb") as handle:
-        for line_number, raw in enumerate(handle, start=1):
+        for line_number, raw in enumerate(_lines(handle), start=1):
             try:
                 text = raw.decode("utf-8").strip()
             except UnicodeDecodeError as err:
@@ -177,7 +177,7 @@ def _json_lines(
             if not text or text.startswith("#"):
                 continue
             try:
-                yield line_number, json.loads(text)
+                yield line_number, json.loads(text, parse_int=_bounded_int)
             except ValueError as err:
                 problems.append((line_number, f"not valid JSON: {err}"))
             except RecursionError:
@@ -191,6 +191,25 @@ def _json_lines(
                         "export that wrote the file",
                     )
                 )
+
+
+def _lines(handle: BinaryIO) -> Iterator[bytes]:
+    """Yield the lines of ``handle``; LF, CR and CR LF each end one line."""
+    for chunk in handle:
+        line = chunk.removesuffix(b"\n").removesuffix(b"\r")
+        yield from line.split(b"\r")
+
+
+def _bounded_int(text: str) -> int:
+    """Parse a JSON integer, refusing one too long for Python's int()."""
+    digits = len(text.lstrip("-"))
+    limit = sys.get_int_max_str_digits()
+    if limit and digits > limit:
+        raise ValueError(
+            f"a number of {digits} digits is too long (the maximum is {limit}); "
+            "check the export that wrote the file"
+        )
+    return int(text)
 
 
 def duplicate_problems(
