@@ -29,7 +29,7 @@ from edge_gate.cli._common import (
     control_socket_from_args,
 )
 from edge_gate.daemon._control import request, watch
-from edge_gate.daemon._field import reason_problem
+from edge_gate.daemon._field import MAX_REASON_CHARS, reason_problem
 from edge_gate.errors import ControlError
 
 EXIT_OK = 0
@@ -141,7 +141,11 @@ def register(subparsers: Any) -> None:
         "plain text)",
     )
     open_parser.add_argument(
-        "--reason", required=True, metavar="TEXT", help="why (written to the audit log)"
+        "--reason",
+        required=True,
+        metavar="TEXT",
+        help=f"why, in words (written to the audit log; at most "
+        f"{MAX_REASON_CHARS} characters on one line)",
     )
     add_yes_argument(open_parser)
     open_parser.set_defaults(handler=cmd_open)

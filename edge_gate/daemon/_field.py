@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from edge_gate.daemon._records import MAX_MANUAL_REASON_CHARS
 from edge_gate.errors import CaptureError, EdgeGateError
 from edge_gate.gate import (
     BarrierChanged,
@@ -38,8 +39,9 @@ logger = logging.getLogger(__name__)
 
 # A device that responded within this many seconds passes the self-test.
 RESPONSE_MAX_AGE_S = 5.0
-# The longest reason text a manual opening takes (the audit field's size).
-MAX_REASON_CHARS = 500
+# Maximum length of a manual opening's reason: the audit field's size less the
+# longest refusal-row prefix, so the opening and refusal rows keep all of it.
+MAX_REASON_CHARS = MAX_MANUAL_REASON_CHARS
 # The range of ``log``'s row limit (the audit query's own bounds).
 MAX_LOG_LIMIT = 100_000
 # Seed of the synthetic fingerprint and eye the self-test runs the models on.
@@ -262,9 +264,11 @@ def reason_problem(reason: str) -> str | None:
     """Return why a manual opening's reason cannot be recorded, or None.
 
     The reason goes into the audit log and onto engineers' terminals
-    (``edge-gate log``), so it must be one line of printable text. Control
-    characters could forge lines or move the cursor. Bidirectional overrides
-    could make it read differently than it is stored.
+    (``edge-gate log``), so it must be one line of printable text with at
+    least one letter or digit. Control characters could forge lines or move
+    the cursor. Bidirectional overrides could make it read differently than
+    it is stored, and other format characters (zero-width spaces and joiners,
+    direction marks) are invisible, so a reason made of them looks empty.
 
     Returns:
         The problem, worded to follow the subject "reason" or "--reason".
@@ -287,6 +291,16 @@ def reason_problem(reason: str) -> str | None:
                 f"contains the control character U+{ord(character):04X} at "
                 f"character {index + 1}; write it as plain text on one line"
             )
+        if category == "Cf":
+            return (
+                f"contains the invisible format character U+{ord(character):04X} "
+                f"at character {index + 1}; write it as plain text on one line"
+            )
+    if not any(unicodedata.category(c)[0] in "LN" for c in reason):
+        return (
+            f"{reason!r:.80} has no letter or digit; write in words why the "
+            "barrier is opened"
+        )
     return None
 
 

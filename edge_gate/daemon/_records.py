@@ -11,8 +11,17 @@ import datetime
 import math
 from collections.abc import Mapping
 
-from edge_gate.gate import TransactionRecord
+from edge_gate.gate import LaneState, TransactionRecord
 from edge_gate.store import AuditRecord
+from edge_gate.store._audit import MAX_TEXT_CHARS
+
+# The reason of a refused manual opening follows this prefix in its audit row.
+_REFUSAL_PREFIX = "manual opening refused in state {state}: "
+# Maximum length of a manual opening's reason, so that the refusal row's prefix
+# with the longest state name and the whole reason fit in the audit field.
+MAX_MANUAL_REASON_CHARS = MAX_TEXT_CHARS - max(
+    len(_REFUSAL_PREFIX.format(state=state.value)) for state in LaneState
+)
 
 
 def audit_record(
@@ -105,7 +114,7 @@ def manual_open_record(
         lane_id=lane_id,
         transaction_id="",
         outcome="opened",
-        reason=text[:500],
+        reason=text,
     )
     try:
         record.check()
@@ -114,3 +123,11 @@ def manual_open_record(
             f"the reason cannot be recorded ({err}); give the reason as plain text"
         ) from None
     return record
+
+
+def manual_refusal_reason(state: LaneState, reason: str) -> str:
+    """Return the audit reason of a manual opening refused in ``state``.
+
+    A reason of at most ``MAX_MANUAL_REASON_CHARS`` characters is kept whole.
+    """
+    return _REFUSAL_PREFIX.format(state=state.value) + reason

@@ -60,7 +60,11 @@ from edge_gate.daemon._devices import DeviceMonitor
 from edge_gate.daemon._health import ProgressMonitor, Worker
 from edge_gate.daemon._lock import DaemonLock, RuntimeLock
 from edge_gate.daemon._paths import prepare_state_dir
-from edge_gate.daemon._records import audit_record, manual_open_record
+from edge_gate.daemon._records import (
+    audit_record,
+    manual_open_record,
+    manual_refusal_reason,
+)
 from edge_gate.daemon._workers import (
     CaptureWorker,
     DeviceWorker,
@@ -1269,8 +1273,7 @@ class LaneRunner:
                 dataclasses.replace(
                     record,
                     outcome="none",
-                    reason=f"manual opening refused in state {state.value}: "
-                    f"{record.reason}"[:500],
+                    reason=manual_refusal_reason(state, record.reason),
                 )
             )
             raise ControlError(refusal)

@@ -22,6 +22,7 @@ from edge_gate.daemon import (
     StopRequest,
     supervise,
 )
+from edge_gate.daemon._field import MAX_REASON_CHARS
 from edge_gate.store import AuditLog, AuditRecord
 
 
@@ -305,7 +306,16 @@ def open_server(config_with_audit: Path) -> Iterator[list[str]]:
         pytest.param(
             "caf\udcff", "--reason is not valid UTF-8 text (character 4", id="latin-1"
         ),
-        pytest.param("x" * 501, "--reason has 501 characters", id="501-characters"),
+        pytest.param(
+            "x" * (MAX_REASON_CHARS + 1),
+            f"at most {MAX_REASON_CHARS}",
+            id="one-too-many-characters",
+        ),
+        pytest.param("\u200b", "format character U+200B", id="zero-width-space"),
+        pytest.param("\u200e\u200f", "format character U+200E", id="marks"),
+        pytest.param("\ufeff", "format character U+FEFF", id="bom"),
+        pytest.param("\u2060", "format character U+2060", id="word-joiner"),
+        pytest.param("?!", "has no letter or digit", id="punctuation"),
         pytest.param(
             "x\x1b]0;owned\x07", "control character U+001B at character 2", id="esc"
         ),
@@ -335,7 +345,7 @@ def test_open_unusable_reason_is_usage_error(
 def test_open_sends_valid_reason(
     config_with_audit: Path, open_server: list[str], capsys: Any
 ) -> None:
-    reason = "x" * 499 + "é"
+    reason = "x" * (MAX_REASON_CHARS - 1) + "é"
     args = ["open", "-y", "--reason", reason, "--config", str(config_with_audit)]
     assert cli_main(args) == 0
     assert open_server == [reason]
@@ -394,3 +404,10 @@ def test_help_states_exit_status(command: str, capsys: Any) -> None:
         cli_main([command, "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "exit status" in help_text
+
+
+def test_open_help_states_reason_limit(capsys: Any) -> None:
+    with pytest.raises(SystemExit):
+        cli_main(["open", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"at most {MAX_REASON_CHARS} characters" in help_text

@@ -105,6 +105,44 @@ def test_open_rejects_control_characters(
     assert lane.status()["state"] == "idle"
 
 
+@pytest.mark.parametrize(
+    ("reason", "named"),
+    [
+        pytest.param("\u200b", "U+200B at character 1", id="zero-width-space"),
+        pytest.param("\u200b\u200b", "U+200B at character 1", id="two-zwsp"),
+        pytest.param("\u200e", "U+200E at character 1", id="lrm"),
+        pytest.param("\u200f", "U+200F at character 1", id="rlm"),
+        pytest.param("\ufeff", "U+FEFF at character 1", id="bom"),
+        pytest.param("\u2060", "U+2060 at character 1", id="word-joiner"),
+        pytest.param("crew\u00ad", "U+00AD at character 5", id="soft-hyphen"),
+    ],
+)
+def test_open_rejects_invisible_reason(
+    lane: Any, control: Path, reason: str, named: str, wait_until: Callable[..., None]
+) -> None:
+    wait_until(lane.idle_in_service)
+    line = json.dumps({"command": "open", "reason": reason}).encode("ascii")
+    reply = raw_request(control, line)
+    assert reply["ok"] is False
+    assert f"invisible format character {named}" in reply["error"]
+    assert manual_opens(lane) == []
+    assert lane.pins.pin(lane.config.turnstile.unlock_pin).state == 0
+    assert lane.status()["state"] == "idle"
+
+
+@pytest.mark.parametrize("reason", ["!", "--- ...", "\u00a0!\u3000"])
+def test_open_needs_letter_or_digit(
+    lane: Any, control: Path, reason: str, wait_until: Callable[..., None]
+) -> None:
+    wait_until(lane.idle_in_service)
+    line = json.dumps({"command": "open", "reason": reason}).encode("ascii")
+    reply = raw_request(control, line)
+    assert reply["ok"] is False
+    assert "has no letter or digit" in reply["error"]
+    assert manual_opens(lane) == []
+    assert lane.status()["state"] == "idle"
+
+
 def test_open_lone_surrogate_rejected(
     lane: Any, control: Path, wait_until: Callable[..., None]
 ) -> None:

@@ -515,3 +515,28 @@ def test_invalid_record_written_sanitized(
     ]
     assert "audit" not in lane.status()["holds"]
     assert any("is invalid" in r.getMessage() for r in caplog.records)
+
+
+def test_longest_reason_kept_whole_in_opening_and_refusal(
+    lane: Any, control: Any, wait_until: Callable[..., None]
+) -> None:
+    from edge_gate.daemon import request
+    from edge_gate.daemon._field import MAX_REASON_CHARS
+    from edge_gate.errors import ControlError
+
+    wait_until(lane.idle_in_service)
+    first = "a" * (MAX_REASON_CHARS - 10) + "END-MARKER"
+    second = "b" * (MAX_REASON_CHARS - 10) + "END-MARKER"
+    assert request(control, {"command": "open", "reason": first})["opened"]
+    # manual_passage is the longest state name, so the longest refusal prefix.
+    with pytest.raises(ControlError, match="manual_passage"):
+        request(control, {"command": "open", "reason": second})
+    rows = [e.record for e in lane.audit() if e.record.kind == "manual_open"]
+    assert [(r.outcome, r.reason) for r in rows] == [
+        ("opened", first),
+        ("none", f"manual opening refused in state manual_passage: {second}"),
+    ]
+    # One character more is refused before any row is written.
+    with pytest.raises(ControlError, match=f"at most {MAX_REASON_CHARS}"):
+        request(control, {"command": "open", "reason": second + "x"})
+    assert len([e for e in lane.audit() if e.record.kind == "manual_open"]) == 2
