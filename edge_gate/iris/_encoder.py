@@ -26,6 +26,10 @@ from edge_gate.iris._template import IrisTemplate
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "iris_encoder"
+# Code grid (rows, columns, bits per cell) of every template the encoder
+# makes: the shipped model's response [1, bits, rows, columns]. Templates on
+# another grid cannot be compared with the lane's captures.
+CODE_SHAPE = (16, 128, 2)
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,9 @@ class IrisEncoder:
             encoding: mask rules.
 
         Raises:
-            ModelError: the model is missing, altered, or its input is not
-                the strip size of ``normalization``.
+            ModelError: the model is missing, altered, its input is not
+                the strip size of ``normalization``, or its output is not
+                ``CODE_SHAPE``.
         """
         self._models_dir = models_dir or find_models_dir()
         self._session: Any = open_session(self._models_dir, MODEL_NAME, threads)
@@ -108,6 +113,13 @@ class IrisEncoder:
             raise ModelError(
                 f"{MODEL_NAME} takes input {shape}, the strip is {expected}; "
                 f"rebuild the model or change the normalisation"
+            )
+        output = self._session.get_outputs()[0].shape
+        rows, columns, bits = CODE_SHAPE
+        if list(output) != [1, bits, rows, columns]:
+            raise ModelError(
+                f"{MODEL_NAME} output {output} does not match the code grid "
+                f"{CODE_SHAPE}; rebuild the model with models/build_iris_encoder.py"
             )
         self._input_name: str = self._session.get_inputs()[0].name
 

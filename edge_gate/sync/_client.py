@@ -348,7 +348,7 @@ def _apply_bundle(
 
 
 def _check_templates(record: EnrolmentRecord, ref: BundleRef) -> None:
-    """Reject the update when a record has a template that no gate can read.
+    """Reject the update when a record has a template that no gate can use.
 
     Raises:
         UpdateVerificationError: naming the bundle, enrolment and template.
@@ -357,7 +357,7 @@ def _check_templates(record: EnrolmentRecord, ref: BundleRef) -> None:
     if problems:
         raise UpdateVerificationError(
             f"bundle {ref.path}: enrolment {record.enrolment_id!r} has a template "
-            f"that no gate can read ({'; '.join(problems)}). The update was not "
+            f"that no gate can use ({'; '.join(problems)}). The update was not "
             "applied. Publish the enrolment again with the current edge-gate "
             "publish"
         )

@@ -61,15 +61,16 @@ def make_record(
 ) -> EnrolmentRecord:
     """Build a deterministic record with distinct, valid templates.
 
-    The fingerprint templates take about ``template_bytes`` bytes each (16
-    to 1,040); the iris templates always take 784.
+    The fingerprint templates take about ``template_bytes`` bytes each (48
+    to 1,040: at least the 4 minutiae that a gate needs); the iris templates
+    always take 784.
     """
     documents = (
         (DocumentRecord("UTO", f"D{number:08d}", datetime.date(2031, 1, 1)),)
         if with_document
         else ()
     )
-    minutiae = min(128, max(1, (template_bytes - 16) // 8))
+    minutiae = min(128, max(4, (template_bytes - 16) // 8))
     return EnrolmentRecord(
         enrolment_id=f"E{number:06d}",
         person_id=f"P{number:06d}",

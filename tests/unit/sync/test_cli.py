@@ -494,3 +494,140 @@ def test_templates_exit_status_follows_usability(
     publisher.publish([records(1)])
     assert main(["sync", "--config", str(toml)]) == 0
     assert main(["templates", "--config", str(toml)]) == 0
+
+
+def iris_b64(shape: tuple[int, int, int], valid_cells: int) -> dict[str, str]:
+    """Return an iris template entry with the first ``valid_cells`` cells valid."""
+    rng = np.random.default_rng(7)
+    mask = np.zeros(shape[0] * shape[1], dtype=bool)
+    mask[:valid_cells] = True
+    template = IrisTemplate(
+        code=rng.random(shape) < 0.5, mask=mask.reshape(shape[:2]), quality=0.9
+    )
+    return {"template_b64": b64(template.to_bytes())}
+
+
+def finger_b64(count: int, width: int = 256, height: int = 288, dpi: int = 500) -> Any:
+    """Return a fingerprint template entry with ``count`` minutiae."""
+    rng = np.random.default_rng(8)
+    minutiae = np.column_stack(
+        [
+            rng.uniform(0, width - 1, count),
+            rng.uniform(0, height - 1, count),
+            rng.uniform(0, 6, count),
+            rng.integers(0, 2, count),
+            rng.uniform(0, 1, count),
+        ]
+    ).astype(np.float32)
+    template = FingerprintTemplate(minutiae, width=width, height=height, dpi=dpi)
+    return {"template_b64": b64(template.to_bytes())}
+
+
+@pytest.mark.parametrize("watchlisted", [True, False], ids=["listed", "enrolled"])
+@pytest.mark.parametrize(
+    ("field", "position", "entry", "message"),
+    [
+        pytest.param(
+            "irises",
+            "left",
+            iris_b64((16, 64, 2), 1024),
+            "irises.left: iris code grid 16 x 64 x 2 differs from the lane "
+            "encoder's 16 x 128 x 2",
+            id="iris-grid",
+        ),
+        pytest.param(
+            "irises",
+            "left",
+            iris_b64((16, 128, 2), 0),
+            "irises.left: iris template has 0 valid code bits, fewer than the 512",
+            id="iris-no-mask",
+        ),
+        pytest.param(
+            "irises",
+            "left",
+            iris_b64((16, 128, 2), 255),
+            "irises.left: iris template has 510 valid code bits",
+            id="iris-few-bits",
+        ),
+        pytest.param(
+            "fingerprints",
+            "right_index",
+            finger_b64(0),
+            "fingerprints.right_index: fingerprint template has 0 minutiae, fewer "
+            "than the 4",
+            id="no-minutiae",
+        ),
+        pytest.param(
+            "fingerprints",
+            "right_index",
+            finger_b64(3),
+            "fingerprints.right_index: fingerprint template has 3 minutiae",
+            id="three-minutiae",
+        ),
+        pytest.param(
+            "fingerprints",
+            "right_index",
+            finger_b64(20, dpi=1000),
+            "fingerprints.right_index: fingerprint template is at 1000 dpi",
+            id="dpi",
+        ),
+        pytest.param(
+            "fingerprints",
+            "right_index",
+            finger_b64(20, width=32),
+            "fingerprints.right_index: fingerprint image geometry 32x288 is "
+            "outside the 64..2048 pixels",
+            id="narrow",
+        ),
+        pytest.param(
+            "fingerprints",
+            "right_index",
+            finger_b64(20, height=4096),
+            "fingerprints.right_index: fingerprint image geometry 256x4096 is outside",
+            id="tall",
+        ),
+    ],
+)
+def test_publish_rejects_unusable_templates(
+    tmp_path: Path,
+    publisher: Publisher,
+    capsys: pytest.CaptureFixture[str],
+    watchlisted: bool,
+    field: str,
+    position: str,
+    entry: dict[str, str],
+    message: str,
+) -> None:
+    bad = json.loads(input_line(2, watchlisted=watchlisted))
+    bad[field][position] = entry
+    records = tmp_path / "records.jsonl"
+    records.write_text("\n".join([input_line(1), json.dumps(bad)]))
+
+    status = main(
+        ["publish", "records", "--dir", str(publisher.workdir), "--input", str(records)]
+    )
+
+    assert status == 1
+    error = capsys.readouterr().err
+    assert "1 invalid enrolment record(s); nothing was published" in error
+    assert f"records.jsonl:2: {message}" in error
+    assert publisher.version == 0
+
+
+def test_publish_accepts_limit_templates(
+    tmp_path: Path, publisher: Publisher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 256 valid cells are 512 bits, the matcher's minimum. 4 minutiae are the
+    # extractor's minimum.
+    line = json.loads(input_line(1, watchlisted=True))
+    line["irises"]["left"] = iris_b64((16, 128, 2), 256)
+    line["fingerprints"]["right_index"] = finger_b64(4, width=64, height=2048)
+    records = tmp_path / "records.jsonl"
+    records.write_text(json.dumps(line))
+
+    status = main(
+        ["publish", "records", "--dir", str(publisher.workdir), "--input", str(records)]
+    )
+
+    assert status == 0
+    assert "published version 1: 1 records" in capsys.readouterr().out

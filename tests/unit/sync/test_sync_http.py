@@ -7,6 +7,7 @@ import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from edge_gate.errors import UpdateTransportError, UpdateVerificationError
@@ -269,6 +270,90 @@ def test_unreadable_template_rejects_update(
         sync_once(config)
 
     assert "bundle bundles/delta-1-2.egtb" in str(caught.value)
+    assert "enrolment 'E000002'" in str(caught.value)
+    assert message in str(caught.value)
+    with open_store(config) as store:
+        assert store.version() == 1
+        assert store.status().enrolments == 1
+
+
+def odd_grid_iris() -> bytes:
+    from edge_gate.iris import IrisTemplate
+
+    return IrisTemplate(
+        code=np.zeros((16, 64, 2), dtype=bool),
+        mask=np.ones((16, 64), dtype=bool),
+        quality=0.9,
+    ).to_bytes()
+
+
+def unmasked_iris() -> bytes:
+    from edge_gate.iris import IrisTemplate
+
+    return IrisTemplate(
+        code=np.zeros((16, 128, 2), dtype=bool),
+        mask=np.zeros((16, 128), dtype=bool),
+        quality=0.9,
+    ).to_bytes()
+
+
+def empty_fingerprint() -> bytes:
+    from edge_gate.fingerprint import FingerprintTemplate
+
+    return FingerprintTemplate(
+        np.zeros((0, 5), dtype=np.float32), width=256, height=288
+    ).to_bytes()
+
+
+@pytest.mark.parametrize(
+    ("kind", "position", "template", "message"),
+    [
+        pytest.param(
+            "irises",
+            "left",
+            odd_grid_iris,
+            "irises.left: iris code grid 16 x 64 x 2 differs from the lane "
+            "encoder's 16 x 128 x 2",
+            id="iris-grid",
+        ),
+        pytest.param(
+            "irises",
+            "right",
+            unmasked_iris,
+            "irises.right: iris template has 0 valid code bits",
+            id="iris-no-mask",
+        ),
+        pytest.param(
+            "fingerprints",
+            "left_index",
+            empty_fingerprint,
+            "fingerprints.left_index: fingerprint template has 0 minutiae",
+            id="no-minutiae",
+        ),
+    ],
+)
+def test_unusable_template_rejects_update(
+    publisher: Publisher,
+    http_server: Any,
+    configure: Any,
+    records: Any,
+    kind: str,
+    position: str,
+    template: Any,
+    message: str,
+) -> None:
+    publisher.publish([records(1)])
+    config = configure(http_server.url)
+    sync_once(config)
+    # A publisher that does not check templates signs a watchlisted record
+    # whose template parses but cannot be compared with any capture.
+    listed = records(2, watchlisted=True)
+    templates = {**getattr(listed, kind), position: template()}
+    publisher.publish([records(1), dataclasses.replace(listed, **{kind: templates})])
+
+    with pytest.raises(UpdateVerificationError) as caught:
+        sync_once(config)
+
     assert "enrolment 'E000002'" in str(caught.value)
     assert message in str(caught.value)
     with open_store(config) as store:
