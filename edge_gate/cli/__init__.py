@@ -6,8 +6,8 @@ takes the parsed arguments and returns the exit status: 0 ok, 1 failed,
 2 usage error. Data goes to stdout, diagnostics to stderr; a traceback
 appears only with ``--debug``.
 
-SIGTERM ends a command like Ctrl-C does: its cleanup runs, one line goes to
-stderr and the exit status is 1. A command whose parser sets
+SIGTERM or SIGHUP ends a command like Ctrl-C does: its cleanup runs, one
+line goes to stderr and the exit status is 1. A command whose parser sets
 ``handles_sigterm`` (the daemons ``run`` and ``lane-closed``) installs its
 own handlers instead.
 """
@@ -96,10 +96,12 @@ def main(argv: Sequence[str] | None = None, *, nested: bool = False) -> int:
             raise
         print("edge-gate: interrupted", file=sys.stderr)
         return EXIT_FAILED
-    except Terminated:
+    except Terminated as stop:
         if nested:
             raise
-        print(f"edge-gate {args.command}: stopped by SIGTERM", file=sys.stderr)
+        print(
+            f"edge-gate {args.command}: stopped by {stop.signal_name}", file=sys.stderr
+        )
         return EXIT_FAILED
     except UsageError as err:
         if args.debug:

@@ -57,14 +57,14 @@ def hold_lane(
 ) -> None:
     """Sleep ``seconds`` while the lane stays up.
 
-    Ctrl-C or SIGTERM ends the sleep early and prints one line on stderr.
+    Ctrl-C, SIGTERM or SIGHUP ends the sleep early and prints one line on stderr.
     The caller then stops the lane and prints its report as usual.
     """
     if clear_progress is not None:
         clear_progress()
     print(
         f"edge-gate simulate: crossings done; the lane and its control socket "
-        f"stay up for {seconds:g} s (Ctrl-C or SIGTERM ends the hold, and the "
+        f"stay up for {seconds:g} s (Ctrl-C, SIGTERM or SIGHUP ends the hold, and the "
         "report follows)",
         file=sys.stderr,
         flush=True,
@@ -73,10 +73,10 @@ def hold_lane(
         time.sleep(seconds)
     except KeyboardInterrupt:
         ended_by = "Ctrl-C"
-    except Terminated:
-        # The handler of sigterm_unwinds ignores further SIGTERMs until the
-        # run returns, so a second one cannot interrupt the lane's stop.
-        ended_by = "SIGTERM"
+    except Terminated as stop:
+        # The handler of sigterm_unwinds ignores further SIGTERMs and SIGHUPs
+        # until the run returns, so a second one cannot interrupt the lane's stop.
+        ended_by = stop.signal_name
     else:
         return
     print(f"edge-gate simulate: hold ended early by {ended_by}", file=sys.stderr)

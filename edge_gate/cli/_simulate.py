@@ -4,21 +4,22 @@ Exit status 0 means every crossing ran and ended as its scenario expects.
 False rejects and false watchlist alerts do not change it, because they
 are the matchers' error rates, counted in the report. Status 1 means a
 false accept, another unexpected result, a crossing that could not run or
-a stop by SIGTERM, and 2 means invalid options.
+a stop by SIGTERM or SIGHUP, and 2 means invalid options.
 
 While the lane runs, it serves its control socket in the work folder, and
 one line on stderr at the start gives the ``edge-gate status --config``
 command that reaches it from another shell. A work folder whose path is
 too long for a UNIX socket leaves the socket out, with a note in the
 report, and makes ``--hold`` a usage error. ``--hold`` keeps the lane up
-after the last crossing. Ctrl-C or SIGTERM during the hold ends only the
+after the last crossing. Ctrl-C, SIGTERM or SIGHUP during the hold ends only the
 hold, and the report and exit status follow as without one.
 
 The lane logs warnings that the scenarios cause on purpose (an unplugged
 sensor, a tailgating alarm). Without ``-v`` they stay off stderr unless the
 run is not as expected, and then they are printed after the report. The
-work folder's ``simulate.log`` keeps them either way. A SIGTERM stops the run like
-Ctrl-C: the lane stops and a temporary work folder is removed.
+work folder's ``simulate.log`` keeps them either way. A SIGTERM, or a SIGHUP
+from a closed terminal or SSH session, stops the run like Ctrl-C: the lane
+stops and a temporary work folder is removed.
 """
 
 from __future__ import annotations
@@ -253,7 +254,7 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="after the last crossing, keep the lane and its control socket "
         f"up for this many seconds, 0 to {MAX_HOLD_S:g}, so that field commands "
-        "can be tried by hand; Ctrl-C or SIGTERM ends the hold early, and the "
+        "can be tried by hand; Ctrl-C, SIGTERM or SIGHUP ends the hold early, and the "
         "report follows (default: 0)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -417,8 +418,8 @@ def _run(
     except (ValueError, DatasetError, WorkFolderError) as err:
         print(f"edge-gate simulate: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except Terminated:
-        print("edge-gate simulate: stopped by SIGTERM", file=sys.stderr)
+    except Terminated as stop:
+        print(f"edge-gate simulate: stopped by {stop.signal_name}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         if progress is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +107,22 @@ def test_sigterm_ends_command_with_one_line(
 ) -> None:
     assert cli.main(["stopped"]) == 1
     assert capsys.readouterr().err == "edge-gate stopped: stopped by SIGTERM\n"
+
+
+def test_sighup_names_its_signal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def stop(_args: argparse.Namespace) -> int:
+        raise Terminated(signal.SIGHUP)
+
+    class Group:
+        @staticmethod
+        def register(subparsers: Any) -> None:
+            subparsers.add_parser("hungup").set_defaults(handler=stop)
+
+    monkeypatch.setattr(cli, "_GROUPS", (*cli._GROUPS, Group))
+    assert cli.main(["hungup"]) == 1
+    assert capsys.readouterr().err == "edge-gate hungup: stopped by SIGHUP\n"
 
 
 def test_nested_sigterm_propagates(terminated: None) -> None:

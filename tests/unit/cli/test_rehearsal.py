@@ -78,6 +78,7 @@ def test_hold_lasts_its_seconds(capsys: pytest.CaptureFixture[str]) -> None:
     ("signum", "name"),
     [
         pytest.param(signal.SIGTERM, "SIGTERM", id="sigterm"),
+        pytest.param(signal.SIGHUP, "SIGHUP", id="sighup"),
         pytest.param(signal.SIGINT, "Ctrl-C", id="sigint"),
     ],
 )

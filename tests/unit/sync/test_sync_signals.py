@@ -54,6 +54,7 @@ def applied_version(database: Path) -> str:
         pytest.param(
             signal.SIGTERM, "edge-gate sync: stopped by SIGTERM", id="sigterm"
         ),
+        pytest.param(signal.SIGHUP, "edge-gate sync: stopped by SIGHUP", id="sighup"),
         pytest.param(signal.SIGINT, "edge-gate: interrupted", id="sigint"),
     ],
 )
