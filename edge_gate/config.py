@@ -63,6 +63,22 @@ LANE_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 CREDENTIAL_PREFIX = "credential:"
 
 
+def credential_name_problem(name: str) -> str | None:
+    """Return why ``name`` cannot name a systemd credential, or None.
+
+    The key reader opens ``$CREDENTIALS_DIRECTORY/NAME``, so the name must be
+    one file name in that folder: not empty, ``.`` or ``..``, and without ``/``
+    or NUL. The configuration check and the key reader both use this check.
+    """
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        return (
+            f"the credential name {name!r} is invalid: it must be one file name "
+            "(not empty, '.' or '..', and no '/'); give the name from the "
+            "unit's LoadCredential= line, such as credential:template.key"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class DocumentReaderConfig:
     """Serial document reader (desk OCR reader or its emulator)."""
@@ -541,7 +557,7 @@ def _check_text(metadata: Any, value: str) -> str | None:
             return None
         return f"is empty; give an absolute path (starting with /){credential}"
     if "credential" in kind and value.startswith(CREDENTIAL_PREFIX):
-        return None
+        return credential_name_problem(value.removeprefix(CREDENTIAL_PREFIX))
     if "\0" in value:
         return f"contains a NUL character; give an absolute path{credential}"
     if not os.path.isabs(value):

@@ -16,6 +16,7 @@ import secrets
 import stat
 from pathlib import Path
 
+from edge_gate.config import credential_name_problem
 from edge_gate.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -36,16 +37,15 @@ def resolve_key_path(configured: str) -> Path:
 
     Raises:
         ConfigError: ``credential:`` is used outside a unit that has
-            credentials, or the name is empty or contains a slash.
+            credentials, or the name is not one file name (see
+            :func:`edge_gate.config.credential_name_problem`).
     """
     if not configured.startswith(CREDENTIAL_PREFIX):
         return Path(configured)
     name = configured.removeprefix(CREDENTIAL_PREFIX)
-    if not name or "/" in name:
-        raise ConfigError(
-            f"key location {configured!r}: the credential name must be non-empty "
-            "and contain no '/'"
-        )
+    problem = credential_name_problem(name)
+    if problem is not None:
+        raise ConfigError(f"key location {configured!r}: {problem}")
     directory = os.environ.get("CREDENTIALS_DIRECTORY")
     if not directory:
         raise ConfigError(

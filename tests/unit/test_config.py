@@ -260,3 +260,40 @@ def test_config_folder_unreadable(tmp_path: Path) -> None:
     message = str(caught.value)
     assert f"cannot read configuration file {tmp_path}: Is a directory" in message
     assert "check the path" in message
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        pytest.param("store", "key_file", "credential:", id="empty-name"),
+        pytest.param("store", "key_file", "credential:a/b", id="slash"),
+        pytest.param("store", "key_file", "credential:..", id="parent"),
+        pytest.param("sync", "fleet_key_file", "credential:../../x", id="fleet-up"),
+    ],
+)
+def test_credential_name_checked_with_config(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    section: str,
+    key: str,
+    value: str,
+) -> None:
+    from edge_gate.cli import main as cli_main
+    from edge_gate.store import resolve_key_path
+
+    with pytest.raises(ConfigError) as caught:
+        config_from_mapping({section: {key: value}})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f'[{section}] {key} = "{value}": the credential name')
+    assert "such as credential:template.key" in problem
+    # The key reader rejects the name with the same words.
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    with pytest.raises(ConfigError) as reader:
+        resolve_key_path(value)
+    assert problem.split(": ", 1)[1] in str(reader.value)
+    # A command that loads the file reports it as a usage error.
+    path = tmp_path / "edge-gate.toml"
+    path.write_text(f'[{section}]\n{key} = "{value}"\n', encoding="utf-8")
+    assert cli_main(["status", "--config", str(path)]) == 2
+    assert problem in capsys.readouterr().err
