@@ -367,9 +367,12 @@ class LaneRunner:
                         f"starting: {written} of {len(spooled)} audit spool "
                         "records appended"
                     )
-        except EdgeGateError as err:
+        # Any error, not only the store's own (SQLite's OverflowError, for
+        # one): the records stay pending, and a crash here would repeat at
+        # every start.
+        except Exception as err:
             logger.error(
-                "audit spool replay stopped after %d of %d records: %s",
+                "audit spool replay stopped after %d of %d records: %r",
                 written,
                 len(spooled),
                 err,

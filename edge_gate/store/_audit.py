@@ -13,7 +13,11 @@ daemon. Invariants:
   the rows, so :meth:`AuditLog.verify` finds a changed, inserted or deleted
   row, the last one included.
 - Rows hold no images and no templates: :class:`AuditRecord` has no field for
-  bytes, and scores, thresholds and durations must be numbers.
+  bytes, and scores, thresholds and durations must be numbers, stored as
+  floats.
+- A row reads back only if each column holds exactly the text the writer
+  stores: queries filter on the stored text, so another spelling of the same
+  time or JSON would keep the hash valid yet hide the row from a filter.
 
 - The head (sequence number and hash) is also kept outside ``audit.db``, in
   ``audit.head`` beside it: written after each commit to a temporary file,
@@ -47,6 +51,7 @@ import logging
 import math
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -79,6 +84,10 @@ OUTCOMES: tuple[str, ...] = (
     "none",
 )
 MAX_TEXT_CHARS = 500
+# The largest sequence number SQLite's INTEGER holds.
+MAX_SEQ = 2**63 - 1
+# A head file is one short JSON line; a larger one is not a head.
+MAX_HEAD_FILE_BYTES = 4096
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -135,6 +144,23 @@ class AuditRecord:
     thresholds: Mapping[str, float] = field(default_factory=dict)
     durations_ms: Mapping[str, float] = field(default_factory=dict)
     latency_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        """Store whole numbers as floats, as the REAL column and JSON read back.
+
+        The row hash covers the JSON text, where ``5`` and ``5.0`` differ, so
+        a record must hash the same before it is written and after it is read
+        back. A whole number too large for a float is left as it is, for
+        :meth:`check` to reject.
+        """
+        object.__setattr__(self, "latency_ms", _as_float(self.latency_ms))
+        for group in ("scores", "thresholds", "durations_ms"):
+            values = getattr(self, group)
+            if isinstance(values, Mapping) and any(
+                _is_whole_number(value) for value in values.values()
+            ):
+                converted = {name: _as_float(value) for name, value in values.items()}
+                object.__setattr__(self, group, converted)
 
     def to_json_dict(self) -> dict[str, Any]:
         """Return the record as plain JSON types (time as ISO 8601 UTC)."""
@@ -434,6 +460,7 @@ class AuditLog(Closing):
             raise StoreError(
                 f"cannot open audit log {self.path}: {err}.{full_disk_text(self.path)}"
             ) from err
+        self._db.text_factory = _decode_text
         try:
             self._prepare()
         except sqlite3.Error as err:
@@ -739,25 +766,18 @@ class AuditLog(Closing):
                 contents are not a head (then the error is the subclass
                 that :meth:`verify` reports as a broken chain).
         """
-        try:
-            text = self.head_path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        data_bytes = self._read_head_bytes()
+        if data_bytes is None:
             return None
-        except IsADirectoryError:
-            raise _InvalidHeadFileError(self.head_path, "it is a folder") from None
+        try:
+            text = data_bytes.decode("utf-8")
         except UnicodeDecodeError:
             raise _InvalidHeadFileError(self.head_path, "it is not UTF-8") from None
-        except OSError as err:
-            raise StoreError(
-                f"cannot read audit head file {self.head_path}: {err}. Make it "
-                "readable for the user that runs edge-gate, or run the "
-                "command as that user"
-            ) from err
         if not text.strip():
             raise _InvalidHeadFileError(self.head_path, "it is empty")
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise _InvalidHeadFileError(self.head_path, "it is not JSON") from None
         seq = data.get("head_seq") if isinstance(data, dict) else None
         row_hash = data.get("head_hash") if isinstance(data, dict) else None
@@ -765,11 +785,63 @@ class AuditLog(Closing):
             raise _InvalidHeadFileError(
                 self.head_path, "head_seq is not a whole number of 0 or more"
             )
+        if seq > MAX_SEQ:
+            raise _InvalidHeadFileError(
+                self.head_path,
+                f"head_seq is out of range (over {MAX_SEQ}, the largest row "
+                "number SQLite stores)",
+            )
         if not isinstance(row_hash, str) or not _is_sha256_hex(row_hash):
             raise _InvalidHeadFileError(
                 self.head_path, "head_hash is not 64 hexadecimal digits"
             )
         return seq, row_hash
+
+    def _read_head_bytes(self) -> bytes | None:
+        """Return the head file's bytes, or None when it does not exist.
+
+        The file is opened without blocking and must be a regular file, so a
+        FIFO or a device put in its place cannot stall the daemon's start or
+        ``log verify``.
+
+        Raises:
+            StoreError: the file cannot be read (then it names the fix), or
+                it is not a regular file or is too large (the subclass that
+                :meth:`verify` reports as a broken chain).
+        """
+        try:
+            descriptor = os.open(self.head_path, os.O_RDONLY | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise StoreError(
+                f"cannot read audit head file {self.head_path}: {err}. Make it "
+                "readable for the user that runs edge-gate, or run the "
+                "command as that user"
+            ) from err
+        try:
+            mode = os.fstat(descriptor).st_mode
+            if stat.S_ISDIR(mode):
+                raise _InvalidHeadFileError(self.head_path, "it is a folder")
+            if not stat.S_ISREG(mode):
+                raise _InvalidHeadFileError(
+                    self.head_path, "it is not a regular file (a FIFO or a device)"
+                )
+            with os.fdopen(descriptor, "rb", closefd=False) as handle:
+                data = handle.read(MAX_HEAD_FILE_BYTES + 1)
+        except OSError as err:
+            raise StoreError(
+                f"cannot read audit head file {self.head_path}: {err}. Make it "
+                "readable for the user that runs edge-gate, or run the "
+                "command as that user"
+            ) from err
+        finally:
+            os.close(descriptor)
+        if len(data) > MAX_HEAD_FILE_BYTES:
+            raise _InvalidHeadFileError(
+                self.head_path, f"it is over {MAX_HEAD_FILE_BYTES} bytes"
+            )
+        return data
 
     def _write_head_file(self, seq: int, row_hash: str) -> None:
         """Replace the head file atomically (temporary file, fsync, rename)."""
@@ -1220,6 +1292,13 @@ def _validate(record: AuditRecord) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"audit field {name} must be a number, not bytes or text")
+        # AuditRecord turns whole numbers into floats; one left over is too
+        # large for a float, and SQLite could not store it either.
+        if isinstance(value, int):
+            raise ValueError(
+                f"audit field {name} is a whole number of {value.bit_length()} "
+                "bits, too large for a float; send a number below 1.8e308"
+            )
         if not math.isfinite(value):
             raise ValueError(f"audit field {name} is {value}, not a finite number")
 
@@ -1232,7 +1311,33 @@ def _clean_text(text: object) -> str:
 
 def _is_finite_number(value: object) -> bool:
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    return is_number and math.isfinite(value)  # type: ignore[arg-type]
+    try:
+        return is_number and math.isfinite(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return False  # a whole number too large for a float
+
+
+def _is_whole_number(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _as_float(value: Any) -> Any:
+    """Return a whole number as a float; anything else, or a too large one, as is."""
+    if not _is_whole_number(value):
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        return value
+
+
+def _decode_text(data: bytes) -> str:
+    """Decode a TEXT value; bytes that are not UTF-8 become lone surrogates.
+
+    SQLite's own decoding fails the whole query on one such value. Lone
+    surrogates fail the record checks instead, so only that row is damaged.
+    """
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _format_time(moment: datetime) -> str:
@@ -1290,12 +1395,22 @@ def _entry_from_row(row: Sequence[Any]) -> AuditEntry:
     for name in ("alarms", "scores", "thresholds", "durations_ms"):
         try:
             values[name] = json.loads(values[name])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             raise _DamagedRowError(f"audit field {name} is not valid JSON") from None
     try:
         record = AuditRecord.from_json_dict(values)
     except (TypeError, ValueError) as err:
         raise _DamagedRowError(str(err)) from None
+    # The hash covers the parsed record, but queries compare the stored text
+    # (the time filters), so each column must hold exactly what the writer
+    # stores: "2026-12-5T..." reads as the same time yet escapes a filter.
+    written = _row_columns(record.to_json_dict())
+    for name, stored, expected in zip(_COLUMNS, row[1:14], written, strict=True):
+        if stored != expected or type(stored) is not type(expected):
+            # The column only: the value may be a document number.
+            raise _DamagedRowError(
+                f"audit field {name} is not stored in the form the audit log writes"
+            )
     return AuditEntry(seq=int(row[0]), record=record, row_hash=str(row[15]))
 
 

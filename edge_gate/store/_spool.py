@@ -169,7 +169,18 @@ class AuditSpool:
             raise SpoolIntegrityError(
                 f"audit spool {self.path} is not valid JSON (torn or edited): {err}"
             ) from err
-        return _contents_from_document(self.path, document)
+        except RecursionError:
+            raise SpoolIntegrityError(
+                f"audit spool {self.path} nests JSON too deeply to be a spool "
+                "(damaged or edited)"
+            ) from None
+        try:
+            return _contents_from_document(self.path, document)
+        except RecursionError:
+            raise SpoolIntegrityError(
+                f"audit spool {self.path} nests JSON too deeply to be a spool "
+                "(damaged or edited)"
+            ) from None
 
     def remove(self) -> None:
         """Delete the spool file and sync its folder. A missing file is not an error.

@@ -366,3 +366,107 @@ def test_full_disk_at_start_named_in_error(
     assert f"The file system of {lane_setup.state_dir} is full" in stderr
     assert "Free space on that file system, then restart edge-gate.service" in stderr
     assert "not an audit log" not in stderr
+
+
+def write_crafted_spool(setup: Any, records: list[dict[str, Any]]) -> AuditSpool:
+    """Write a spool as its owner could: any record values, a correct SHA-256."""
+    import hashlib
+
+    from edge_gate.store._audit import canonical_json
+    from edge_gate.store._spool import SPOOL_FORMAT, SPOOL_VERSION
+
+    config = setup.config()
+    body = {
+        "format": SPOOL_FORMAT,
+        "version": SPOOL_VERSION,
+        "written_utc": datetime.datetime.now(datetime.UTC).isoformat(),
+        "lane_id": config.daemon.lane_id,
+        "state_dir": config.store.state_dir,
+        "records": records,
+    }
+    document = {**body, "sha256": hashlib.sha256(canonical_json(body)).hexdigest()}
+    spool = spool_of(setup)
+    spool.folder.mkdir(mode=0o700, parents=True)
+    spool.path.write_text(json.dumps(document), "utf-8")
+    return spool
+
+
+def spool_record(index: int, **changes: Any) -> dict[str, Any]:
+    moment = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    record = AuditRecord(
+        moment + datetime.timedelta(seconds=index),
+        "",
+        "none",
+        f"spooled {index}",
+        kind="service",
+    )
+    return {**record.to_json_dict(), **changes}
+
+
+def test_spool_number_too_large_for_sqlite_is_set_aside(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
+    spool = write_crafted_spool(
+        lane_setup, [spool_record(0), spool_record(1, latency_ms=10**400)]
+    )
+
+    running = start_lane(lane_setup)
+    wait_until(lambda: "audit_spool" in running.status()["holds"])
+
+    (set_aside_path,) = spool.invalid_files()
+    reason = running.status()["holds"]["audit_spool"]
+    assert "record 1 is invalid: audit field latency_ms is a whole number" in reason
+    assert str(set_aside_path) in reason
+    assert running.runner.audit.verify().is_intact
+
+
+def test_spool_whole_number_replayed_with_intact_chain(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
+    spool = write_crafted_spool(
+        lane_setup,
+        [spool_record(0, latency_ms=5), spool_record(1, latency_ms=10**30)],
+    )
+
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+
+    assert not spool.exists()
+    replayed = [
+        entry.record.latency_ms
+        for entry in running.runner.audit.query()
+        if entry.record.reason.startswith("spooled")
+    ]
+    assert replayed == [5.0, 1e30]
+    result = running.runner.audit.verify()
+    assert result.is_intact, result.problem
+
+
+def test_unexpected_replay_error_keeps_records_and_starts(
+    lane_setup: Any,
+    start_lane: Any,
+    wait_until: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No real record reaches an error outside SQLite's own any more, so the
+    # batched append stands in for one (as SQLite's OverflowError was).
+    spool = write_crafted_spool(lane_setup, [spool_record(0), spool_record(1)])
+
+    original = AuditLog.append_many
+
+    def unexpected(self: AuditLog, records: Any) -> Any:
+        # append() writes one record through append_many; only the batch fails.
+        if len(records) > 1:
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return original(self, records)
+
+    monkeypatch.setattr(AuditLog, "append_many", unexpected)
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+
+    assert not spool.exists()
+    assert [
+        entry.record.reason
+        for entry in running.runner.audit.query()
+        if entry.record.reason.startswith("spooled")
+    ] == ["spooled 0", "spooled 1"]

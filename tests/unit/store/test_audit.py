@@ -349,3 +349,104 @@ def test_contains_skips_unreadable_row(log_path: Path) -> None:
     with AuditLog(log_path, read_only=True) as log:
         assert not log.contains(make_record(4))
         assert log.contains(make_record(3))
+
+
+def test_whole_numbers_hash_as_the_floats_read_back(tmp_path: Path) -> None:
+    record = make_record(
+        0, latency_ms=5, scores={"iris": 1}, durations_ms={"document": 1200}
+    )
+    assert record.to_json_dict()["latency_ms"] == 5.0
+    assert isinstance(record.to_json_dict()["latency_ms"], float)
+    assert isinstance(record.to_json_dict()["scores"]["iris"], float)
+
+    with AuditLog(tmp_path / "audit.db") as log:
+        log.append(record)
+        result = log.verify()
+
+    assert result.verdict == "intact", result.problem
+
+
+def test_whole_number_too_large_for_float_rejected(tmp_path: Path) -> None:
+    with AuditLog(tmp_path / "audit.db") as log:
+        with pytest.raises(ValueError, match="audit field latency_ms is a whole"):
+            log.append(make_record(0, latency_ms=10**400))
+        with pytest.raises(ValueError, match=r"audit field scores\.iris is a whole"):
+            log.append(make_record(0, scores={"iris": 10**400}))
+        # 10**30 fits a float, so it is stored as one.
+        log.append(make_record(1, latency_ms=10**30))
+        assert log.verify().verdict == "intact"
+        assert log.query()[-1].record.latency_ms == 1e30
+    cleaned = make_record(2, latency_ms=10**400, scores={"iris": 10**400}).sanitized()
+    assert cleaned.latency_ms is None
+    assert dict(cleaned.scores) == {}
+
+
+@pytest.mark.parametrize(
+    ("sql", "column"),
+    [
+        pytest.param(
+            "UPDATE audit SET time_utc = replace(time_utc, '-03-01T', '-03-1T') "
+            "WHERE seq = 5",
+            "time_utc",
+            id="unpadded-day",
+        ),
+        pytest.param(
+            """UPDATE audit SET scores = '{"fingerprint": 0.5, "fingerprint": 0.81,'
+            || ' "iris": 0.93}' WHERE seq = 5""",
+            "scores",
+            id="duplicate-key",
+        ),
+        pytest.param(
+            """UPDATE audit SET alarms = '[ ]' WHERE seq = 5""",
+            "alarms",
+            id="json-spacing",
+        ),
+    ],
+)
+def test_column_not_in_written_form_is_damaged(
+    log_path: Path, sql: str, column: str
+) -> None:
+    tamper(log_path, sql)
+
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+        entries = log.query()
+
+    # A time filter compares the stored text and may miss the row, so the
+    # verdict is what reveals it.
+    assert result.verdict == "broken"
+    assert result.first_bad_seq == 5
+    assert f"audit field {column} is not stored in the form" in result.problem
+    assert [entry.seq for entry in entries if entry.damage] == [5]
+
+
+def test_deeply_nested_json_column_is_damaged(log_path: Path) -> None:
+    tamper(
+        log_path,
+        "UPDATE audit SET alarms = ? WHERE seq = 5",
+        "[" * 100_000 + "]" * 100_000,
+    )
+
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+        entries = log.query()
+
+    assert result.verdict == "broken"
+    assert result.first_bad_seq == 5
+    assert "alarms is not valid JSON" in result.problem
+    assert [entry.seq for entry in entries if entry.damage] == [5]
+
+
+def test_text_that_is_not_utf8_damages_only_its_row(log_path: Path) -> None:
+    tamper(log_path, "UPDATE audit SET reason = CAST(x'ff41' AS TEXT) WHERE seq = 5")
+
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+        entries = log.query()
+
+    assert result.verdict == "broken"
+    assert result.first_bad_seq == 5
+    assert "audit field reason is not valid Unicode text" in result.problem
+    assert [entry.seq for entry in entries] == list(range(1, 11))
+    assert [entry.seq for entry in entries if entry.damage] == [5]
+    assert entries[5].record.transaction_id == "tx-0005"

@@ -153,3 +153,12 @@ def test_audit_log_contains_exact_record(tmp_path: Path) -> None:
         assert not log.contains(make_record(2))
         changed = AuditRecord(**{**make_record(1).__dict__, "outcome": "accepted"})
         assert not log.contains(changed)
+
+
+def test_deeply_nested_spool_is_integrity_error(tmp_path: Path) -> None:
+    spool = AuditSpool(tmp_path / "audit-spool")
+    spool.folder.mkdir(mode=0o700)
+    spool.path.write_text("[" * 100_000 + "]" * 100_000, "utf-8")
+
+    with pytest.raises(SpoolIntegrityError, match="nests JSON too deeply"):
+        spool.read()
