@@ -228,6 +228,14 @@ def iso_time(text: str) -> str:
         ) from err
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
+    # The audit log compares times in UTC, where an offset can pass a year edge.
+    try:
+        moment.astimezone(datetime.UTC)
+    except (OverflowError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is outside the years 1 to 9999 in UTC; use a time within "
+            "them, e.g. 2026-03-01T08:00Z"
+        ) from None
     return moment.isoformat()
 
 

@@ -352,4 +352,11 @@ def _parse_time(value: Any, name: str) -> datetime.datetime | None:
         ) from err
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
-    return moment
+    # The audit log compares times in UTC, where an offset can pass a year edge.
+    try:
+        return moment.astimezone(datetime.UTC)
+    except (OverflowError, ValueError):
+        raise ValueError(
+            f"{name} {value!r} is outside the years 1 to 9999 in UTC; send a "
+            "time within them, e.g. 2026-03-01T08:00Z"
+        ) from None

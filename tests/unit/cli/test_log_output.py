@@ -15,6 +15,7 @@ import pytest
 
 from edge_gate.cli import main
 from edge_gate.cli._field import format_entry, printable
+from edge_gate.daemon._field import FieldCommands
 from edge_gate.store import AuditLog, AuditRecord
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -175,3 +176,82 @@ def test_log_names_each_unreadable_row(
     assert status == 1
     assert captured.out.count(" DAMAGED ") == 2
     assert "edge-gate log: cannot read rows 2, 4, shown as DAMAGED" in captured.err
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["[" * 100_000 + "]" * 100_000, None],
+    ids=["deep-json", "not-utf8"],
+)
+def test_log_prints_other_rows_around_undecodable_row(
+    config: Path, capsys: pytest.CaptureFixture[str], value: str | None
+) -> None:
+    with sqlite3.connect(config.parent / "state" / "audit.db") as db:
+        if value is None:
+            db.execute("UPDATE audit SET reason = CAST(x'ff41' AS TEXT) WHERE seq = 3")
+        else:
+            db.execute("UPDATE audit SET alarms = ? WHERE seq = 3", (value,))
+
+    status = run_log(config)
+    captured = capsys.readouterr()
+    verify_status = run_log(config, "verify")
+    verify = capsys.readouterr()
+
+    lines = captured.out.splitlines()
+    assert status == 1
+    assert len(lines) == 6
+    assert lines[2].startswith("      3 DAMAGED row 3 cannot be read")
+    assert "lane-1-000003" in lines[3]
+    assert "edge-gate log: cannot read row 3" in captured.err
+    assert verify_status == 1
+    assert verify.out.startswith("audit log BROKEN at row 3:")
+    assert "internal error" not in captured.err + verify.err
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--until", "9999-12-31T23:59-01:00"),
+        ("--since", "0001-01-01T00:00+01:00"),
+    ],
+)
+def test_log_time_beyond_utc_years_named(
+    config: Path, capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as leaving:
+        run_log(config, option, value)
+
+    err = capsys.readouterr().err
+    assert leaving.value.code == 2
+    assert f"{value!r} is outside the years 1 to 9999 in UTC" in err
+    assert option in err
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("until", "9999-12-31T23:59:59-23:59"),
+        ("since", "0001-01-01T00:00+01:00"),
+    ],
+)
+def test_log_request_time_beyond_utc_years_named(
+    config: Path, name: str, value: str
+) -> None:
+    path = config.parent / "state" / "audit.db"
+    with (
+        AuditLog(path, read_only=True) as audit,
+        pytest.raises(ValueError, match="outside the years 1 to 9999") as error,
+    ):
+        FieldCommands.query_audit(audit, {name: value})
+    assert f"{name} {value!r}" in str(error.value)
+
+
+def test_log_time_with_offset_filters_in_utc(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 09:02+01:00 is 08:02 UTC: rows at 08:02 and later.
+    status = run_log(config, "--json", "--since", "2026-03-01T09:02+01:00")
+
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert status == 0
+    assert [row["seq"] for row in rows] == [3, 4, 5, 6]

@@ -416,3 +416,60 @@ def test_empty_database_named_offline(log_path: Path) -> None:
     log_path.write_bytes(b"")
     with pytest.raises(StoreError, match=r"is empty \(0 bytes\)"):
         AuditLog(log_path, read_only=True)
+
+
+@pytest.mark.parametrize(
+    ("contents", "detail"),
+    [
+        pytest.param(
+            json.dumps({"head_seq": 2**70, "head_hash": "a" * 64}),
+            "head_seq is out of range",
+            id="seq-over-sqlite-integer",
+        ),
+        pytest.param("[" * 200_000, "it is over 4096 bytes", id="deep-json"),
+        pytest.param("[" * 4000, "it is not JSON", id="deep-json-small"),
+    ],
+)
+def test_head_file_beyond_sqlite_or_json_is_broken_verdict(
+    log_path: Path, contents: str, detail: str
+) -> None:
+    (log_path.parent / AUDIT_HEAD_NAME).write_text(contents, "utf-8")
+
+    with AuditLog(log_path, read_only=True) as log:
+        result = log.verify()
+    assert result.verdict == "broken"
+    assert f"is not valid ({detail}" in result.problem
+
+    with pytest.raises(StoreError, match=rf"is not valid: {detail}"):
+        AuditLog(log_path)
+
+
+def test_head_file_fifo_is_broken_verdict_without_blocking(log_path: Path) -> None:
+    head_file = log_path.parent / AUDIT_HEAD_NAME
+    head_file.unlink()
+    os.mkfifo(head_file)
+    # A child process, so that a blocking open() fails the test by its timeout
+    # instead of hanging the test run.
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from edge_gate.errors import StoreError\n"
+        "from edge_gate.store import AuditLog\n"
+        "path = Path(sys.argv[1])\n"
+        "with AuditLog(path, read_only=True) as log:\n"
+        "    print(log.verify().problem)\n"
+        "try:\n"
+        "    AuditLog(path)\n"
+        "except StoreError as err:\n"
+        "    print(err)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(log_path)],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
+    verify_problem, open_error = done.stdout.splitlines()
+    assert "is not valid (it is not a regular file" in verify_problem
+    assert "is not valid: it is not a regular file" in open_error
