@@ -226,7 +226,8 @@ def build_matchers(
     Raises:
         ModelError: a model is missing, differs from its manifest, or has
             no threshold.
-        TemplateError: a watchlist template cannot be read.
+        TemplateError: a watchlist template cannot be read, or an iris
+            template is on another code grid than the encoder's.
     """
     from edge_gate._models import load_threshold
     from edge_gate.fingerprint import (
@@ -240,6 +241,7 @@ def build_matchers(
         IrisTemplate,
         compare_irises,
     )
+    from edge_gate.iris._encoder import CODE_SHAPE
 
     threads = config.daemon.model_threads
     fingerprint_extractor = FingerprintExtractor(models_dir, threads=threads)
@@ -255,13 +257,24 @@ def build_matchers(
     def search_fingerprints(probe: Any) -> float:
         return max(compare_fingerprints(probe, t) for t in fingerprint_gallery)
 
-    # Irises: the packed 1:N gallery.
+    # Irises: the packed 1:N gallery. Every template must be on the encoder's
+    # code grid, or the gallery cannot be built or searched with a capture.
     iris_gallery = None
     if watchlist_irises:
-        iris_gallery = IrisGallery.from_templates(
-            [identity for identity, _ in watchlist_irises],
-            _parse_watchlist("iris", watchlist_irises, IrisTemplate.from_bytes),
+        ids = [identity for identity, _ in watchlist_irises]
+        iris_templates = _parse_watchlist(
+            "iris", watchlist_irises, IrisTemplate.from_bytes
         )
+        for enrolment_id, template in zip(ids, iris_templates, strict=True):
+            if template.shape != CODE_SHAPE:
+                raise TemplateError(
+                    f"watchlist iris template of enrolment {enrolment_id!r} has "
+                    f"code grid {template.shape}, but this lane's iris encoder "
+                    f"makes {CODE_SHAPE}, so no capture can be compared with it. "
+                    "Publish that enrolment again with an eye encoded by "
+                    "edge-gate's iris encoder, then run edge-gate sync"
+                )
+        iris_gallery = IrisGallery.from_templates(ids, iris_templates)
 
     def search_irises(probe: Any) -> float:
         assert iris_gallery is not None  # only called when the gallery exists

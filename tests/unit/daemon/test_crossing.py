@@ -255,3 +255,44 @@ def test_unreadable_watchlist_template_names_enrolment(
     assert "watchlist iris template of enrolment 'enr-listed' cannot be read" in message
     assert "iris template has 3 bytes" in message
     assert "then run edge-gate sync" in message
+
+
+def listed_iris_record(number: int, grid: tuple[int, int, int]) -> Any:
+    """Return a watchlisted record with one random iris code on ``grid``."""
+    from edge_gate.iris import IrisTemplate
+    from edge_gate.store import DocumentRecord, EnrolmentRecord
+
+    rng = np.random.default_rng(number)
+    iris = IrisTemplate(
+        code=rng.random(grid) < 0.5, mask=np.ones(grid[:2], dtype=bool), quality=0.9
+    )
+    return EnrolmentRecord(
+        enrolment_id=f"enr-listed-{number}",
+        person_id=f"person-listed-{number}",
+        documents=(DocumentRecord("UTO", f"L{number:08d}", expiry=time_date(2031)),),
+        enrolment_expiry=time_date(2031),
+        watchlisted=True,
+        fingerprints={},
+        irises={"left": iris.to_bytes()},
+    )
+
+
+@pytest.mark.parametrize("with_lane_grid", [False, True], ids=["only-odd", "mixed"])
+def test_odd_grid_watchlist_iris_names_enrolment(
+    lane_setup: Any, start_lane: Any, with_lane_grid: bool
+) -> None:
+    from edge_gate.errors import TemplateError
+
+    records = [listed_iris_record(2, (16, 64, 2))]
+    if with_lane_grid:
+        records.insert(0, listed_iris_record(1, (16, 128, 2)))
+    lane_setup.write_templates(extra_records=records)
+
+    with pytest.raises(TemplateError) as caught:
+        start_lane(lane_setup)
+
+    message = str(caught.value)
+    assert "watchlist iris template of enrolment 'enr-listed-2'" in message
+    assert "has code grid (16, 64, 2)" in message
+    assert "iris encoder makes (16, 128, 2)" in message
+    assert "enr-listed-1" not in message
