@@ -124,7 +124,7 @@ def _fingerprint_problem(template: FingerprintTemplate) -> str | None:
     if count < MIN_MINUTIAE:
         return (
             f"fingerprint template has {count} minutiae, fewer than the "
-            f"{MIN_MINUTIAE} the matcher needs, so it would score 0 even against "
+            f"{MIN_MINUTIAE} that the extractor requires, so it cannot identify "
             "its owner; capture the finger again"
         )
     return None
