@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from edge_gate.daemon._field import MAX_REASON_CHARS
 from edge_gate.store import AUDIT_DB_NAME, AuditLog, TrustedClock
 
 
@@ -440,7 +441,10 @@ def test_concurrent_opens_report_one_opening(
         (b'{"command": "open", "reason": null}', "reason None is not usable"),
         (b'{"command": "open", "reason": {"a": 1}}', "is not usable"),
         (b'{"command": "open", "reason": "   "}', "is not usable"),
-        (b'{"command": "open", "reason": "' + b"x" * 501 + b'"}', "at most 500"),
+        (
+            b'{"command": "open", "reason": "' + b"x" * (MAX_REASON_CHARS + 1) + b'"}',
+            f"at most {MAX_REASON_CHARS}",
+        ),
     ],
 )
 def test_open_refuses_unusable_reason(
@@ -521,7 +525,6 @@ def test_longest_reason_kept_whole_in_opening_and_refusal(
     lane: Any, control: Any, wait_until: Callable[..., None]
 ) -> None:
     from edge_gate.daemon import request
-    from edge_gate.daemon._field import MAX_REASON_CHARS
     from edge_gate.errors import ControlError
 
     wait_until(lane.idle_in_service)
