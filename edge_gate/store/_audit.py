@@ -1331,6 +1331,15 @@ def _as_float(value: Any) -> Any:
         return value
 
 
+def _is_utf8(text: str) -> bool:
+    """Return whether ``text`` has a UTF-8 form (no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _decode_text(data: bytes) -> str:
     """Decode a TEXT value; bytes that are not UTF-8 become lone surrogates.
 
@@ -1392,6 +1401,10 @@ def _entry_from_row(row: Sequence[Any]) -> AuditEntry:
             of :meth:`AuditLog.append`. The message names the column.
     """
     values: dict[str, Any] = dict(zip(_COLUMNS, row[1:14], strict=True))
+    for name, value in values.items():
+        # _decode_text turned such bytes into lone surrogates.
+        if isinstance(value, str) and not _is_utf8(value):
+            raise _DamagedRowError(f"audit field {name} holds bytes that are not UTF-8")
     for name in ("alarms", "scores", "thresholds", "durations_ms"):
         try:
             values[name] = json.loads(values[name])

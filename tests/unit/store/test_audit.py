@@ -446,7 +446,7 @@ def test_text_that_is_not_utf8_damages_only_its_row(log_path: Path) -> None:
 
     assert result.verdict == "broken"
     assert result.first_bad_seq == 5
-    assert "audit field reason is not valid Unicode text" in result.problem
+    assert "audit field reason holds bytes that are not UTF-8" in result.problem
     assert [entry.seq for entry in entries] == list(range(1, 11))
     assert [entry.seq for entry in entries if entry.damage] == [5]
     assert entries[5].record.transaction_id == "tx-0005"
