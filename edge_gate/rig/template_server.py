@@ -115,6 +115,12 @@ class TemplateServer(Closing):
 class _Handler(http.server.SimpleHTTPRequestHandler):
     """Serve files, refuse writes, and log to the module logger."""
 
+    # Seconds a connection may wait for the client. A sync interrupted by
+    # SIGTERM after connecting left its connection open without a whole
+    # request, and closing the server, which joins every request thread,
+    # then waited for it forever.
+    timeout = 2.0
+
     def __init__(self, owner: TemplateServer, *args: Any, **kwargs: Any) -> None:
         self._owner = owner
         super().__init__(*args, **kwargs)

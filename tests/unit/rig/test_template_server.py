@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -53,3 +56,21 @@ def test_close_twice_is_harmless(tmp_path: Path) -> None:
 def test_missing_folder_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(NotADirectoryError, match="edge-gate publish"):
         TemplateServer(tmp_path / "absent")
+
+
+def test_close_does_not_wait_for_silent_client(tmp_path: Path) -> None:
+    # A client interrupted after connecting (a sync stopped by SIGTERM)
+    # leaves its connection open without sending a whole request.
+    server = TemplateServer(tmp_path)
+    client = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        client.sendall(b"GET /index.json HT")
+        time.sleep(0.2)
+        closer = threading.Thread(target=server.close)
+        started = time.monotonic()
+        closer.start()
+        closer.join(10)
+        assert not closer.is_alive(), "close() waited for the silent client"
+        assert time.monotonic() - started < 5.0
+    finally:
+        client.close()
