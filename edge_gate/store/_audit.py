@@ -267,26 +267,6 @@ class AuditRecord:
         return record
 
 
-# The keys of AuditRecord.to_json_dict.
-_RECORD_KEYS = frozenset(
-    {
-        "time_utc",
-        "kind",
-        "lane_id",
-        "transaction_id",
-        "issuing_state",
-        "document_number",
-        "outcome",
-        "reason",
-        "alarms",
-        "scores",
-        "thresholds",
-        "durations_ms",
-        "latency_ms",
-    }
-)
-
-
 @dataclass(frozen=True)
 class AuditEntry:
     """A stored row: its sequence number, the record and its chain hash.
@@ -1466,3 +1446,5 @@ _COLUMNS = (
     "durations_ms",
     "latency_ms",
 )
+# The keys of AuditRecord.to_json_dict, the same names.
+_RECORD_KEYS = frozenset(_COLUMNS)
