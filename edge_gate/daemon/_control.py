@@ -365,7 +365,7 @@ class ControlServer:
 def remove_stale_socket(path: Path, timeout_s: float = 1.0) -> None:
     """Remove a socket file that no server listens on any more.
 
-    Call it only while this process holds ``daemon.lock`` in the socket's
+    Call it only while this process has locked ``daemon.lock`` in the socket's
     folder (the runner takes it at start). A daemon between its ``bind`` and
     its ``listen`` also refuses connections, and only the lock shows that no
     such daemon exists.

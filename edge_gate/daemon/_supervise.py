@@ -90,7 +90,7 @@ def supervise(
         failures = lane.monitor.failures()
         if failures:
             names = ", ".join(sorted(failures))
-            # The worker logged its traceback; this line says what follows.
+            # The worker logged its traceback; this line gives the exit.
             for name, error in sorted(failures.items()):
                 logger.error(
                     "stopping with exit status 1, so that systemd restarts the "

@@ -275,7 +275,7 @@ def test_failed_hold_closes_socket(tmp_path: Path) -> None:
     responses: list[dict[str, object]] = []
 
     def announce(config_path: Path) -> None:
-        # Announced once the lane serves: the file exists and status answers.
+        # Announced once the lane serves: the file exists and status replies.
         assert config_path.is_file()
         responses.append(request(socket_path, {"command": "status"}))
         announced.append(config_path)

@@ -448,8 +448,8 @@ def test_unexpected_replay_error_keeps_records_and_starts(
     wait_until: Callable[..., None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # No real record reaches an error outside SQLite's own any more, so the
-    # batched append stands in for one (as SQLite's OverflowError was).
+    # No real record raises an error outside SQLite's own any more, so the
+    # batched append is made to raise one (as SQLite's OverflowError was).
     spool = write_crafted_spool(lane_setup, [spool_record(0), spool_record(1)])
 
     original = AuditLog.append_many

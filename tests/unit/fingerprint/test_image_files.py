@@ -529,7 +529,7 @@ def test_exif_orientation_applied(
     upright: Any,
 ) -> None:
     # The stored pixels are the upright image turned back, with the tag
-    # that says how to turn them upright again.
+    # that gives the turn back to upright.
     stored = (np.arange(96 * 128) % 251).astype(np.uint8).reshape(96, 128)
     image = Image.fromarray(stored)
     exif = image.getexif()
