@@ -66,6 +66,21 @@ def test_altered_model_rejected(tmp_path: Path) -> None:
         IrisEncoder(tmp_path)
 
 
+def test_model_with_another_code_grid_rejected(tmp_path: Path) -> None:
+    # A rebuilt model with row stride 1 gives 32 code rows instead of 16, so
+    # its templates could not be compared with the lane's.
+    data = load_build_script().build_model(row_stride=1).SerializeToString()
+    (tmp_path / "iris_encoder.onnx").write_bytes(data)
+    manifest = json.loads((MODELS / "manifest.json").read_text(encoding="utf-8"))
+    manifest["models"]["iris_encoder"]["sha256"] = hashlib.sha256(data).hexdigest()
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+    with pytest.raises(
+        ModelError, match=r"does not match the code grid \(16, 128, 2\)"
+    ):
+        IrisEncoder(tmp_path)
+
+
 def test_synthetic_eye_encodes_and_matches_itself(eye_drawer: Any) -> None:
     encoder = IrisEncoder()
     first = encoder.encode(eye_drawer(seed=1))
