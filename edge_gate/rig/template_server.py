@@ -47,6 +47,18 @@ class _RepositoryServer(http.server.ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log a failed request at DEBUG instead of printing its traceback.
+
+        A client stopped mid-request (a sync ended by SIGTERM) breaks its
+        connection, and the default handler would print the error on the
+        rig's stderr.
+        """
+        del request
+        logger.debug(
+            "template server: request from %s failed", client_address, exc_info=True
+        )
+
 
 class TemplateServer(Closing):
     """Serve one folder over HTTP on 127.0.0.1 until closed.

@@ -74,3 +74,20 @@ def test_close_does_not_wait_for_silent_client(tmp_path: Path) -> None:
         assert time.monotonic() - started < 5.0
     finally:
         client.close()
+
+
+def test_client_gone_mid_response_not_printed(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # A client stopped mid-download (a sync ended by SIGTERM) resets its
+    # connection while the server still writes.
+    (tmp_path / "bundle.bin").write_bytes(bytes(8 * 1024 * 1024))
+    with TemplateServer(tmp_path) as server:
+        client = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        client.sendall(b"GET /bundle.bin HTTP/1.0\r\n\r\n")
+        client.recv(1024)
+        # Close with a reset instead of a normal shutdown.
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00" * 2)
+        client.close()
+        time.sleep(0.5)
+    assert "Traceback" not in capfd.readouterr().err
