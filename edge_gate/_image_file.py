@@ -214,7 +214,7 @@ def _decode(
         frames = getattr(handle, "n_frames", 1)
         if frames > 1:
             raise ImageError(
-                f"{name} holds {frames} images (frames), and which one is the "
+                f"{name} contains {frames} images (frames), and which one is the "
                 "sample is unknown; give a file with one image"
             )
         # Pillow 13.0's decoders raise OSError, SyntaxError, EOFError,
@@ -257,7 +257,7 @@ _UPRIGHT_TURNS = {
 def _upright(
     grey: npt.NDArray[np.uint8], handle: Any, name: str
 ) -> npt.NDArray[np.uint8]:
-    """Return ``grey`` turned as the file's EXIF orientation says.
+    """Return ``grey`` turned as the file's EXIF orientation tag gives.
 
     A camera or phone may store the sensor's pixels with an orientation tag
     instead of turning them. Unturned, such an eye or finger would not
@@ -292,9 +292,9 @@ def _to_grey(handle: Image.Image, name: str) -> npt.NDArray[np.uint8]:
 
     Colour and 8-bit images go through Pillow's ``convert("L")`` (ITU-R
     601 luma). Pillow 13.0 clips 16-bit samples to 255 there instead of
-    scaling them, so 16-bit greyscale is scaled here by the largest value
-    its format can hold: 65535, or 2**BitsPerSample - 1 for a TIFF that
-    declares fewer bits (a 12-bit TIFF contains 0-4095). The scale does not
+    scaling them. So 16-bit greyscale is scaled here by the largest value
+    its format can contain. That is 65535, or 2**BitsPerSample - 1 for a
+    TIFF that declares fewer bits (a 12-bit TIFF contains 0-4095). The scale does not
     depend on the frame, so a darker exposure stays darker. The PNG
     standard requires samples of a lower bit depth to be scaled to the
     full 16-bit range, and Pillow scales a PGM's MAXVAL to 65535.

@@ -33,9 +33,10 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 _BYTE_ORDER_MARK = "\ufeff"
 # Characters read from stdin at a time in batch mode.
 _READ_CHARS = 64 * 1024
-# Longest batch input line kept. A record of three 30-character TD1 lines
-# with an id takes about 150 characters, so a longer line is not a record;
-# its characters are counted and dropped, so memory stays bounded.
+# Maximum length of a batch input line that is kept. A record of three
+# 30-character TD1 lines with an id takes about 150 characters, so a longer
+# line is not a record. Its characters are counted and dropped, so memory
+# stays bounded.
 MAX_LINE_CHARS = 64 * 1024
 
 
@@ -175,16 +176,16 @@ def _read_lines(source: TextIO) -> Iterator[str | int]:
     ``MAX_LINE_CHARS`` is yielded as its length in characters instead.
     """
     parts: list[str] = []
-    kept = 0
+    line_chars = 0
     after_cr = False
 
     def finish(piece: str) -> str | int:
-        nonlocal parts, kept
-        length = kept + len(piece)
+        nonlocal parts, line_chars
+        length = line_chars + len(piece)
         line: str | int = (
             length if length > MAX_LINE_CHARS else "".join([*parts, piece])
         )
-        parts, kept = [], 0
+        parts, line_chars = [], 0
         return line
 
     while chunk := source.read(_READ_CHARS):
@@ -197,12 +198,12 @@ def _read_lines(source: TextIO) -> Iterator[str | int]:
         for piece in complete:
             yield finish(piece)
         # Past the limit only the count grows.
-        if kept + len(rest) <= MAX_LINE_CHARS:
+        if line_chars + len(rest) <= MAX_LINE_CHARS:
             parts.append(rest)
         else:
             parts = []
-        kept += len(rest)
-    if kept:
+        line_chars += len(rest)
+    if line_chars:
         yield finish("")
 
 

@@ -1384,7 +1384,9 @@ def _entry_from_row(row: Sequence[Any]) -> AuditEntry:
     for name, value in values.items():
         # _decode_text turned such bytes into lone surrogates.
         if isinstance(value, str) and not _is_utf8(value):
-            raise _DamagedRowError(f"audit field {name} holds bytes that are not UTF-8")
+            raise _DamagedRowError(
+                f"audit field {name} contains bytes that are not UTF-8"
+            )
     for name in ("alarms", "scores", "thresholds", "durations_ms"):
         try:
             values[name] = json.loads(values[name])

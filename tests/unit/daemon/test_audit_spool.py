@@ -403,7 +403,7 @@ def spool_record(index: int, **changes: Any) -> dict[str, Any]:
     return {**record.to_json_dict(), **changes}
 
 
-def test_spool_number_too_large_for_sqlite_is_set_aside(
+def test_spool_huge_number_set_aside(
     lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
 ) -> None:
     spool = write_crafted_spool(

@@ -548,5 +548,5 @@ def test_multi_frame_file_rejected(
     path = tmp_path / "two.tif"
     frames[0].save(path, save_all=True, append_images=frames[1:])
 
-    with pytest.raises(ImageError, match="holds 2 images"):
+    with pytest.raises(ImageError, match="contains 2 images"):
         loader(path)

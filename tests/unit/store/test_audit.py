@@ -437,7 +437,7 @@ def test_deeply_nested_json_column_is_damaged(log_path: Path) -> None:
     assert [entry.seq for entry in entries if entry.damage] == [5]
 
 
-def test_text_that_is_not_utf8_damages_only_its_row(log_path: Path) -> None:
+def test_non_utf8_text_damages_row(log_path: Path) -> None:
     tamper(log_path, "UPDATE audit SET reason = CAST(x'ff41' AS TEXT) WHERE seq = 5")
 
     with AuditLog(log_path, read_only=True) as log:
@@ -446,7 +446,7 @@ def test_text_that_is_not_utf8_damages_only_its_row(log_path: Path) -> None:
 
     assert result.verdict == "broken"
     assert result.first_bad_seq == 5
-    assert "audit field reason holds bytes that are not UTF-8" in result.problem
+    assert "audit field reason contains bytes that are not UTF-8" in result.problem
     assert [entry.seq for entry in entries] == list(range(1, 11))
     assert [entry.seq for entry in entries if entry.damage] == [5]
     assert entries[5].record.transaction_id == "tx-0005"

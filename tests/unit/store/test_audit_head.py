@@ -430,7 +430,7 @@ def test_empty_database_named_offline(log_path: Path) -> None:
         pytest.param("[" * 4000, "it is not JSON", id="deep-json-small"),
     ],
 )
-def test_head_file_beyond_sqlite_or_json_is_broken_verdict(
+def test_head_file_out_of_range_broken(
     log_path: Path, contents: str, detail: str
 ) -> None:
     (log_path.parent / AUDIT_HEAD_NAME).write_text(contents, "utf-8")
