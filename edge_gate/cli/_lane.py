@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from types import FrameType
 from typing import Any
 
 from edge_gate.cli._common import add_config_argument
@@ -25,14 +22,15 @@ def register(subparsers: Any) -> None:
         help="run the lane daemon (systemd starts this)",
         description=(
             "Start the devices, load and hash-check the models, open the "
-            "stores and run the lane until SIGTERM. Logs go to stderr (the "
+            "stores and run the lane until SIGTERM, SIGINT or SIGHUP. Logs go "
+            "to stderr (the "
             "journal); with NOTIFY_SOCKET set, readiness, status and watchdog "
             "pings go to systemd. Exit status: 0 stopped, 1 failed, 2 invalid "
             "configuration."
         ),
     )
     add_config_argument(parser)
-    # The daemon handles SIGTERM and SIGINT itself, as systemd expects.
+    # The daemon handles SIGTERM, SIGINT and SIGHUP itself, as systemd expects.
     parser.set_defaults(handler=run, handles_sigterm=True)
 
     closed = subparsers.add_parser(
@@ -43,7 +41,7 @@ def register(subparsers: Any) -> None:
             "Drive the [turnstile] outputs of the configuration to the closed "
             "lane's levels: the barrier locked as the configured lock type and "
             "polarity require, the red lamp on. The lines are held until "
-            "SIGTERM or SIGINT; the fire release still frees the barrier. Do "
+            "SIGTERM, SIGINT or SIGHUP; the fire release still frees the barrier. Do "
             "not run it while edge-gate run holds the GPIO lines. Exit status: "
             "0 stopped, 1 failed, 2 invalid configuration."
         ),
@@ -60,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def lane_closed(args: argparse.Namespace) -> int:
-    """Hold the closed lane's output levels until SIGTERM or SIGINT."""
+    """Hold the closed lane's output levels until SIGTERM, SIGINT or SIGHUP."""
     from edge_gate.daemon._lane_closed import hold_lane_closed
     from edge_gate.daemon._main import configure_daemon_logging
+    from edge_gate.daemon._supervise import StopRequest
 
     configure_daemon_logging("DEBUG" if args.verbose else "INFO")
     path = resolve_config_path(args.config)
@@ -72,13 +71,7 @@ def lane_closed(args: argparse.Namespace) -> int:
         print(f"edge-gate lane-closed: {err}", file=sys.stderr)
         return EXIT_CONFIG
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        del signum, frame
-        stop.set()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, on_signal)
-    hold_lane_closed(config.turnstile, stop)
+    stop = StopRequest()
+    stop.install()
+    hold_lane_closed(config.turnstile, stop.event)
     return EXIT_OK

@@ -6,7 +6,8 @@ daemon from the same ``[turnstile]`` section, so the lock line gets the safe
 level that the configured lock type and polarity call for. A fail-secure
 lock gets its unlock output inactive, and a fail-safe lock gets its hold
 output asserted. The red lamp is switched on and every line is held until
-SIGTERM, because a GPIO line keeps its value only while a process holds it.
+SIGTERM, SIGINT or SIGHUP, because a GPIO line keeps its value only while a
+process holds it.
 
 The fire release still frees the barrier while the lane is closed, and locks
 it again when the release ends.

@@ -3,7 +3,7 @@
 The loop runs in the main thread of ``edge-gate run``. It pings the systemd
 watchdog only while every worker of the lane reported progress within its
 deadline, and it updates ``STATUS=`` whenever the lane's status line
-changes. It ends cleanly on SIGTERM or SIGINT. It ends with exit status 1
+changes. It ends cleanly on SIGTERM, SIGINT or SIGHUP. It ends with exit status 1
 when a worker failed, so that ``Restart=`` starts a fresh process.
 
 A Python signal handler runs only when the main thread returns to Python
@@ -51,8 +51,18 @@ class StopRequest:
         self.signal_name = ""
 
     def install(self) -> None:
-        """Set the flag on SIGTERM and SIGINT (call from the main thread)."""
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        """Set the flag on SIGTERM, SIGINT and SIGHUP (call from the main thread).
+
+        SIGHUP arrives when the terminal or SSH session that started the
+        process closes; its default action would kill the process without
+        locking the barrier or flushing the audit spool. A SIGHUP already
+        ignored, as under ``nohup``, stays ignored. systemd sends none: the
+        unit has no reload action.
+        """
+        signals = [signal.SIGTERM, signal.SIGINT]
+        if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+            signals.append(signal.SIGHUP)
+        for signum in signals:
             signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:

@@ -8,6 +8,7 @@ driver call would. The supervisor loop is the one ``edge-gate run`` uses.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -43,6 +44,8 @@ class Lane:
 
 
 def main() -> int:
+    # The supervisor logs which signal stopped it.
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     lane = Lane(Path(sys.argv[1]))
     notifier = Notifier()
     stop = StopRequest()

@@ -148,7 +148,10 @@ sys.exit(main(["lane-closed", "--config", sys.argv[1]]))
 """
 
 
-def test_lane_closed_command_stops_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_lane_closed_command_stops_on_signal(tmp_path: Path, signum: int) -> None:
+    # SIGHUP comes from a closed SSH session; its default action would end
+    # the process without logging that the lines were released.
     config = tmp_path / "edge-gate.toml"
     config.write_text(
         '[turnstile]\npin_factory = "mock"\nlock_type = "fail_safe"\n',
@@ -176,7 +179,7 @@ def test_lane_closed_command_stops_on_sigterm(tmp_path: Path) -> None:
         assert any("lane closed" in line for line in lines), "".join(lines)
         # Let the closed lane poll its inputs a few times (every 0.1 s).
         time.sleep(0.5)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         rest = process.stderr.read()
         assert process.wait(timeout=30) == 0, "".join(lines) + rest
     finally:

@@ -1,4 +1,4 @@
-"""The supervisor in a real process: READY, watchdog cadence, stall, SIGTERM.
+"""The supervisor in a real process: READY, watchdog cadence, stall, SIGTERM, SIGHUP.
 
 The daemon runs as a subprocess with ``NOTIFY_SOCKET`` pointing at a bound
 datagram socket, as under systemd.
@@ -128,6 +128,57 @@ def test_no_watchdog_without_usec(notify_socket: Any, short_tmp: Path) -> None:
             daemon.kill()
             daemon.wait(5)
     assert not [m for _, m in notify_socket.messages if m == "WATCHDOG=1"]
+
+
+def test_sighup_stops_like_sigterm(notify_socket: Any, short_tmp: Path) -> None:
+    # A field engineer's SSH session closing sends SIGHUP to a daemon started
+    # by hand; it must lock up and exit as on SIGTERM, not die on the spot.
+    daemon = start_daemon(notify_socket, short_tmp / "stall")
+    try:
+        notify_socket.wait_for("READY=1", timeout_s=10)
+        daemon.send_signal(signal.SIGHUP)
+        wait_for_stopping(notify_socket, daemon)
+        assert daemon.wait(10) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(5)
+        output = daemon.stdout.read() if daemon.stdout else ""
+    assert "stop requested by SIGHUP" in output
+
+
+def test_sighup_ignored_under_nohup(notify_socket: Any, short_tmp: Path) -> None:
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify_socket.path))
+    env.pop("WATCHDOG_USEC", None)
+    # What nohup does: ignore SIGHUP, then exec the command, which inherits
+    # the ignored disposition.
+    nohup = (
+        "import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+    )
+    flag = str(short_tmp / "stall")
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", nohup, "-X", "faulthandler", str(SCRIPT), flag],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        notify_socket.wait_for("READY=1", timeout_s=10)
+        daemon.send_signal(signal.SIGHUP)
+        collect(notify_socket, 0.5)
+        assert daemon.poll() is None
+        assert "STOPPING=1" not in [m for _, m in notify_socket.messages]
+        daemon.send_signal(signal.SIGTERM)
+        wait_for_stopping(notify_socket, daemon)
+        assert daemon.wait(10) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(5)
+        output = daemon.stdout.read() if daemon.stdout else ""
+    assert "stop requested by SIGTERM" in output
 
 
 FAILING_LANE = Path(__file__).with_name("failing_lane_daemon.py")
