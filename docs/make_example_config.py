@@ -88,6 +88,11 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "max_attempts": "captures before the lane gives up on the iris",
         "min_quality": "ISO/IEC 29794-6 quality in [0, 1] below which it recaptures",
         "threads": "ONNX Runtime threads of the iris encoder",
+        "orientation": (
+            "turn frames so the eye appears as at enrolment: mirror for a "
+            "camera that gives mirror images, rotate_180 for one mounted "
+            "upside down"
+        ),
     },
     "turnstile": {
         "pin_factory": (

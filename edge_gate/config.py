@@ -157,6 +157,13 @@ class IrisConfig:
     min_quality: float = bounded(0.3, 0.0, 1.0)
     # ONNX Runtime threads of the iris encoder.
     threads: int = bounded(1, 1, 8)
+    # How each frame is turned before encoding, so that the eye appears as
+    # the enrolment camera saw it. A mirrored eye never matches its
+    # enrolment, because its iris code runs the other way round. "mirror"
+    # undoes a camera that delivers mirror images or looks through a mirror;
+    # "rotate_180" undoes a camera mounted upside down; "flip_vertical" does
+    # both.
+    orientation: Literal["as_is", "mirror", "rotate_180", "flip_vertical"] = "as_is"
 
 
 @dataclass(frozen=True)

@@ -134,19 +134,17 @@ def open_fingerprint_sensor(config: GateConfig) -> SampleSource:
 
 
 def open_iris_camera(config: GateConfig) -> SampleSource:
-    """Open the iris camera: a V4L2 device or a directory of images.
+    """Open the iris camera as ``[iris]`` describes it.
+
+    A V4L2 device gets the configured frame size and burst length, and
+    either source gets the configured orientation.
 
     Raises:
         DeviceInitError: the device or directory cannot be opened.
     """
-    if config.iris.source == "directory":
-        from edge_gate.iris import DirectoryIrisCamera
+    from edge_gate.iris import open_iris_camera as open_camera
 
-        camera: SampleSource = DirectoryIrisCamera(Path(config.iris.directory))
-        return camera
-    from edge_gate.iris import V4L2IrisCamera
-
-    camera = V4L2IrisCamera(config.iris.device)
+    camera: SampleSource = open_camera(config.iris)
     return camera
 
 

@@ -12,6 +12,7 @@ compensation (:func:`compare_irises`) or a 1:N search
 from edge_gate.iris._camera import (
     DirectoryIrisCamera,
     IrisCamera,
+    OrientedIrisCamera,
     V4L2IrisCamera,
     open_iris_camera,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "IrisStrip",
     "IrisTemplate",
     "NormalizationParams",
+    "OrientedIrisCamera",
     "Segmentation",
     "SegmentationParams",
     "V4L2IrisCamera",

@@ -264,22 +264,70 @@ class V4L2IrisCamera(Closing):
         return grey
 
 
+# The array axes each orientation flips: 0 swaps top and bottom, 1 left and
+# right. "as_is" needs no wrapper.
+ORIENTATION_AXES: dict[str, tuple[int, ...]] = {
+    "mirror": (1,),
+    "rotate_180": (0, 1),
+    "flip_vertical": (0,),
+}
+
+
+class OrientedIrisCamera(Closing):
+    """A camera wrapper that flips every frame by the configured orientation."""
+
+    def __init__(self, camera: IrisCamera, orientation: str) -> None:
+        """Wrap ``camera``.
+
+        Args:
+            camera: the camera whose frames are flipped.
+            orientation: "mirror" (left and right swapped), "rotate_180"
+                or "flip_vertical" (top and bottom swapped).
+
+        Raises:
+            ValueError: ``orientation`` is not one of those.
+        """
+        axes = ORIENTATION_AXES.get(orientation)
+        if axes is None:
+            raise ValueError(
+                f"invalid iris camera orientation {orientation!r}; use one "
+                f"of {', '.join(sorted(ORIENTATION_AXES))}"
+            )
+        self._camera = camera
+        self._axes = axes
+
+    def capture(self, timeout_s: float) -> Frame:
+        """Return the wrapped camera's frame, flipped."""
+        frame = np.flip(self._camera.capture(timeout_s), axis=self._axes)
+        turned: Frame = np.ascontiguousarray(frame)
+        return turned
+
+    def close(self) -> None:
+        """Close the wrapped camera."""
+        self._camera.close()
+
+
 def open_iris_camera(config: IrisConfig) -> IrisCamera:
-    """Open the camera that ``config`` names.
+    """Open the camera that ``config`` names, flipped by its ``orientation``.
 
     Raises:
         DeviceInitError: the camera cannot be opened (or OpenCV is missing
             for ``source = "v4l2"``).
     """
+    camera: IrisCamera
     if config.source == "directory":
         if not config.directory:
             raise DeviceInitError(
                 'iris source "directory" needs [iris] directory = "PATH"'
             )
-        return DirectoryIrisCamera(Path(config.directory))
-    return V4L2IrisCamera(
-        config.device,
-        width=config.frame_width,
-        height=config.frame_height,
-        frames_per_capture=config.frames_per_capture,
-    )
+        camera = DirectoryIrisCamera(Path(config.directory))
+    else:
+        camera = V4L2IrisCamera(
+            config.device,
+            width=config.frame_width,
+            height=config.frame_height,
+            frames_per_capture=config.frames_per_capture,
+        )
+    if config.orientation == "as_is":
+        return camera
+    return OrientedIrisCamera(camera, config.orientation)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import threading
 import time
@@ -16,8 +17,11 @@ from edge_gate.config import IrisConfig
 from edge_gate.errors import CaptureError, DeviceInitError
 from edge_gate.iris import (
     DirectoryIrisCamera,
+    OrientedIrisCamera,
     V4L2IrisCamera,
     frame_sharpness,
+    load_iris_image,
+    modality,
     open_iris_camera,
 )
 
@@ -135,3 +139,53 @@ def test_config_selects_directory_camera(tmp_path: Path) -> None:
 def test_v4l2_without_opencv_names_the_package() -> None:
     with pytest.raises(DeviceInitError, match="opencv-python-headless"):
         V4L2IrisCamera("/dev/video0")
+
+
+@pytest.mark.parametrize(
+    ("orientation", "turn"),
+    [
+        ("mirror", np.fliplr),
+        ("rotate_180", lambda image: np.rot90(image, 2)),
+        ("flip_vertical", np.flipud),
+    ],
+)
+def test_orientation_undoes_the_cameras_turn(
+    tmp_path: Path, eye_drawer: Any, orientation: str, turn: Any
+) -> None:
+    # Off-centre pupil, so that every turn changes the frame.
+    eye = eye_drawer(pupil=(150.0, 130.0, 40.0))
+    Image.fromarray(turn(eye)).save(tmp_path / "eye.png")
+    config = IrisConfig(source="directory", directory=str(tmp_path))
+    config = dataclasses.replace(config, orientation=orientation)
+    with open_iris_camera(config) as camera:
+        frame = camera.capture(timeout_s=2.0)
+    assert frame.flags["C_CONTIGUOUS"]
+    assert np.array_equal(frame, eye)
+
+
+def test_unknown_orientation_is_refused(tmp_path: Path) -> None:
+    camera = DirectoryIrisCamera(tmp_path)
+    with pytest.raises(ValueError, match=r"'sideways'.*mirror, rotate_180"):
+        OrientedIrisCamera(camera, "sideways")
+
+
+def test_mirrored_eye_matches_only_once_turned_back(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # A camera that delivers mirror images: its frames of the enrolled eye
+    # fail, because the iris code runs the other way round.
+    folder = data_dir / "iris" / "casia-iris-v1" / "003"
+    enrolled = modality.extract(modality.load_image(folder / "003_1_1.jpg"))
+    probe = load_iris_image(folder / "003_2_2.jpg")
+    threshold = modality.threshold()
+    scores = {}
+    for orientation in ("as_is", "mirror"):
+        Image.fromarray(np.fliplr(probe)).save(tmp_path / "frame.png")
+        config = dataclasses.replace(
+            IrisConfig(source="directory", directory=str(tmp_path)),
+            orientation=orientation,
+        )
+        with open_iris_camera(config) as camera:
+            frame = camera.capture(timeout_s=2.0)
+        scores[orientation] = modality.compare(enrolled, modality.extract(frame))
+    assert scores["as_is"] < threshold <= scores["mirror"]
