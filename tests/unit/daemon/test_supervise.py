@@ -15,16 +15,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 SCRIPT = Path(__file__).with_name("stall_lane.py")
 WATCHDOG_USEC = 600_000  # pings every 0.2 s
 
 
-def start_daemon(notify_socket: Any, flag: Path) -> subprocess.Popen[str]:
+def start_daemon(
+    notify_socket: Any, flag: Path, prefix: list[str] | None = None
+) -> subprocess.Popen[str]:
+    """Start the stall lane; ``prefix`` goes before the interpreter options."""
     env = dict(os.environ, NOTIFY_SOCKET=str(notify_socket.path))
     env["WATCHDOG_USEC"] = str(WATCHDOG_USEC)
     env.pop("WATCHDOG_PID", None)
     return subprocess.Popen(
-        [sys.executable, "-X", "faulthandler", str(SCRIPT), str(flag)],
+        [sys.executable, *(prefix or []), "-X", "faulthandler", str(SCRIPT), str(flag)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -49,6 +54,14 @@ def wait_for_stopping(notify_socket: Any, daemon: subprocess.Popen[str]) -> None
             daemon.wait(5)
         output = daemon.stdout.read() if daemon.stdout else ""
         raise AssertionError(f"{err}\ndaemon output:\n{output}") from None
+
+
+def finish(daemon: subprocess.Popen[str]) -> str:
+    """Kill the daemon if it still runs; return its output."""
+    if daemon.poll() is None:
+        daemon.kill()
+        daemon.wait(5)
+    return daemon.stdout.read() if daemon.stdout else ""
 
 
 def pings_between(notify_socket: Any, start: float, end: float) -> list[float]:
@@ -100,10 +113,7 @@ def test_watchdog_follows_worker_progress(notify_socket: Any, short_tmp: Path) -
         wait_for_stopping(notify_socket, daemon)
         assert daemon.wait(10) == 0
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait(5)
-        output = daemon.stdout.read() if daemon.stdout else ""
+        output = finish(daemon)
     assert "Traceback" not in output
 
 
@@ -124,61 +134,42 @@ def test_no_watchdog_without_usec(notify_socket: Any, short_tmp: Path) -> None:
         wait_for_stopping(notify_socket, daemon)
         assert daemon.wait(10) == 0
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait(5)
+        finish(daemon)
     assert not [m for _, m in notify_socket.messages if m == "WATCHDOG=1"]
 
 
-def test_sighup_stops_like_sigterm(notify_socket: Any, short_tmp: Path) -> None:
+# What nohup does: ignore SIGHUP, then exec the command, which inherits the
+# ignored disposition.
+NOHUP = (
+    "import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
+@pytest.mark.parametrize("under_nohup", [False, True])
+def test_sighup_stops_unless_ignored(
+    notify_socket: Any, short_tmp: Path, under_nohup: bool
+) -> None:
     # A field engineer's SSH session closing sends SIGHUP to a daemon started
-    # by hand; it must lock up and exit as on SIGTERM, not die on the spot.
-    daemon = start_daemon(notify_socket, short_tmp / "stall")
-    try:
-        notify_socket.wait_for("READY=1", timeout_s=10)
-        daemon.send_signal(signal.SIGHUP)
-        wait_for_stopping(notify_socket, daemon)
-        assert daemon.wait(10) == 0
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait(5)
-        output = daemon.stdout.read() if daemon.stdout else ""
-    assert "stop requested by SIGHUP" in output
-
-
-def test_sighup_ignored_under_nohup(notify_socket: Any, short_tmp: Path) -> None:
-    env = dict(os.environ, NOTIFY_SOCKET=str(notify_socket.path))
-    env.pop("WATCHDOG_USEC", None)
-    # What nohup does: ignore SIGHUP, then exec the command, which inherits
-    # the ignored disposition.
-    nohup = (
-        "import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
-        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
-    )
-    flag = str(short_tmp / "stall")
-    daemon = subprocess.Popen(
-        [sys.executable, "-c", nohup, "-X", "faulthandler", str(SCRIPT), flag],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    # by hand. It must lock up and exit as on SIGTERM, not die on the spot,
+    # and under nohup it must keep running.
+    daemon = start_daemon(
+        notify_socket, short_tmp / "stall", prefix=["-c", NOHUP] if under_nohup else []
     )
     try:
         notify_socket.wait_for("READY=1", timeout_s=10)
         daemon.send_signal(signal.SIGHUP)
-        collect(notify_socket, 0.5)
-        assert daemon.poll() is None
-        assert "STOPPING=1" not in [m for _, m in notify_socket.messages]
-        daemon.send_signal(signal.SIGTERM)
+        if under_nohup:
+            collect(notify_socket, 0.5)
+            assert daemon.poll() is None
+            assert "STOPPING=1" not in [m for _, m in notify_socket.messages]
+            daemon.send_signal(signal.SIGTERM)
         wait_for_stopping(notify_socket, daemon)
         assert daemon.wait(10) == 0
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait(5)
-        output = daemon.stdout.read() if daemon.stdout else ""
-    assert "stop requested by SIGTERM" in output
+        output = finish(daemon)
+    expected = "SIGTERM" if under_nohup else "SIGHUP"
+    assert f"stop requested by {expected}" in output
 
 
 FAILING_LANE = Path(__file__).with_name("failing_lane_daemon.py")
