@@ -13,7 +13,9 @@ templates on one core, so the search runs in two stages:
    count and the pair's row redundancy like the full score, ranks the
    gallery.
 2. Fine: the best-ranked templates (``candidates_for``) are compared in
-   full, at every shift, and scored like :func:`compare_irises`.
+   full, at every shift, with the left half of the iris also turned one
+   column either way (``HALF_SHIFT_COLUMNS``), and scored like
+   :func:`compare_irises`. The coarse stage turns the code only as a whole.
 
 A mate that the coarse stage ranks below the cut is missed, so the cut is
 generous: a third of a percent of the gallery and at least 300 templates.
@@ -34,13 +36,16 @@ import numpy.typing as npt
 from edge_gate.errors import TemplateError
 from edge_gate.iris._match import (
     BITS_EXPONENT,
+    HALF_SHIFT_COLUMNS,
     MAX_SHIFT_COLUMNS,
     MIN_COMMON_BITS,
     REFERENCE_BITS,
+    half_columns,
     independence_for,
     normalise_distance,
     row_redundancy,
     shift_indices,
+    turned_halves,
 )
 from edge_gate.iris._template import IrisTemplate
 
@@ -144,6 +149,13 @@ class IrisGallery:
         # The coarse rows cannot rank a template sharing fewer valid bits than
         # this with the probe there, so the fine stage compares it anyway.
         self._coarse_min_bits = MIN_COMMON_BITS * coarse_share
+        # Packed bits of the right half of the iris (see ``half_columns``).
+        right = np.zeros(shape, dtype=bool)
+        right[:, half_columns(columns)] = True
+        self._right_half = _pack(right.reshape(1, -1))[0]
+        reach = min(MAX_SHIFT_COLUMNS, columns // 2)
+        self._reach = reach
+        self._tolerance = max(0, min(HALF_SHIFT_COLUMNS, columns // 2 - reach))
 
     @classmethod
     def from_templates(
@@ -226,8 +238,10 @@ class IrisGallery:
         shift_count = len(probe_codes)
         independence = self._independence(probe)
 
-        # 2. Coarse ranking.
-        coarse_shifts = np.arange(0, shift_count, COARSE_SHIFT_STEP)
+        # 2. Coarse ranking, on the shifts of the code as a whole.
+        coarse_shifts = np.arange(
+            self._tolerance, shift_count - self._tolerance, COARSE_SHIFT_STEP
+        )
         coarse, coarse_bits = self._coarse_distances(
             probe_codes[coarse_shifts][:, self._coarse_words],
             probe_masks[coarse_shifts][:, self._coarse_words],
@@ -278,14 +292,18 @@ class IrisGallery:
         return scores
 
     def _pack_probe(self, probe: IrisTemplate) -> tuple[Words, Words]:
-        """Return the probe's packed code and mask at every shift."""
+        """Return the probe's packed code and mask at every shift.
+
+        The shifts run ``HALF_SHIFT_COLUMNS`` further either way than
+        ``MAX_SHIFT_COLUMNS``, for the left half turned against the right.
+        """
         if probe.shape != self._shape:
             raise TemplateError(
                 f"probe iris code grid {probe.shape} differs from the gallery's "
                 f"{self._shape}"
             )
         columns = self._shape[1]
-        index = shift_indices(columns, min(MAX_SHIFT_COLUMNS, columns // 2))
+        index = shift_indices(columns, self._reach + self._tolerance)
         shifted_code = probe.code[:, index].transpose(1, 0, 2, 3)
         shifted_mask = _expand_mask(probe)[:, index].transpose(1, 0, 2, 3)
         codes = _pack(shifted_code.reshape(len(index), -1))
@@ -350,13 +368,26 @@ class IrisGallery:
         masks: Words,
         independence: npt.NDArray[np.float64],
     ) -> npt.NDArray[np.float64]:
-        """Return the normalised score of each chosen template at its best shift."""
+        """Return the normalised score of each chosen template at its best shift.
+
+        The left half of the gallery template's columns may meet the probe
+        at a shift one column off the right half's (``turned_halves``).
+        """
         gallery_codes = self._codes[chosen]
         gallery_masks = self._masks[chosen]
         valid = gallery_masks[:, None, :] & masks[None, :, :]
         disagree = (gallery_codes[:, None, :] ^ codes[None, :, :]) & valid
-        wrong = np.bitwise_count(disagree).sum(axis=2, dtype=np.float64)
-        total = np.bitwise_count(valid).sum(axis=2, dtype=np.float64)
+        wrong_all = np.bitwise_count(disagree).sum(axis=2, dtype=np.float64)
+        total_all = np.bitwise_count(valid).sum(axis=2, dtype=np.float64)
+        disagree &= self._right_half
+        valid &= self._right_half
+        wrong_right = np.bitwise_count(disagree).sum(axis=2, dtype=np.float64)
+        total_right = np.bitwise_count(valid).sum(axis=2, dtype=np.float64)
+        wrong, total = turned_halves(
+            np.stack([wrong_right, wrong_all - wrong_right], -1),
+            np.stack([total_right, total_all - total_right], -1),
+            self._tolerance,
+        )
         distance = np.where(total > 0, wrong / np.maximum(total, 1.0), 0.5)
         normalised = normalise_distance(distance, total, independence[:, None])
         best = normalised.min(axis=1)

@@ -22,7 +22,9 @@ from edge_gate.iris._match import (
     REFERENCE_BITS,
     REFERENCE_ROW_AGREEMENT,
     ROW_AGREEMENT_RANGE,
+    half_columns,
     hamming_distances,
+    normalise_distance,
     pair_independence,
 )
 from edge_gate.iris._template import MIN_ROW_PAIRS
@@ -76,6 +78,78 @@ def test_rotation_compensated(columns: int) -> None:
 def test_rotation_beyond_range_not_compensated() -> None:
     template = random_template(3)
     assert compare_irises(template, rolled(template, 20)) < 0.65
+
+
+def left_half_turned(template: IrisTemplate, columns: int) -> IrisTemplate:
+    """Return ``template`` with the left half of its columns turned by ``columns``.
+
+    The right half stays; at the seams a column repeats or drops out.
+    """
+    left = ~half_columns(template.shape[1])
+    code, mask = template.code.copy(), template.mask.copy()
+    code[:, left] = np.roll(template.code, columns, axis=1)[:, left]
+    mask[:, left] = np.roll(template.mask, columns, axis=1)[:, left]
+    return IrisTemplate(code=code, mask=mask, quality=template.quality)
+
+
+def test_half_columns_split_at_the_vertical() -> None:
+    right = half_columns(128)
+    # Column j points at angle 2 pi j / 128 from +x: 0-31 and 96-127 face right.
+    assert right[:32].all()
+    assert right[96:].all()
+    assert not right[32:96].any()
+
+
+@pytest.mark.parametrize("whole", [-8, 0, 3, 8], ids=lambda c: f"roll{c}")
+@pytest.mark.parametrize("turn", [-1, 1], ids=lambda c: f"turn{c}")
+def test_left_half_turned_one_column_compensated(whole: int, turn: int) -> None:
+    # A pupil centre that moves against the iris turns the two sides apart.
+    template = random_template(11)
+    turned = rolled(left_half_turned(template, turn), whole)
+    assert compare_irises(template, turned) > 0.95
+    assert compare_irises(turned, template) > 0.95
+
+
+def test_two_column_turn_not_compensated() -> None:
+    template = random_template(12)
+    # One half matches and the other looks unrelated, as for the whole code.
+    one_column = compare_irises(template, left_half_turned(template, 1))
+    two_columns = compare_irises(template, left_half_turned(template, 2))
+    distance, bits = hamming_distances(template, left_half_turned(template, 2))
+    whole = 1 - float(
+        normalise_distance(distance, bits, pair_independence(template, template)).min()
+    )
+    assert two_columns < one_column - 0.05
+    assert two_columns == pytest.approx(whole, abs=0.01)
+
+
+def test_turned_halves_raise_unrelated_scores_little() -> None:
+    # Unrelated codes get 3 times the poses, so their scores may rise, but
+    # only a little above those of the whole code's 17 shifts.
+    rises = []
+    for seed in range(30):
+        first, second = random_template(300 + seed), random_template(600 + seed)
+        distance, bits = hamming_distances(first, second)
+        whole = 1 - float(
+            normalise_distance(distance, bits, pair_independence(first, second)).min()
+        )
+        rises.append(compare_irises(first, second) - whole)
+    assert min(rises) >= 0.0
+    assert float(np.mean(rises)) < 0.01
+
+
+def test_gallery_scores_turned_halves_like_compare() -> None:
+    templates = [random_template(900 + i) for i in range(40)]
+    probe = templates[5]
+    # Mates with the left half turned, the whole code at the edge of the range.
+    templates[6] = rolled(left_half_turned(probe, 1), 8)
+    templates[7] = rolled(left_half_turned(probe, -1), -8)
+    gallery = IrisGallery.from_templates([str(i) for i in range(40)], templates)
+    expected = [compare_irises(probe, t) for t in templates]
+    scores = gallery.exhaustive_scores(probe)
+    assert np.allclose(scores, expected)
+    assert min(scores[5], scores[6], scores[7]) > 0.95
+    assert [name for name, _ in gallery.search(probe, top_k=3)] == ["5", "6", "7"]
 
 
 def test_few_valid_bits_pulled_to_half() -> None:

@@ -270,8 +270,9 @@ def test_iris_texture_not_taken_for_lashes(eye_drawer: Any) -> None:
 
 def test_narrow_eye_matches_with_lash_mask(data_dir: Path) -> None:
     # CASIA eye 041 is narrow, and in 041_2_2 the lashes hang over both sides
-    # of the iris down to the pupil. Unmasked, they make the pair score like
-    # unrelated eyes (0.557).
+    # of the iris down to the pupil. Unmasked, they made the pair score like
+    # unrelated eyes (0.557) before the matcher turned the iris halves apart.
+    # Since then the pair scores 0.621 unmasked and 0.659 masked.
     folder = data_dir / "iris" / "casia-iris-v1" / "041"
     images = [
         load_iris_image(folder / f"{name}.jpg") for name in ("041_1_2", "041_2_2")
@@ -281,5 +282,4 @@ def test_narrow_eye_matches_with_lash_mask(data_dir: Path) -> None:
         encoder = IrisEncoder(normalization=NormalizationParams(side_lash_limit=limit))
         first, second = (encoder.encode(image) for image in images)
         scores[limit] = compare_irises(first, second)
-    assert scores[None] < 0.57
-    assert scores[5.0] > 0.58
+    assert scores[5.0] > scores[None] + 0.02
