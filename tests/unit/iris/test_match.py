@@ -152,6 +152,27 @@ def test_gallery_scores_turned_halves_like_compare() -> None:
     assert [name for name, _ in gallery.search(probe, top_k=3)] == ["5", "6", "7"]
 
 
+@pytest.mark.parametrize("rows", [12, 16, 32], ids=lambda r: f"rows{r}")
+def test_turned_halves_on_other_grids(rows: int) -> None:
+    # 12 rows pack a column into 3 bytes, which no single integer type fits.
+    rng = np.random.default_rng(rows)
+    templates = [
+        IrisTemplate(
+            code=rng.random((rows, 128, 2)) < 0.5,
+            mask=rng.random((rows, 128)) < 0.8,
+            quality=1.0,
+        )
+        for _ in range(12)
+    ]
+    probe = templates[0]
+    templates[1] = rolled(left_half_turned(probe, -1), 5)
+    gallery = IrisGallery.from_templates([str(i) for i in range(12)], templates)
+    expected = [compare_irises(probe, t) for t in templates]
+    assert np.allclose(gallery.exhaustive_scores(probe), expected)
+    assert expected[1] > 0.95
+    assert max(expected[2:]) < 0.7
+
+
 def test_few_valid_bits_pulled_to_half() -> None:
     sparse = random_template(4, valid_share=0.05)
     score = compare_irises(sparse, sparse)
