@@ -38,7 +38,7 @@ def crossing(index: int, start: datetime) -> AuditRecord:
         issuing_state="VNM",
         document_number=f"C{index:08d}",
         scores={"fingerprint": 0.8123, "iris": 0.7712},
-        thresholds={"fingerprint": 0.0512, "iris": 0.6385},
+        thresholds={"fingerprint": 0.0512, "iris": 0.6414},
         durations_ms={"document": 812.4, "fingerprint": 3411.2, "iris": 2210.9},
         latency_ms=41.2,
     )

@@ -919,14 +919,6 @@ def _grow_region(dark: BoolImage, seed_row: int, seed_col: int) -> BoolImage:
     return region
 
 
-# TODO: the EER target is not met. Over all 80 CASIA eyes the EER is 0.119%
-# (target 0.1%). The misses are two same-eye pairs of 041_2_2 (scores 0.587 and
-# 0.609), a narrow eye whose lashes hang over the whole upper iris. The other
-# targets are met (docs/benchmarks.md, section "Seventh round"). A wider
-# side-lash mask and a lower usable-code minimum did not fix those pairs.
-# Eyelid margins, circle biases, normalisation powers, a radial warp for pupil
-# dilation and a second filter scale had no effect on eyes 001-040.
-# Remove this mark when ``bench/bench_iris.py accuracy`` meets every target.
 def _find_iris(
     coarse: FloatImage,
     pupil: Circle,
