@@ -30,7 +30,10 @@ def data_dir() -> Path:
         default = Path(__file__).resolve().parents[2] / "shared" / "data"
         if default.is_dir():
             return default
-        message = "EDGE_GATE_DATA is not set; point it at the evaluation data folder"
+        message = (
+            f"EDGE_GATE_DATA is not set and {default} does not exist; point "
+            "EDGE_GATE_DATA at the evaluation data folder"
+        )
     elif not Path(value).is_dir():
         message = f"EDGE_GATE_DATA={value} is not a folder"
     else:
