@@ -158,6 +158,17 @@ def test_lane_unit_device_allow_list() -> None:
     }
 
 
+def test_lane_unit_loads_drivers_of_allowed_groups() -> None:
+    # A DeviceAllow= group whose driver is not loaded when the unit starts is
+    # dropped without a word, so each driver module is loaded first.
+    settings = unit_settings("edge-gate.service")
+    wants = " ".join(settings["Wants"]).split()
+    after = " ".join(settings["After"]).split()
+    for module in ("cdc_acm", "usbserial", "videodev"):
+        assert f"modprobe@{module}.service" in wants
+        assert f"modprobe@{module}.service" in after
+
+
 def test_lane_unit_writable_dirs() -> None:
     settings = unit_settings("edge-gate.service")
     assert settings["StateDirectory"] == ["edge_gate"]
