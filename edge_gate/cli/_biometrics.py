@@ -76,7 +76,9 @@ def register(subparsers: Any) -> None:
         "--pairs",
         required=True,
         metavar="FILE",
-        help="one tab-separated pair of image paths per line ('-' for stdin)",
+        help="one tab-separated pair of image paths per line ('-' for stdin). "
+        "A relative path is read from the current folder, not from the folder "
+        "of FILE",
     )
     compare.set_defaults(handler=run_compare)
 
@@ -215,12 +217,21 @@ def _excerpt(text: str) -> str:
     return f"{text[:MAX_QUOTED_CHARS]!r}... ({len(text):,} characters)"
 
 
-def _check_image_files(modality: Modality, paths: list[Path]) -> None:
+def _check_image_files(
+    modality: Modality, paths: list[Path], *, from_pairs_file: bool = False
+) -> None:
     """Decode every image file once, before any comparison.
 
     A file that decodes only in part (a JPEG cut short decodes its first
     rows) raises when it is loaded, because Pillow's
     ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays False.
+
+    Args:
+        modality: Reads the images.
+        paths: The image files; a path may appear more than once.
+        from_pairs_file: The paths come from a pairs file, so the message
+            for a relative path that is not found says that it was not
+            looked up in that file's folder.
 
     Raises:
         EdgeGateError: some files cannot be read or decoded, or are not
@@ -232,7 +243,7 @@ def _check_image_files(modality: Modality, paths: list[Path]) -> None:
         try:
             modality.load_image(path)
         except ImageError as err:
-            problems.append(str(err))
+            problems.append(f"{err}{_where_note(path, from_pairs_file)}")
     if problems:
         raise EdgeGateError(
             _problem_list(
@@ -243,6 +254,27 @@ def _check_image_files(modality: Modality, paths: list[Path]) -> None:
                 "remove these files and run again",
             )
         )
+
+
+def _where_note(path: Path, from_pairs_file: bool) -> str:
+    """Return a note on where an image path that cannot be opened leads.
+
+    The note is empty unless ``path`` is a symbolic link that leads to no
+    file, or a relative path with nothing at it. The second case names the
+    current folder, against which relative paths are read.
+    """
+    try:
+        if path.is_symlink() and not path.exists():
+            target = quote_path(os.readlink(path))
+            return f" (a symbolic link to {target}, which leads to no file)"
+        if path.is_absolute() or os.path.lexists(path):
+            return ""
+        folder = quote_path(os.getcwd())
+    except OSError:
+        # The note is only a hint, because the message already names the file.
+        return ""
+    other = ", not from the pairs file's folder" if from_pairs_file else ""
+    return f" (a relative path is read from the current folder {folder}{other})"
 
 
 def _load_pairs(name: str) -> list[tuple[Path, Path]]:
@@ -283,7 +315,11 @@ def run_compare(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    _check_image_files(modality, [path for pair in pairs for path in pair])
+    _check_image_files(
+        modality,
+        [path for pair in pairs for path in pair],
+        from_pairs_file=args.pairs != "-",
+    )
 
     if isinstance(sys.stdout, io.TextIOWrapper):
         # Print each path with the bytes of its file name, UTF-8 or not.

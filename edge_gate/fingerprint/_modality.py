@@ -46,13 +46,17 @@ class FingerprintModality:
     def list_samples(self, directory: Path) -> list[tuple[str, Path]]:
         """Return (finger id, path) for each ``<finger>_<impression>`` image.
 
-        Files with other names or suffixes are left out. The order is by
-        finger, then impression number.
+        Entries are chosen by name alone. Hidden entries and those with other
+        names or suffixes are left out. An entry with an image name that is
+        not a readable image file (a broken symbolic link, a folder) is
+        listed, so that the caller's check of each file reports it instead
+        of leaving it out without a word. The order is by finger, then
+        impression number.
         """
         samples: list[tuple[str, int, Path]] = []
         for path in Path(directory).iterdir():
             match = _SAMPLE_NAME.match(path.stem)
-            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and match:
+            if match and path.suffix.lower() in IMAGE_SUFFIXES:
                 samples.append((match["finger"], int(match["impression"]), path))
         samples.sort(key=lambda item: (item[0], item[1], item[2].name))
         return [(finger, path) for finger, _, path in samples]

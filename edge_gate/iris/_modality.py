@@ -41,6 +41,12 @@ class IrisModality:
     def list_samples(self, directory: Path) -> list[tuple[str, Path]]:
         """Return (eye folder name, image path) for every image, sorted.
 
+        Images are chosen by name alone: hidden entries and those without
+        an image suffix are left out. An entry with an image suffix that is
+        not a readable image file (a broken symbolic link, a folder) is
+        listed, so that the caller's check of each file reports it instead
+        of leaving it out without a word.
+
         Raises:
             ImageError: ``directory`` is not a folder or has no eye folders.
         """
@@ -48,9 +54,10 @@ class IrisModality:
             raise ImageError(f"iris data set {directory} is not a folder")
         samples = [
             (eye.name, path)
-            for eye in sorted(p for p in directory.iterdir() if p.is_dir())
+            for eye in sorted(directory.iterdir())
+            if not eye.name.startswith(".") and eye.is_dir()
             for path in sorted(eye.iterdir())
-            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+            if not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
         ]
         if not samples:
             raise ImageError(
