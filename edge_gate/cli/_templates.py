@@ -72,8 +72,9 @@ def register(subparsers: Any) -> None:
         help="show the template version, counts and age",
         description="Show the applied template version, enrolment and template "
         "counts, when they were last verified, and until when they are usable. "
-        "Exit status 0 when the templates are usable, 1 when they are not (none "
-        "applied yet, or past their expiry or maximum offline age).",
+        "Exit status 0 when the templates are usable, 1 when they are not: none "
+        "applied yet, past their expiry or maximum offline age, or sealed with "
+        "a template key other than [store] key_file (reported on stderr).",
     )
     add_config_argument(templates)
     templates.add_argument("--json", action="store_true", help="print one JSON object")
@@ -133,7 +134,7 @@ def _kept_templates(config: GateConfig) -> str:
     try:
         key = load_key(config.store.key_file)
         path = Path(config.store.state_dir) / TEMPLATES_DB
-        with TemplateStore(path, key) as store:
+        with TemplateStore(path, key, config.store.key_file) as store:
             status = store.status()
     except (ConfigError, StoreError) as err:
         return f"the applied templates could not be read: {err}"
@@ -157,8 +158,9 @@ def _templates(args: argparse.Namespace) -> int:
         print(f"edge-gate templates: {err}", file=sys.stderr)
         return EXIT_USAGE
     path = Path(config.store.state_dir) / TEMPLATES_DB
-    with TemplateStore(path, key) as store:
+    with TemplateStore(path, key, config.store.key_file) as store:
         status = store.status()
+        key_problem = store.key_problem()
 
     now = datetime.datetime.now(datetime.UTC)
     max_age_s = config.sync.max_offline_age_h * 3600
@@ -176,13 +178,19 @@ def _templates(args: argparse.Namespace) -> int:
         "age_s": None if age_s is None else round(age_s),
         "expires_at": _iso(status.expires_at),
         "usable_until": _iso(until),
-        "usable": status.is_usable(now, max_age_s),
+        "usable": key_problem is None and status.is_usable(now, max_age_s),
+        "key_problem": key_problem,
     }
+    if key_problem is not None:
+        print(f"edge-gate templates: {key_problem}", file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=1))
         return EXIT_OK if report["usable"] else EXIT_FAILED
     width = max(len(name) for name in report)
     for name, value in report.items():
+        if name == "key_problem":
+            # Printed on stderr above; the table has one short line per field.
+            continue
         shown = "never" if value is None else value
         if isinstance(value, bool):
             shown = "yes" if value else "no"

@@ -11,6 +11,10 @@ subkeys from it, one per purpose:
 2. the HMAC-SHA256 key of the document index: ``templates.db`` finds an
    enrolment by HMAC(issuing state, document number), so the file contains no
    document number in clear.
+3. the HMAC-SHA256 key of the key check value: HMAC of a fixed label, kept
+   in ``templates.db``'s metadata, so that a reader or writer with another
+   key finds out before it opens or seals anything. HKDF and HMAC are
+   one-way, so the value gives no help in finding the key.
 
 Random nonces allow at most 2**32 seals per key (NIST SP 800-38D, 8.3); a
 gate re-seals its templates once per applied record, far below that.
@@ -34,6 +38,7 @@ from ._keys import KEY_BYTES
 NONCE_BYTES = 12
 TAG_BYTES = 16
 _AD_PREFIX = b"edge_gate template v1\x00"
+_KEY_CHECK_LABEL = b"edge_gate templates.db key check v1"
 
 
 def _derive(key: bytes, purpose: bytes) -> bytes:
@@ -59,6 +64,18 @@ class TemplateCipher:
             )
         self._aead = AESGCM(_derive(key, b"edge_gate templates at rest v1"))
         self._index_key = _derive(key, b"edge_gate document index v1")
+        self._key_check = hmac.new(
+            _derive(key, b"edge_gate key check v1"), _KEY_CHECK_LABEL, hashlib.sha256
+        ).hexdigest()
+
+    @property
+    def key_check_value(self) -> str:
+        """The key check value of this key, 64 hexadecimal digits."""
+        return self._key_check
+
+    def matches_key_check(self, stored: str) -> bool:
+        """Tell whether a stored key check value belongs to this key."""
+        return hmac.compare_digest(stored.encode(), self._key_check.encode())
 
     @staticmethod
     def associated_data(enrolment_id: str, kind: str, position: str) -> bytes:
@@ -93,7 +110,9 @@ class TemplateCipher:
             raise StoreError(
                 f"stored {kind} template {position} of enrolment {enrolment_id} "
                 "failed authentication: the store was changed or the template key "
-                "is not the one it was written with"
+                "is not the one it was written with. Restore the key that sealed "
+                "templates.db, or move templates.db aside with its -wal and -shm "
+                "files and sync again"
             ) from err
 
     def document_index(self, issuing_state: str, document_number: str) -> bytes:

@@ -8,7 +8,9 @@ cut, because the applied version is what later rollback checks compare with.
 
 Tables:
 
-- ``meta``: name/value pairs (schema version, template version, times).
+- ``meta``: name/value pairs (schema version, template version, times, and
+  ``key_check``, the key check value of the template key that sealed the
+  rows, see :func:`claim_template_key`).
 - ``enrolments``: one row per enrolment with its flags, expiry and template
   counts (summing them is much faster than counting ``templates``, whose
   rows carry the sealed bytes).
@@ -26,10 +28,15 @@ from pathlib import Path
 from edge_gate.errors import StoreError
 from edge_gate.store._files import full_disk_text
 
+from ._crypto import TemplateCipher
+
 logger = logging.getLogger(__name__)
 
 # Version 2 added the template counts to ``enrolments``.
 SCHEMA_VERSION = 2
+# The ``meta`` row with the key check value. Stores written before it existed
+# lack the row and get it from the next sync (a migration, not a new schema).
+KEY_CHECK = "key_check"
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -157,3 +164,161 @@ def rollback_quietly(connection: sqlite3.Connection) -> None:
         connection.execute("ROLLBACK")
     except sqlite3.Error as err:
         logger.debug("rollback after a failed transaction: %s", err)
+
+
+def key_mismatch_text(path: Path, key_file: str | None) -> str:
+    """Build the message for a template key that did not seal ``path``.
+
+    Args:
+        path: the ``templates.db`` file.
+        key_file: the key file as configured, or None when unknown.
+    """
+    return (
+        f"{_key_name(key_file)} is not the key that sealed {path}. Restore the "
+        "key that sealed "
+        f"{path.name}, or move {path.name} aside with its -wal and -shm files "
+        "and sync again"
+    )
+
+
+def _key_name(key_file: str | None) -> str:
+    if key_file:
+        return f"the template key {key_file}"
+    return "the configured template key ([store] key_file)"
+
+
+def stored_key_check(connection: sqlite3.Connection) -> str | None:
+    """Return the key check value in ``meta``, or None for an older store."""
+    row = connection.execute(
+        "SELECT value FROM meta WHERE name = ?", (KEY_CHECK,)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def unopenable_templates(
+    connection: sqlite3.Connection, cipher: TemplateCipher
+) -> tuple[int, int]:
+    """Try every sealed template with ``cipher``.
+
+    Returns:
+        (templates that fail to open, templates in the store).
+    """
+    failed = 0
+    total = 0
+    rows = connection.execute(
+        "SELECT enrolment_id, kind, position, sealed FROM templates"
+    )
+    for enrolment_id, kind, position, sealed in rows:
+        total += 1
+        try:
+            cipher.open(enrolment_id, kind, position, sealed)
+        except StoreError:
+            failed += 1
+    return failed, total
+
+
+def template_key_problem(
+    connection: sqlite3.Connection,
+    cipher: TemplateCipher,
+    path: Path,
+    key_file: str | None,
+) -> str | None:
+    """Tell why ``cipher``'s key cannot open the store, or None if it can.
+
+    A store with a key check value is judged by that value alone. An older
+    store without one is judged by opening every template, which also finds
+    a store whose rows were sealed with two keys.
+
+    Args:
+        connection: a connection inside a transaction.
+        cipher: the cipher of the configured template key.
+        path: the ``templates.db`` file, for the message.
+        key_file: the key file as configured, for the message.
+    """
+    stored = stored_key_check(connection)
+    if stored is not None:
+        if cipher.matches_key_check(stored):
+            return None
+        return key_mismatch_text(path, key_file)
+
+    failed, total = unopenable_templates(connection, cipher)
+    if failed == 0:
+        return None
+    if failed == total:
+        return key_mismatch_text(path, key_file)
+    return (
+        f"{failed} of the {total} templates in {path} do not open with "
+        f"{_key_name(key_file)}, so the store holds rows sealed with two "
+        f"keys. Move {path.name} aside with its -wal and "
+        "-shm files and sync again"
+    )
+
+
+def claim_template_key(
+    connection: sqlite3.Connection,
+    cipher: TemplateCipher,
+    path: Path,
+    key_file: str | None,
+    *,
+    record_when_empty: bool,
+) -> None:
+    """Check the template key against the store and record its check value.
+
+    The caller has begun a write transaction. The check value is written when
+    the store has none yet: at the first update (``record_when_empty``),
+    or for an older store whose templates all open with this key. A store
+    without templates gets no value outside an update, so that a sync with
+    a wrong key that applies nothing leaves the store free for the right one.
+
+    Args:
+        connection: a connection inside a write transaction.
+        cipher: the cipher of the configured template key.
+        path: the ``templates.db`` file, for the message.
+        key_file: the key file as configured, for the message.
+        record_when_empty: True inside an update, which is about to seal
+            templates with this key.
+
+    Raises:
+        StoreError: the store was sealed with another key, or with two keys.
+    """
+    problem = template_key_problem(connection, cipher, path, key_file)
+    if problem is not None:
+        raise StoreError(problem)
+    if stored_key_check(connection) is not None:
+        return
+
+    has_templates = connection.execute("SELECT 1 FROM templates LIMIT 1").fetchone()
+    if has_templates is None and not record_when_empty:
+        return
+    connection.execute(
+        "INSERT INTO meta (name, value) VALUES (?, ?)",
+        (KEY_CHECK, cipher.key_check_value),
+    )
+    if has_templates is not None:
+        logger.info("template store %s: recorded the template key check", path)
+
+
+def check_template_key(
+    connection: sqlite3.Connection,
+    cipher: TemplateCipher,
+    path: Path,
+    key_file: str | None,
+) -> None:
+    """Run :func:`claim_template_key` in its own transaction, before an update.
+
+    Raises:
+        StoreError: the store was sealed with another key, or with two keys,
+            or SQLite failed. Nothing is written then.
+    """
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        claim_template_key(connection, cipher, path, key_file, record_when_empty=False)
+        connection.execute("COMMIT")
+    except sqlite3.Error as err:
+        rollback_quietly(connection)
+        raise StoreError(
+            f"checking the template key of {path} failed: {err}.{full_disk_text(path)}"
+        ) from err
+    except BaseException:
+        rollback_quietly(connection)
+        raise

@@ -8,6 +8,11 @@ not at all.
 
 Until the first sync has created the file, the store reads as empty with
 version 0 and no update time, which the daemon treats as out of service.
+
+A store sealed with another template key is rejected before any template
+is opened: :meth:`TemplateStore.lookup` and the watchlist reads raise
+:class:`StoreError` with what to do, and :meth:`TemplateStore.status`
+reports it in :attr:`TemplateStatus.key_problem`.
 """
 
 from __future__ import annotations
@@ -25,7 +30,13 @@ from edge_gate._closing import Closing
 from edge_gate.errors import StoreError
 
 from ._crypto import TemplateCipher
-from ._schema import connect
+from ._schema import (
+    KEY_CHECK,
+    connect,
+    key_mismatch_text,
+    stored_key_check,
+    template_key_problem,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +70,9 @@ class TemplateStatus:
     ``updated_at`` is when ``edge-gate sync`` last verified the store as
     current against the server. ``expires_at`` is when the update metadata
     it verified expires. ``published_at`` is when the server published the
-    applied version. All times are timezone-aware UTC.
+    applied version. All times are timezone-aware UTC. ``key_problem`` is the
+    reason why the template key cannot open the store, judged by the stored
+    key check value only, or None. It does not change :meth:`is_usable`.
     """
 
     version: int
@@ -71,6 +84,7 @@ class TemplateStatus:
     updated_at: datetime.datetime | None
     expires_at: datetime.datetime | None
     published_at: datetime.datetime | None
+    key_problem: str | None = None
 
     def age_s(self, now: datetime.datetime) -> float | None:
         """Return seconds since the last verified update, or None if never."""
@@ -114,14 +128,16 @@ class TemplateStore(Closing):
     Args:
         path: the ``templates.db`` file (it may not exist yet).
         key: the gate's 32-byte template key.
+        key_file: the configured key file, named in errors.
 
     Raises:
         ValueError: the key is not 32 bytes long.
     """
 
-    def __init__(self, path: Path, key: bytes) -> None:
+    def __init__(self, path: Path, key: bytes, key_file: str | None = None) -> None:
         self._path = Path(path)
         self._cipher = TemplateCipher(key)
+        self._key_file = key_file
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._closed = False
@@ -170,13 +186,14 @@ class TemplateStore(Closing):
             returned; the caller decides.
 
         Raises:
-            StoreError: the database is unreadable or a template fails
-                authentication.
+            StoreError: the database is unreadable, was sealed with another
+                template key, or a template fails authentication.
         """
         document_key = self._cipher.document_index(issuing_state, document_number)
         with self._read() as connection:
             if connection is None:
                 return None
+            self._check_key(connection)
             row = connection.execute(
                 "SELECT d.enrolment_id, d.expiry, e.person_id, e.enrolment_expiry, "
                 "e.watchlisted, e.revoked FROM documents d JOIN enrolments e "
@@ -222,6 +239,7 @@ class TemplateStore(Closing):
         with self._read() as connection:
             if connection is None:
                 return []
+            self._check_key(connection)
             rows = connection.execute(
                 "SELECT t.enrolment_id, t.position, t.sealed FROM enrolments e "
                 "JOIN templates t USING (enrolment_id) "
@@ -233,6 +251,34 @@ class TemplateStore(Closing):
             (str(eid), self._cipher.open(eid, kind, position, sealed))
             for eid, position, sealed in rows
         ]
+
+    def _check_key(self, connection: sqlite3.Connection) -> None:
+        """Raise before any template is opened with a key that did not seal them.
+
+        An older store without a key check value passes here, and each of its
+        templates still fails authentication on its own under another key.
+        """
+        problem = self._stored_key_problem(stored_key_check(connection))
+        if problem is not None:
+            raise StoreError(problem)
+
+    def key_problem(self) -> str | None:
+        """Tell why the template key cannot open this store, or None if it can.
+
+        Unlike :attr:`TemplateStatus.key_problem`, this also opens every
+        template of an older store that has no key check value yet, so that
+        a store sealed with another key, or with two keys, is found there
+        too. The next ``edge-gate sync`` adds the value to such a store.
+
+        Raises:
+            StoreError: the database is unreadable.
+        """
+        with self._read() as connection:
+            if connection is None:
+                return None
+            return template_key_problem(
+                connection, self._cipher, self._path, self._key_file
+            )
 
     def version(self) -> int:
         """Return the applied template version (0 before the first update)."""
@@ -263,4 +309,10 @@ class TemplateStore(Closing):
             updated_at=parse_utc(meta.get("updated_at")),
             expires_at=parse_utc(meta.get("expires_at")),
             published_at=parse_utc(meta.get("published_at")),
+            key_problem=self._stored_key_problem(meta.get(KEY_CHECK)),
         )
+
+    def _stored_key_problem(self, stored: str | None) -> str | None:
+        if stored is None or self._cipher.matches_key_check(stored):
+            return None
+        return key_mismatch_text(self._path, self._key_file)

@@ -22,7 +22,12 @@ from edge_gate.errors import StoreError, UpdateVerificationError
 
 from ._crypto import TemplateCipher
 from ._records import EnrolmentRecord
-from ._schema import connect, rollback_quietly
+from ._schema import (
+    check_template_key,
+    claim_template_key,
+    connect,
+    rollback_quietly,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -106,17 +111,25 @@ class TemplateStoreWriter(Closing):
     Args:
         path: the ``templates.db`` file; created with its schema if missing.
         key: the gate's 32-byte template key.
+        key_file: the configured key file, named in errors.
 
     Raises:
-        StoreError: the file cannot be opened or has another schema.
+        StoreError: the file cannot be opened or has another schema, or
+            its templates were sealed with another key (nothing is written).
         ValueError: the key is not 32 bytes long.
     """
 
-    def __init__(self, path: Path, key: bytes) -> None:
+    def __init__(self, path: Path, key: bytes, key_file: str | None = None) -> None:
         self._path = Path(path)
         self._cipher = TemplateCipher(key)
+        self._key_file = key_file
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._connection: sqlite3.Connection | None = connect(self._path, writable=True)
+        try:
+            check_template_key(self._connection, self._cipher, self._path, key_file)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """Close the connection; calling it again does nothing."""
@@ -166,7 +179,8 @@ class TemplateStoreWriter(Closing):
         Raises:
             UpdateVerificationError: ``new_version`` is not above the applied
                 version, or ``base_version`` is not the applied version.
-            StoreError: SQLite failed; nothing was changed.
+            StoreError: SQLite failed, or the store was sealed with another
+                template key; nothing was changed.
         """
         connection = self._open_connection()
         try:
@@ -185,6 +199,14 @@ class TemplateStoreWriter(Closing):
                     f"template version {new_version} is not newer than the applied "
                     f"version {current} (rollback)"
                 )
+            # The first update records which key seals the store.
+            claim_template_key(
+                connection,
+                self._cipher,
+                self._path,
+                self._key_file,
+                record_when_empty=True,
+            )
             changes = TemplateUpdate(connection, self._cipher)
             yield changes
             self._write_meta(

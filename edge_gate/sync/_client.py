@@ -21,6 +21,10 @@ Steps of :func:`sync_once`:
 5. Decrypt the bundles with the fleet key and apply them in one SQLite
    transaction, then record the server's publication time as trusted time.
 
+Before step 2, the store's writer checks that the configured template key
+is the one that sealed ``templates.db`` (its key check value), and the run
+stops with nothing fetched or written when it is not.
+
 :func:`run_sync` repeats :func:`sync_once` after transport failures only,
 with exponential backoff. A verification failure is not retried: the
 server's answer will not change within seconds, and the gate keeps working
@@ -182,7 +186,8 @@ def sync_once(
             failed verification (tampered, rolled back, frozen, oversized).
         UpdateError: the clock is behind the latest trusted time, or another
             sync run is in progress.
-        StoreError: ``templates.db`` could not be written.
+        StoreError: ``templates.db`` could not be written, or was sealed
+            with another template key.
     """
     now = now or utc_now()
     state_dir = Path(config.store.state_dir)
@@ -233,7 +238,11 @@ def _sync_locked(
             config.sync.timeout_s, config.sync.download_timeout_s, config.sync.ca_file
         )
     try:
-        with TemplateStoreWriter(state_dir / TEMPLATES_DB, template_key) as writer:
+        # The writer stops here when another key sealed templates.db, before
+        # any metadata is fetched or anything is written.
+        with TemplateStoreWriter(
+            state_dir / TEMPLATES_DB, template_key, config.store.key_file
+        ) as writer:
             return _sync_with(
                 config=config,
                 now=now,

@@ -123,6 +123,12 @@ def test_file_holds_no_plaintext(tmp_path: Path) -> None:
 def test_wrong_key_fails_authentication(tmp_path: Path) -> None:
     path = tmp_path / "templates.db"
     apply(path, [record(1, watchlisted=True)], version=1)
+    # A store written before the key check value existed: each template
+    # still fails on its own.
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute("DELETE FROM meta WHERE name = 'key_check'")
+    connection.close()
 
     with TemplateStore(path, OTHER_KEY) as store:
         # The document index is keyed too: another key finds nothing.
