@@ -26,9 +26,11 @@ the rig's mock pin factory and device paths from the configuration.
 Service holds. Besides what the lane core tracks (lost devices, key switch,
 tamper), the runner refuses service while the wall clock is not trusted
 (behind the latest time the gate persisted), while the templates are past
-their offline limit, and while audit records wait for a retry after a
+their offline limit, while audit records wait for a retry after a
 failed write or while an invalid audit spool is set aside (see
-``_audit_spool``). Documents are then ignored, the display shows
+``_audit_spool``), and while ``audit.db`` is no longer the file the daemon
+opened or ``audit.head`` cannot be written (the ``audit_file`` hold, checked
+every housekeeping pass). Documents are then ignored, the display shows
 ``out_of_service``, and the status line gives the reason.
 """
 
@@ -72,7 +74,7 @@ from edge_gate.daemon._workers import (
     ProbeStore,
     WatchlistWorker,
 )
-from edge_gate.errors import ControlError, DeviceError, EdgeGateError
+from edge_gate.errors import ControlError, DeviceError, EdgeGateError, StoreError
 from edge_gate.gate import (
     CancelTransaction,
     Command,
@@ -210,6 +212,8 @@ class LaneRunner:
         # still being written never takes the lane out of service.
         self._pending_audit: list[Any] = []
         self._audit_write_failed = False
+        # True once the audit log's file problem is recorded in a service row.
+        self._is_file_problem_recorded = False
         # The spool mirrors _pending_audit after each write attempt, so the
         # records survive a restart (see _audit_spool).
         self._spool: SpoolKeeper | None = None
@@ -897,9 +901,13 @@ class LaneRunner:
                 pending = list(self._pending_audit)
             written = 0
             has_failed = False
+            # A retried record may be in the log already: the check after
+            # its commit found the audit log's path changed.
+            is_retry = self._audit_write_failed
             try:
                 for record in pending:
-                    self._audit.append(record)
+                    if not (is_retry and self._audit.contains(record)):
+                        self._audit.append(record)
                     written += 1
             # Any error, not only the store's own: an unexpected one must not
             # end the lane thread or the stop with the records unspooled.
@@ -917,7 +925,8 @@ class LaneRunner:
             if self._spool is not None:
                 self._spool.sync(unwritten)
         # A stopping lane takes no new traveller, and its stores may be closed.
-        if has_failed != ("audit" in self._holds) and not self._stopped:
+        is_held = "audit" in self._holds or "audit_file" in self._holds
+        if has_failed != is_held and not self._stopped:
             self._check_holds()
 
     def _publish(self, event: dict[str, Any]) -> None:
@@ -975,7 +984,10 @@ class LaneRunner:
                 )
             if self._spool is not None and self._spool.problem:
                 holds["audit_spool"] = self._spool.problem
-            if self._audit_write_failed:
+            file_problem = self._audit_file_hold()
+            if file_problem:
+                holds["audit_file"] = file_problem
+            if self._audit_write_failed and not self._audit.file_problem:
                 holds["audit"] = (
                     f"{len(self._pending_audit)} audit records not yet written; "
                     "check free space and the state directory"
@@ -989,6 +1001,48 @@ class LaneRunner:
                 logger.info("lane back in service: no service hold remains")
             self._publish({"type": "service", "holds": dict(holds)})
             self._queue.put(Tick())
+
+    def _audit_file_hold(self) -> str:
+        """Return the ``audit_file`` hold's reason, or "" when there is none.
+
+        Call with ``_state_lock`` held.
+        """
+        if self._audit is None:
+            return ""
+        problem = str(self._audit.file_problem or self._audit.head_write_problem)
+        if not problem or not self._audit.file_problem or not self._pending_audit:
+            return problem
+        where = "memory"
+        if self._spool is not None:
+            where = f"the audit spool {self._spool.spool.path}"
+        return (
+            f"{problem}. {len(self._pending_audit)} audit records wait in "
+            f"{where}, and the next start appends them"
+        )
+
+    def _check_audit_file(self) -> None:
+        """Check the audit log's file, and record a new problem in the spool.
+
+        The ``service`` row cannot go into the log, so it waits with the
+        other unwritten records and reaches the log at the next start.
+        """
+        problem = self._audit.check_file()
+        if not problem:
+            self._is_file_problem_recorded = False
+            return
+        if self._is_file_problem_recorded:
+            return
+        self._is_file_problem_recorded = True
+        self._append_audit(
+            AuditRecord(
+                time_utc=self._wall_clock(),
+                kind="service",
+                lane_id=self.config.daemon.lane_id,
+                transaction_id="",
+                outcome="none",
+                reason=problem[:500],
+            )
+        )
 
     def housekeeping(self) -> None:
         """Run one pass of the periodic work that belongs to no device.
@@ -1018,7 +1072,9 @@ class LaneRunner:
             logger.info("housekeeping pass ended by the stop: %s", err)
 
     def _run_housekeeping_steps(self) -> None:
-        if self._audit_write_failed:
+        self._check_audit_file()
+        # While the path names no usable audit log, every retry would fail.
+        if self._audit_write_failed and not self._audit.file_problem:
             self._flush_audit()
         if self._stopped:
             return
@@ -1280,7 +1336,11 @@ class LaneRunner:
                 )
             )
             raise ControlError(refusal)
-        entry = self._audit.append(record)
+        try:
+            entry = self._audit.append(record)
+        except StoreError as err:
+            logger.error("manual opening rejected, the barrier stays locked: %s", err)
+            raise ControlError(f"the barrier stays locked: {err}") from err
         request = _ManualRequest(ManualOpen())
         with self._state_lock:
             self._manual_request = request

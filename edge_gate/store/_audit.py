@@ -28,6 +28,13 @@ daemon. Invariants:
   file write), so the database may be ahead by rows that chain correctly,
   never behind. While a problem is found, the head file is left as it is,
   as evidence.
+- A writer remembers the device and inode of the ``audit.db`` it opened.
+  When the path no longer names that file (deleted, moved or replaced while
+  the log is open), :meth:`AuditLog.append` writes nothing and raises, so no
+  row goes into a file that is gone, and :meth:`AuditLog.check_file` copies
+  the open file's rows back to the path (or beside it when another file is
+  there). A failed head file write is reported in
+  :attr:`AuditLog.head_write_problem` until a later write succeeds.
 - A missing head file next to an existing ``audit.db`` hides a cut at the
   end, so :meth:`AuditLog.verify` reports it (verdict ``end_unverified``).
   Opening the log for writing starts a new head file and records that as a
@@ -45,6 +52,7 @@ the start together with a moved anchor are not detected.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -409,6 +417,13 @@ class AuditLog(Closing):
         self._read_only = read_only
         self.head_problem = ""
         self._head_break: _Break | None = None
+        # Why rows are not written (the path no longer names the opened
+        # file) and why audit.head lags. Each is "" while nothing is wrong.
+        self.file_problem = ""
+        self.head_write_problem = ""
+        # Device and inode of the file SQLite opened (writers only).
+        self._file_id: tuple[int, int] | None = None
+        self._lost = _LostFile()
         if read_only and not self.path.exists():
             raise StoreError(_missing_message(self.path, self.head_path))
         if read_only and self.path.is_file() and self.path.stat().st_size == 0:
@@ -466,6 +481,9 @@ class AuditLog(Closing):
                 f"audit log {self.path} is unreadable or not an audit log: {err}"
             ) from err
         if not read_only:
+            # Taken right after the open, so that a later move, delete or
+            # replacement of the path shows as another identity.
+            self._file_id = _file_identity(self.path)
             try:
                 self._start_head_file(is_new)
             except StoreError:
@@ -585,8 +603,9 @@ class AuditLog(Closing):
             ValueError: the record has a naive time, an unknown kind or
                 outcome, a text field over 500 characters, or a
                 non-finite number.
-            StoreError: SQLite failed (disk full, read-only, corrupt); the
-                row was not written.
+            StoreError: SQLite failed (disk full, read-only, corrupt), or
+                the path no longer names the opened file (see
+                :meth:`append_many`); the row was not written to the path.
         """
         (entry,) = self.append_many([record])
         return entry
@@ -603,7 +622,10 @@ class AuditLog(Closing):
         Raises:
             ValueError: a record is invalid (see :meth:`append`); nothing was
                 written.
-            StoreError: SQLite failed; nothing was written.
+            StoreError: SQLite failed, or the path no longer names the
+                opened file, and nothing was written. When the path changed
+                between the check and the commit, the rows are in the opened
+                file only, and the caller must keep them.
         """
         rows = [record.to_json_dict() for record in records]
         for record in records:
@@ -611,7 +633,14 @@ class AuditLog(Closing):
         if not records:
             return []
         entries: list[AuditEntry] = []
+        rows_text = "a row" if len(records) == 1 else f"{len(records)} rows"
         with self._lock:
+            # Rows written into a deleted or moved file would be lost with it.
+            problem = self._check_file_locked()
+            if problem:
+                raise StoreError(
+                    f"cannot append {rows_text} to the audit log: {problem}"
+                )
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 seq, row_hash = self._read_head()
@@ -638,15 +667,117 @@ class AuditLog(Closing):
                 self._rollback()
                 if not isinstance(err, sqlite3.Error):
                     raise
-                rows_text = "a row" if len(records) == 1 else f"{len(records)} rows"
+                message = f"cannot append {rows_text} to audit log {self.path}: {err}"
+                if (getattr(err, "sqlite_errorname", None) or "") == "SQLITE_FULL":
+                    message += "." + full_disk_text(self.path, is_write=True)
+                raise StoreError(message) from err
+            # The path changed between the check and the commit: the rows are
+            # in the open file (and its saved copy), but the caller keeps
+            # them too, because the copy may have failed.
+            if _file_identity(self.path) != self._file_id:
+                problem = self._check_file_locked()
                 raise StoreError(
-                    f"cannot append {rows_text} to audit log {self.path}: {err}"
-                ) from err
+                    f"{rows_text} went into the audit log file that edge-gate "
+                    f"has open, which is no longer at {self.path}: {problem}"
+                )
             # After the commit: a kill in between leaves the file one commit
             # behind, which the comparison tolerates.
             if not self.head_problem:
                 self._write_head_file(seq, row_hash)
         return entries
+
+    def check_file(self) -> str:
+        """Check that the path names the opened file, and retry a lagging head file.
+
+        The daemon calls this every second. When ``audit.db`` was deleted,
+        moved or replaced, the rows of the open file are copied with SQLite's
+        backup: back to the path when it is free, beside it otherwise. A
+        failed copy is retried at the next call. While the path names
+        another file, :meth:`append_many` writes nothing.
+
+        Returns:
+            :attr:`file_problem`: why no row is written, or "".
+        """
+        with self._lock:
+            problem = self._check_file_locked(may_copy=True)
+            if not problem and self.head_write_problem and not self.head_problem:
+                try:
+                    self._write_head_file(*self._read_head())
+                except sqlite3.Error as err:
+                    logger.error("cannot read audit log %s: %s", self.path, err)
+            return problem
+
+    def _check_file_locked(self, *, may_copy: bool = False) -> str:
+        """Compare the path's identity with the opened file's, holding ``_lock``.
+
+        Args:
+            may_copy: copy the open file's rows when the path changed. Only
+                :meth:`check_file` does, because a large copy would stall a
+                caller with a short deadline such as the lane thread.
+        """
+        if self._read_only or self._file_id is None:
+            return ""
+        current = _file_identity(self.path)
+        if current == self._file_id:
+            if self.file_problem:
+                logger.warning("audit log %s is back in place", self.path)
+            self.file_problem = ""
+            self._lost = _LostFile()
+            return ""
+        if not self._lost.how:
+            self._lost.how = (
+                "was deleted or moved away"
+                if current is None
+                else "was replaced by another file"
+            )
+        if self._lost.copy_path is None and may_copy:
+            self._save_open_copy()
+        problem = self._lost.describe(self.path)
+        if problem != self.file_problem:
+            logger.error("audit log not writable: %s", problem)
+        self.file_problem = problem
+        return problem
+
+    def _save_open_copy(self) -> None:
+        """Copy the open file's rows to a new file, at the path when it is free.
+
+        The backup reads through the open connection, so it includes the
+        rows still in the deleted ``-wal`` file. A deleted state folder is
+        created again (mode 0700), as the daemon's start would.
+        """
+        folder = self.path.parent
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        copy_path = folder / f"{self.path.name}.saved-{stamp}"
+        self._lost.is_copy_tried = True
+        try:
+            self._lost.head_seq = self._read_head()[0]
+            folder.mkdir(mode=0o700, exist_ok=True)
+            with contextlib.closing(sqlite3.connect(copy_path)) as target:
+                self._db.backup(target)
+            sync_folder(folder)
+        except (OSError, sqlite3.Error) as err:
+            for leftover in (
+                copy_path,
+                copy_path.with_name(copy_path.name + "-journal"),
+            ):
+                # Absent, or its folder is missing or not a folder.
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+            self._lost.copy_error = str(err)
+            return
+        self._lost.copy_error = ""
+        self._lost.copy_path = copy_path
+        # A link, not a rename: it never replaces a file put there meanwhile.
+        try:
+            os.link(copy_path, self.path)
+        except OSError as err:
+            logger.warning("cannot put the copy back at %s: %s", self.path, err)
+            return
+        copy_path.unlink()
+        sync_folder(folder)
+        self._lost.copy_path = self.path
+        if not self.head_problem:
+            self._write_head_file(*self._read_head())
 
     def query(
         self,
@@ -835,8 +966,21 @@ class AuditLog(Closing):
             os.replace(temporary, self.head_path)
             sync_folder(self.head_path.parent)
         except OSError as err:
-            # The row is committed; verify() tolerates a head file behind.
-            logger.error("cannot write audit head file %s: %s", self.head_path, err)
+            # The row is committed; verify() tolerates a head file behind,
+            # but a cut at the end goes unseen until the file is written.
+            problem = (
+                f"cannot write audit head file {self.head_path}: {err}. Rows "
+                "are still written to audit.db, but rows cut from its end "
+                "would go unseen: make the folder writable and free space "
+                "there; edge-gate writes the file again every second"
+            )
+            if problem != self.head_write_problem:
+                logger.error("%s", problem)
+            self.head_write_problem = problem
+            return
+        if self.head_write_problem:
+            logger.info("audit head file %s is written again", self.head_path)
+        self.head_write_problem = ""
 
     def _find_head_break(self) -> _Break | None:
         """Compare the head file with the database, and return the break or None.
@@ -1074,6 +1218,9 @@ class AuditLog(Closing):
             (now or datetime.now(UTC)) - timedelta(days=retention_days)
         )
         with self._lock:
+            problem = self._check_file_locked(may_copy=True)
+            if problem:
+                raise StoreError(f"cannot prune the audit log: {problem}")
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 last = self._db.execute(
@@ -1103,6 +1250,54 @@ class AuditLog(Closing):
             self._db.execute("ROLLBACK")
         except sqlite3.Error:
             logger.debug("no transaction to roll back on %s", self.path)
+
+
+@dataclass
+class _LostFile:
+    """State of an opened ``audit.db`` that its path no longer names."""
+
+    how: str = ""
+    is_copy_tried: bool = False
+    head_seq: int = 0
+    copy_path: Path | None = None
+    copy_error: str = ""
+
+    def describe(self, path: Path) -> str:
+        """Return the problem and the engineer's next step, for a service hold."""
+        text = (
+            f"audit log {path} {self.how} while edge-gate ran, so edge-gate "
+            "writes no row into the file it still has open"
+        )
+        if not self.is_copy_tried:
+            return f"{text}. It copies that file's rows next to it within a second"
+        rows = f"rows (up to row {self.head_seq})"
+        if self.copy_path == path:
+            return (
+                f"{text}. It copied that file's {rows} back to {path}: restart "
+                "edge-gate.service to go on with that copy"
+            )
+        if self.copy_path is not None:
+            return (
+                f"{text}. It saved that file's {rows} as {self.copy_path}: stop "
+                "edge-gate.service, keep both files as evidence, put the audit "
+                f"log to keep at {path}, and start the service again"
+            )
+        return (
+            f"{text}. It cannot copy that file's {rows} into {path.parent} "
+            f"({self.copy_error}) and retries every second. Make {path.parent} "
+            "a writable folder with free space, and keep edge-gate.service "
+            "running until the copy is made, because a stop loses the rows of "
+            "the open file"
+        )
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """Return the device and inode numbers of ``path``, or None if it is gone."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _check_tail(

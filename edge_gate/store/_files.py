@@ -49,19 +49,35 @@ def sync_folder(folder: Path) -> None:
 FULL_DISK_BYTES = 1024 * 1024
 
 
-def full_disk_text(path: Path) -> str:
+def full_disk_text(path: Path, *, is_write: bool = False) -> str:
     """Return a sentence saying that ``path``'s file system is full, or "".
 
     SQLite reports a file system without room for its ``-wal`` and ``-shm``
     files as a disk I/O error on open, which reads like a damaged file. The
     caller appends this sentence to its error message.
+
+    Args:
+        path: the SQLite file in the ``[store] state_dir`` folder.
+        is_write: SQLite reported ``SQLITE_FULL`` on a write, so the
+            sentence is returned whatever the free space, and it states
+            that nothing was written.
     """
     try:
         stats = os.statvfs(path.parent)
     except OSError:
-        return ""
-    free_bytes = stats.f_bavail * stats.f_frsize
-    if free_bytes >= FULL_DISK_BYTES:
+        free_bytes = None
+    else:
+        free_bytes = stats.f_bavail * stats.f_frsize
+    if is_write:
+        free_text = (
+            "free space unknown" if free_bytes is None else f"{free_bytes} bytes free"
+        )
+        return (
+            f" The file system of {path.parent} ([store] state_dir) is full "
+            f"({free_text}), so nothing was written: free space on that file "
+            f"system, and keep {path.name} and its -wal and -shm files"
+        )
+    if free_bytes is None or free_bytes >= FULL_DISK_BYTES:
         return ""
     return (
         f" The file system of {path.parent} is full ({free_bytes} bytes free), "

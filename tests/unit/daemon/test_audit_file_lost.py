@@ -1,0 +1,143 @@
+"""The lane when its audit.db is deleted, moved or full while it runs.
+
+A real lane runner writes a real SQLite file in a temporary state folder.
+The tests remove or rename that folder under it, as ``rm -rf`` or ``mv``
+would.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_gate.errors import ControlError, StoreError
+from edge_gate.store import AUDIT_DB_NAME, AuditLog, AuditRecord, AuditSpool
+from edge_gate.store._audit import AUDIT_HEAD_NAME
+
+
+def move_aside(state_dir: Path) -> None:
+    state_dir.rename(state_dir.with_name("state.old"))
+
+
+def open_and_walk(running: Any, reason: str, wait_until: Callable[..., None]) -> int:
+    """Open the lane by hand, let one person through, and return the audit row."""
+    opened = running.runner.manual_open(reason)
+    running.walker.walk_through()
+    wait_until(lambda: running.status()["state"] != "manual_passage")
+    seq: int = opened["audit_seq"]
+    return seq
+
+
+def unlock_level(running: Any) -> int:
+    level: int = running.pins.pin(running.config.turnstile.unlock_pin).state
+    return level
+
+
+@pytest.mark.parametrize(
+    "lose_folder",
+    [
+        pytest.param(shutil.rmtree, id="deleted"),
+        pytest.param(move_aside, id="moved"),
+    ],
+)
+def test_lost_state_folder_holds_and_keeps_rows(
+    lane_setup: Any,
+    start_lane: Any,
+    wait_until: Callable[..., None],
+    lose_folder: Callable[[Path], None],
+) -> None:
+    audit_path = lane_setup.state_dir / AUDIT_DB_NAME
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    opened_seq = open_and_walk(running, "ambulance crew", wait_until)
+
+    lose_folder(lane_setup.state_dir)
+    wait_until(lambda: "audit_file" in running.status()["holds"], timeout_s=5)
+    status = running.status()
+    reason = status["holds"]["audit_file"]
+    assert f"audit log {audit_path} " in reason
+    assert "restart edge-gate.service" in reason
+    assert not status["in_service"]
+
+    # The engineer's opening is refused instead of going into the lost file.
+    with pytest.raises(ControlError, match="the barrier stays locked") as refused:
+        running.runner.manual_open("after the folder was lost")
+    assert str(audit_path) in str(refused.value)
+    assert running.status()["state"] != "manual_passage"
+    assert unlock_level(running) == 0
+    running.close()
+
+    # The rows of the open file are back at the path, chained and intact.
+    with AuditLog(audit_path, read_only=True) as audit:
+        assert audit.verify().is_intact
+        restored = {entry.seq: entry.record for entry in audit.query()}
+    assert restored[opened_seq].reason == "ambulance crew"
+    # The finding waits in the spool, for the log's next start.
+    spool = AuditSpool(lane_setup.work / "run" / "audit-spool")
+    (spooled,) = spool.read()
+    assert spooled.kind == "service"
+    assert spooled.reason.startswith(f"audit log {audit_path} ")
+
+    again = start_lane(lane_setup)
+    rows = again.audit()
+    assert again.runner.audit.verify().is_intact
+    assert [e.record.reason for e in rows if e.seq == opened_seq] == ["ambulance crew"]
+    assert rows[-1].record == spooled
+    assert not spool.exists()
+
+
+def test_unwritable_head_file_holds_until_written(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
+    head_path = lane_setup.state_dir / AUDIT_HEAD_NAME
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+
+    # A folder in its place makes every head file write fail.
+    head_path.unlink()
+    head_path.mkdir()
+    opened_seq = open_and_walk(running, "ambulance crew", wait_until)
+    wait_until(lambda: "audit_file" in running.status()["holds"], timeout_s=5)
+    reason = running.status()["holds"]["audit_file"]
+    assert f"cannot write audit head file {head_path}" in reason
+    assert running.runner.audit.head()[0] == opened_seq
+    results = running.runner.control_handlers()["selftest"]({})
+    (audit_check,) = [r for r in results if r["check"] == "audit_log"]
+    assert not audit_check["ok"]
+    assert str(head_path) in audit_check["detail"]
+
+    head_path.rmdir()
+    wait_until(running.idle_in_service, timeout_s=5)
+    assert running.runner.audit.read_head_file() == running.runner.audit.head()
+
+
+def test_full_audit_log_refuses_open_naming_fix(
+    lane: Any, wait_until: Callable[..., None]
+) -> None:
+    wait_until(lane.idle_in_service)
+    audit = lane.runner.audit
+    # SQLite's page limit gives the SQLITE_FULL error of a full disk.
+    pages = audit._db.execute("PRAGMA page_count").fetchone()[0]
+    audit._db.execute(f"PRAGMA max_page_count = {pages}")
+    # Fill the last page with rows down to a one-letter reason.
+    now = datetime.datetime.now(datetime.UTC)
+    for size in (400, 100, 20, 1):
+        filler = AuditRecord(now, "", "none", "x" * size, kind="service")
+        for _ in range(200):
+            try:
+                audit.append(filler)
+            except StoreError:
+                break
+
+    with pytest.raises(ControlError, match="the barrier stays locked") as refused:
+        lane.runner.manual_open("ambulance crew")
+    message = str(refused.value)
+    assert "database or disk is full" in message
+    assert f"file system of {lane.setup.state_dir} ([store] state_dir)" in message
+    assert "free space on that file system" in message
+    assert unlock_level(lane) == 0

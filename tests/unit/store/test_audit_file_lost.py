@@ -1,0 +1,164 @@
+"""An audit.db deleted, moved or replaced under an open audit log, a lagging
+head file, and a full disk on append."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from edge_gate.errors import StoreError
+from edge_gate.store import AuditLog, AuditRecord
+from edge_gate.store._audit import AUDIT_HEAD_NAME
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def make_record(index: int) -> AuditRecord:
+    return AuditRecord(
+        time_utc=T0 + timedelta(minutes=index),
+        transaction_id=f"tx-{index:04d}",
+        outcome="accepted",
+        reason="both modalities matched",
+        lane_id="lane-1",
+    )
+
+
+def row_seqs(path: Path) -> list[int]:
+    with AuditLog(path, read_only=True) as log:
+        assert log.verify().is_intact
+        return [entry.seq for entry in log.query()]
+
+
+def test_deleted_folder_refuses_rows_and_restores_copy(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    path = state_dir / "audit.db"
+    with AuditLog(path) as log:
+        log.append_many([make_record(index) for index in range(3)])
+        shutil.rmtree(state_dir)
+
+        with pytest.raises(StoreError, match="was deleted or moved away") as caught:
+            log.append(make_record(3))
+        assert str(path) in str(caught.value)
+        # The append leaves the copy to the daemon's check every second.
+        assert not state_dir.exists()
+        problem = log.check_file()
+        assert "copied that file's rows (up to row 3) back to" in problem
+        assert "restart edge-gate.service" in problem
+        assert log.file_problem == problem
+        # The open file took no row after the deletion was found.
+        assert log.head()[0] == 3
+
+    # The rows of the deleted file are back at the path, with a head file.
+    assert row_seqs(path) == [1, 2, 3]
+    assert (state_dir / AUDIT_HEAD_NAME).exists()
+
+
+def test_moved_folder_keeps_moved_file_unchanged(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    path = state_dir / "audit.db"
+    moved = tmp_path / "state.old"
+    with AuditLog(path) as log:
+        log.append(make_record(0))
+        state_dir.rename(moved)
+        assert "was deleted or moved away" in log.check_file()
+        with pytest.raises(StoreError, match="moved away"):
+            log.append(make_record(1))
+
+    assert row_seqs(moved / "audit.db") == [1]
+    assert row_seqs(path) == [1]
+
+
+def test_failed_copy_retried_at_next_check(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    path = state_dir / "audit.db"
+    with AuditLog(path) as log:
+        log.append(make_record(0))
+        shutil.rmtree(state_dir)
+        # A file in the folder's place: the copy cannot be written.
+        state_dir.write_text("not a folder")
+        problem = log.check_file()
+        assert f"cannot copy that file's rows (up to row 1) into {state_dir}" in problem
+        assert "keep edge-gate.service running" in problem
+
+        state_dir.unlink()
+        assert "back to" in log.check_file()
+    assert row_seqs(path) == [1]
+
+
+def test_replaced_file_left_alone_and_copy_saved(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    # Another folder, so that the other log's head file stays apart.
+    other = tmp_path / "other" / "audit.db"
+    other.parent.mkdir()
+    with AuditLog(other) as other_log:
+        other_log.append(make_record(7))
+    with AuditLog(path) as log:
+        log.append_many([make_record(0), make_record(1)])
+        other.replace(path)
+        replacement = path.read_bytes()
+
+        with pytest.raises(StoreError, match="was replaced by another file"):
+            log.append(make_record(2))
+        problem = log.check_file()
+        (saved,) = tmp_path.glob("audit.db.saved-*")
+        assert str(saved) in problem
+        assert "keep both files as evidence" in problem
+
+    assert path.read_bytes() == replacement
+    assert row_seqs(saved) == [1, 2]
+
+
+def test_prune_refused_after_deletion(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "audit.db"
+    path.parent.mkdir()
+    with AuditLog(path) as log:
+        log.append(make_record(0))
+        shutil.rmtree(path.parent)
+        with pytest.raises(StoreError, match="cannot prune the audit log"):
+            log.prune(1, now=T0 + timedelta(days=30))
+        assert log.head()[0] == 1
+
+
+def test_failed_head_write_reported_then_retried(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    head_path = tmp_path / AUDIT_HEAD_NAME
+    with AuditLog(path) as log:
+        log.append(make_record(0))
+        # A folder in the head file's place makes the rename fail.
+        head_path.unlink()
+        head_path.mkdir()
+        entry = log.append(make_record(1))
+        assert str(head_path) in log.head_write_problem
+        assert "rows cut from its end" in log.head_write_problem
+        # The row itself is written.
+        assert log.head() == (2, entry.row_hash)
+        assert log.file_problem == ""
+
+        head_path.rmdir()
+        assert log.check_file() == ""
+        assert log.head_write_problem == ""
+        assert log.read_head_file() == (2, entry.row_hash)
+
+
+def test_full_database_error_says_free_space(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        log.append(make_record(0))
+        # SQLite's page limit gives the same SQLITE_FULL as a full disk.
+        pages = log._db.execute("PRAGMA page_count").fetchone()[0]
+        log._db.execute(f"PRAGMA max_page_count = {pages}")
+        big = [
+            AuditRecord(T0, f"tx-{i}", "none", "x" * 500, kind="service")
+            for i in range(50)
+        ]
+        with pytest.raises(StoreError, match="database or disk is full") as caught:
+            log.append_many(big)
+    message = str(caught.value)
+    assert f"The file system of {tmp_path} ([store] state_dir) is full" in message
+    assert "so nothing was written: free space on that file system" in message
