@@ -902,8 +902,10 @@ class LaneRunner:
             written = 0
             has_failed = False
             # A retried record may be in the log already: the check after
-            # its commit found the audit log's path changed.
-            is_retry = self._audit_write_failed
+            # its commit found the audit log's path changed. While the path
+            # names another file, the append fails at once, but contains()
+            # would wait for the copy of the open file.
+            is_retry = self._audit_write_failed and not self._audit.file_problem
             try:
                 for record in pending:
                     if not (is_retry and self._audit.contains(record)):
@@ -925,7 +927,9 @@ class LaneRunner:
             if self._spool is not None:
                 self._spool.sync(unwritten)
         # A stopping lane takes no new traveller, and its stores may be closed.
-        is_held = "audit" in self._holds or "audit_file" in self._holds
+        is_held = "audit" in self._holds or (
+            bool(self._audit.file_problem) and "audit_file" in self._holds
+        )
         if has_failed != is_held and not self._stopped:
             self._check_holds()
 

@@ -634,6 +634,12 @@ class AuditLog(Closing):
             return []
         entries: list[AuditEntry] = []
         rows_text = "a row" if len(records) == 1 else f"{len(records)} rows"
+        # Read without the lock, which check_file holds while it copies.
+        known_problem = self.file_problem
+        if known_problem:
+            raise StoreError(
+                f"cannot append {rows_text} to the audit log: {known_problem}"
+            )
         with self._lock:
             # Rows written into a deleted or moved file would be lost with it.
             problem = self._check_file_locked()
@@ -724,19 +730,24 @@ class AuditLog(Closing):
             self.file_problem = ""
             self._lost = _LostFile()
             return ""
-        if not self._lost.how:
-            self._lost.how = (
+        if not self._lost.path_change:
+            self._lost.path_change = (
                 "was deleted or moved away"
                 if current is None
                 else "was replaced by another file"
             )
+        # Set before the copy, so that appends fail at once instead of
+        # waiting for the lock during the copy.
+        self._set_file_problem(self._lost.describe(self.path))
         if self._lost.copy_path is None and may_copy:
             self._save_open_copy()
-        problem = self._lost.describe(self.path)
+            self._set_file_problem(self._lost.describe(self.path))
+        return self.file_problem
+
+    def _set_file_problem(self, problem: str) -> None:
         if problem != self.file_problem:
             logger.error("audit log not writable: %s", problem)
         self.file_problem = problem
-        return problem
 
     def _save_open_copy(self) -> None:
         """Copy the open file's rows to a new file, at the path when it is free.
@@ -1256,7 +1267,7 @@ class AuditLog(Closing):
 class _LostFile:
     """State of an opened ``audit.db`` that its path no longer names."""
 
-    how: str = ""
+    path_change: str = ""
     is_copy_tried: bool = False
     head_seq: int = 0
     copy_path: Path | None = None
@@ -1265,7 +1276,7 @@ class _LostFile:
     def describe(self, path: Path) -> str:
         """Return the problem and the engineer's next step, for a service hold."""
         text = (
-            f"audit log {path} {self.how} while edge-gate ran, so edge-gate "
+            f"audit log {path} {self.path_change} while edge-gate ran, so edge-gate "
             "writes no row into the file it still has open"
         )
         if not self.is_copy_tried:

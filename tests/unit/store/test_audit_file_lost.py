@@ -4,6 +4,7 @@ head file, and a full disk on append."""
 from __future__ import annotations
 
 import shutil
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,6 +56,31 @@ def test_deleted_folder_refuses_rows_and_restores_copy(tmp_path: Path) -> None:
     # The rows of the deleted file are back at the path, with a head file.
     assert row_seqs(path) == [1, 2, 3]
     assert (state_dir / AUDIT_HEAD_NAME).exists()
+
+
+def test_append_fails_at_once_during_copy(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    with AuditLog(state_dir / "audit.db") as log:
+        log.append(make_record(0))
+        shutil.rmtree(state_dir)
+        log.check_file()
+        errors: list[StoreError] = []
+
+        def append() -> None:
+            try:
+                log.append(make_record(1))
+            except StoreError as err:
+                errors.append(err)
+
+        # check_file holds the lock while it copies a large file.
+        with log._lock:
+            thread = threading.Thread(target=append, name="append")
+            thread.start()
+            thread.join(5.0)
+            assert not thread.is_alive()
+        assert len(errors) == 1
+        assert "was deleted or moved away" in str(errors[0])
 
 
 def test_moved_folder_keeps_moved_file_unchanged(tmp_path: Path) -> None:
