@@ -59,6 +59,8 @@ class SpoolKeeper:
         # The records that the spool file contains, as last written or read.
         self._spooled: tuple[AuditRecord, ...] = ()
         self._write_error = ""
+        # True while the spool file contains exactly the records last synced.
+        self.is_current = True
         # True when an unreadable spool could not be moved aside. That file must
         # not be overwritten or deleted.
         self._is_blocked = False
@@ -175,6 +177,7 @@ class SpoolKeeper:
         """
         records = tuple(unwritten)
         if records == self._spooled:
+            self.is_current = True
             return True
         if self._is_blocked:
             message = (
@@ -184,6 +187,7 @@ class SpoolKeeper:
             if message != self._write_error:
                 logger.error("audit spool not updated: %s", message)
             self._write_error = message
+            self.is_current = False
             return False
         try:
             if records:
@@ -199,8 +203,10 @@ class SpoolKeeper:
             if str(err) != self._write_error:
                 logger.error("audit spool not updated: %s", err)
             self._write_error = str(err)
+            self.is_current = False
             return False
         self._write_error = ""
+        self.is_current = True
         self._spooled = records
         if records:
             logger.warning(

@@ -1016,12 +1016,17 @@ class LaneRunner:
         problem = str(self._audit.file_problem or self._audit.head_write_problem)
         if not problem or not self._audit.file_problem or not self._pending_audit:
             return problem
-        where = "memory"
-        if self._spool is not None:
-            where = f"the audit spool {self._spool.spool.path}"
+        count = len(self._pending_audit)
+        records = "1 audit record is" if count == 1 else f"{count} audit records are"
+        spool = self._spool
+        if spool is None or not spool.is_current:
+            return (
+                f"{problem}. {records} in memory only, because the audit spool "
+                "cannot be written (see the journal), and a stop loses them"
+            )
         return (
-            f"{problem}. {len(self._pending_audit)} audit records wait in "
-            f"{where}, and the next start appends them"
+            f"{problem}. {records} kept in the audit spool {spool.spool.path}, "
+            "and the next start appends them"
         )
 
     def _check_audit_file(self) -> None:

@@ -677,9 +677,9 @@ class AuditLog(Closing):
                 if (getattr(err, "sqlite_errorname", None) or "") == "SQLITE_FULL":
                     message += "." + full_disk_text(self.path, is_write=True)
                 raise StoreError(message) from err
-            # The path changed between the check and the commit: the rows are
-            # in the open file (and its saved copy), but the caller keeps
-            # them too, because the copy may have failed.
+            # The path changed between the check and the commit. The rows are
+            # in the open file, which check_file copies, but the caller keeps
+            # them too, because the copy may fail.
             if _file_identity(self.path) != self._file_id:
                 problem = self._check_file_locked()
                 raise StoreError(
@@ -761,7 +761,8 @@ class AuditLog(Closing):
         copy_path = folder / f"{self.path.name}.saved-{stamp}"
         self._lost.is_copy_tried = True
         try:
-            self._lost.head_seq = self._read_head()[0]
+            head_seq, head_hash = self._read_head()
+            self._lost.head_seq = head_seq
             folder.mkdir(mode=0o700, exist_ok=True)
             with contextlib.closing(sqlite3.connect(copy_path)) as target:
                 self._db.backup(target)
@@ -784,11 +785,16 @@ class AuditLog(Closing):
         except OSError as err:
             logger.warning("cannot put the copy back at %s: %s", self.path, err)
             return
-        copy_path.unlink()
-        sync_folder(folder)
         self._lost.copy_path = self.path
+        try:
+            copy_path.unlink()
+            sync_folder(folder)
+        except OSError as err:
+            logger.warning(
+                "cannot remove the copy's second name %s: %s", copy_path, err
+            )
         if not self.head_problem:
-            self._write_head_file(*self._read_head())
+            self._write_head_file(head_seq, head_hash)
 
     def query(
         self,
@@ -1280,7 +1286,9 @@ class _LostFile:
             "writes no row into the file it still has open"
         )
         if not self.is_copy_tried:
-            return f"{text}. It copies that file's rows next to it within a second"
+            return (
+                f"{text}. It copies that file's rows to {path.parent} within a second"
+            )
         rows = f"rows (up to row {self.head_seq})"
         if self.copy_path == path:
             return (

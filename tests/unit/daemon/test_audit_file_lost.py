@@ -62,6 +62,7 @@ def test_lost_state_folder_holds_and_keeps_rows(
     reason = status["holds"]["audit_file"]
     assert f"audit log {audit_path} " in reason
     assert "restart edge-gate.service" in reason
+    assert "kept in the audit spool" in reason
     assert not status["in_service"]
 
     # The engineer's opening is refused instead of going into the lost file.
@@ -89,6 +90,27 @@ def test_lost_state_folder_holds_and_keeps_rows(
     assert [e.record.reason for e in rows if e.seq == opened_seq] == ["ambulance crew"]
     assert rows[-1].record == spooled
     assert not spool.exists()
+
+
+def test_unwritable_spool_named_in_hold(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
+    spool_folder = lane_setup.work / "run" / "audit-spool"
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    # A file in the spool folder's place: no spool file can be written.
+    shutil.rmtree(spool_folder, ignore_errors=True)
+    spool_folder.write_text("not a folder")
+
+    shutil.rmtree(lane_setup.state_dir)
+    wait_until(lambda: "audit_file" in running.status()["holds"], timeout_s=5)
+    wait_until(
+        lambda: "in memory only" in running.status()["holds"]["audit_file"],
+        timeout_s=5,
+    )
+    reason = running.status()["holds"]["audit_file"]
+    assert "1 audit record is in memory only" in reason
+    assert "a stop loses them" in reason
 
 
 def test_unwritable_head_file_holds_until_written(
