@@ -556,11 +556,15 @@ class LaneRunner:
             )
         else:
             where = "and not spooled, so its details are lost"
+        cause = "check free space and the state directory"
+        if self._audit.file_problem:
+            cause = "audit.db was deleted, moved or replaced while edge-gate ran"
         for record in unwritten:
             logger.error(
-                "audit record not written before stop, %s (check free space "
-                "and the state directory): %s %s transaction %s outcome %s: %s",
+                "audit record not written before stop, %s (%s): %s %s "
+                "transaction %s outcome %s: %s",
                 where,
+                cause,
                 record.time_utc.isoformat(timespec="milliseconds"),
                 record.kind,
                 record.transaction_id or "-",

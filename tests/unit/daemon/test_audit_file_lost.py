@@ -8,6 +8,7 @@ would.
 from __future__ import annotations
 
 import datetime
+import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,7 @@ def test_lost_state_folder_holds_and_keeps_rows(
     start_lane: Any,
     wait_until: Callable[..., None],
     lose_folder: Callable[[Path], None],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     audit_path = lane_setup.state_dir / AUDIT_DB_NAME
     running = start_lane(lane_setup)
@@ -71,7 +73,14 @@ def test_lost_state_folder_holds_and_keeps_rows(
     assert str(audit_path) in str(refused.value)
     assert running.status()["state"] != "manual_passage"
     assert unlock_level(running) == 0
-    running.close()
+    with caplog.at_level(logging.ERROR, logger="edge_gate.daemon._runner"):
+        running.close()
+    stop_lines = [
+        r.getMessage() for r in caplog.records if "before stop" in r.getMessage()
+    ]
+    assert len(stop_lines) == 1
+    assert "kept in the audit spool" in stop_lines[0]
+    assert "audit.db was deleted, moved or replaced" in stop_lines[0]
 
     # The rows of the open file are back at the path, chained and intact.
     with AuditLog(audit_path, read_only=True) as audit:

@@ -83,6 +83,23 @@ def test_append_fails_at_once_during_copy(tmp_path: Path) -> None:
         assert "was deleted or moved away" in str(errors[0])
 
 
+def test_deleted_file_restored_beside_old_wal(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        log.append_many([make_record(index) for index in range(3)])
+        # Only audit.db: its -wal and -shm files stay, still in use.
+        path.unlink()
+        assert "back to" in log.check_file()
+    # SQLite leaves the -wal of a moved file, and the next open replays it
+    # onto the copy, whose pages match.
+    assert (tmp_path / "audit.db-wal").exists()
+    with AuditLog(path) as log:
+        assert log.head_problem == ""
+        log.append(make_record(3))
+        assert log.verify().is_intact
+        assert [entry.seq for entry in log.query()] == [1, 2, 3, 4]
+
+
 def test_moved_folder_keeps_moved_file_unchanged(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     state_dir.mkdir()
