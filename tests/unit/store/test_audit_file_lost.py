@@ -134,6 +134,26 @@ def test_failed_copy_retried_at_next_check(tmp_path: Path) -> None:
     assert row_seqs(path) == [1]
 
 
+def test_moved_back_file_writable_again(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    moved = tmp_path / "state.old"
+    with AuditLog(state_dir / "audit.db") as log:
+        log.append(make_record(0))
+        state_dir.rename(moved)
+        # A file in the folder's place stops the copy, so nothing new is there.
+        state_dir.write_text("not a folder")
+        assert "cannot copy" in log.check_file()
+
+        state_dir.unlink()
+        moved.rename(state_dir)
+        assert log.check_file() == ""
+        assert log.file_problem == ""
+        log.append(make_record(1))
+    assert row_seqs(state_dir / "audit.db") == [1, 2]
+    assert list(tmp_path.glob("state/audit.db.saved-*")) == []
+
+
 def test_replaced_file_left_alone_and_copy_saved(tmp_path: Path) -> None:
     path = tmp_path / "audit.db"
     # Another folder, so that the other log's head file stays apart.
