@@ -101,6 +101,32 @@ def test_lost_state_folder_holds_and_keeps_rows(
     assert not spool.exists()
 
 
+def test_moved_back_folder_ends_hold(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
+    state_dir = lane_setup.state_dir
+    moved = state_dir.with_name("state.old")
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    opened_seq = open_and_walk(running, "ambulance crew", wait_until)
+
+    # A file in the folder's place stops the copy of the open audit.db.
+    state_dir.rename(moved)
+    state_dir.write_text("not a folder")
+    wait_until(lambda: "audit_file" in running.status()["holds"], timeout_s=5)
+    assert "cannot copy" in running.status()["holds"]["audit_file"]
+
+    state_dir.unlink()
+    moved.rename(state_dir)
+    wait_until(running.idle_in_service, timeout_s=5)
+    rows = running.audit()
+    assert running.runner.audit.verify().is_intact
+    assert rows[-1].seq == opened_seq + 1
+    assert rows[-1].record.kind == "service"
+    assert "cannot copy" in rows[-1].record.reason
+    assert not AuditSpool(lane_setup.work / "run" / "audit-spool").exists()
+
+
 def test_unwritable_spool_named_in_hold(
     lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
 ) -> None:
