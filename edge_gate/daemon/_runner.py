@@ -286,7 +286,9 @@ class LaneRunner:
         self._audit = AuditLog(state_dir / AUDIT_DB_NAME)
         head_seq, head_hash = self._audit.head()
         logger.info("audit log head at start: row %d, hash %s", head_seq, head_hash)
-        self._templates = TemplateStore(state_dir / TEMPLATES_DB, template_key)
+        self._templates = TemplateStore(
+            state_dir / TEMPLATES_DB, template_key, config.store.key_file
+        )
         self._trusted_clock = TrustedClock(
             state_dir, max_backward_s=config.store.clock_max_backward_s
         )
@@ -965,7 +967,10 @@ class LaneRunner:
         if templates is not None:
             status = templates
             max_age_s = self.config.sync.max_offline_age_h * 3600.0
-            if not status.is_usable(now, max_age_s):
+            if status.key_problem:
+                # templates.db was sealed with another key since the start.
+                holds["templates"] = status.key_problem
+            elif not status.is_usable(now, max_age_s):
                 holds["templates"] = (
                     "no template set applied yet; run edge-gate sync"
                     if status.version == 0
