@@ -824,19 +824,26 @@ class LaneRunner:
             )
         )
 
+    def _service_record(self, reason: str, alarms: tuple[str, ...] = ()) -> AuditRecord:
+        """Return a ``service`` audit row of this lane, timed now, reason cut to 500."""
+        return AuditRecord(
+            time_utc=self._wall_clock(),
+            kind="service",
+            lane_id=self.config.daemon.lane_id,
+            transaction_id="",
+            outcome="none",
+            reason=reason[:500],
+            alarms=alarms,
+        )
+
     def _record_alarm(self, command: RecordAlarm) -> None:
         record = command.record
         self._publish({"type": "alarm", **record.to_json_dict()})
         if record.transaction_id is not None:
             return  # part of the transaction's own record
         self._append_audit(
-            AuditRecord(
-                time_utc=self._wall_clock(),
-                kind="service",
-                lane_id=self.config.daemon.lane_id,
-                transaction_id="",
-                outcome="none",
-                reason=f"alarm {record.alarm.value}: {record.detail}"[:500],
+            self._service_record(
+                f"alarm {record.alarm.value}: {record.detail}",
                 alarms=(record.alarm.value,),
             )
         )
@@ -1051,16 +1058,7 @@ class LaneRunner:
         if self._is_file_problem_recorded:
             return
         self._is_file_problem_recorded = True
-        self._append_audit(
-            AuditRecord(
-                time_utc=self._wall_clock(),
-                kind="service",
-                lane_id=self.config.daemon.lane_id,
-                transaction_id="",
-                outcome="none",
-                reason=problem[:500],
-            )
-        )
+        self._append_audit(self._service_record(problem))
 
     def housekeeping(self) -> None:
         """Run one pass of the periodic work that belongs to no device.

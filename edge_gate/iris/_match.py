@@ -157,6 +157,15 @@ def normalise_distance(
     return counted
 
 
+def _check_same_grid(probe: IrisTemplate, reference: IrisTemplate) -> None:
+    """Raise ``TemplateError`` unless both templates have the same code grid."""
+    if probe.shape != reference.shape:
+        raise TemplateError(
+            f"cannot compare iris codes of grids {probe.shape} and "
+            f"{reference.shape}; both must come from the same encoder"
+        )
+
+
 def hamming_distances(
     probe: IrisTemplate, reference: IrisTemplate, max_shift: int = MAX_SHIFT_COLUMNS
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -165,11 +174,7 @@ def hamming_distances(
     Raises:
         TemplateError: the templates have different code grids.
     """
-    if probe.shape != reference.shape:
-        raise TemplateError(
-            f"cannot compare iris codes of grids {probe.shape} and "
-            f"{reference.shape}; both must come from the same encoder"
-        )
+    _check_same_grid(probe, reference)
     columns = probe.shape[1]
     index = shift_indices(columns, min(max_shift, columns // 2))
 
@@ -246,11 +251,7 @@ def half_shift_distances(
     Raises:
         TemplateError: the templates have different code grids.
     """
-    if probe.shape != reference.shape:
-        raise TemplateError(
-            f"cannot compare iris codes of grids {probe.shape} and "
-            f"{reference.shape}; both must come from the same encoder"
-        )
+    _check_same_grid(probe, reference)
     columns = probe.shape[1]
     reach = min(max_shift, columns // 2)
     tolerance = max(0, min(tolerance, columns // 2 - reach))
