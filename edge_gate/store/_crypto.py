@@ -111,8 +111,9 @@ class TemplateCipher:
                 f"stored {kind} template {position} of enrolment {enrolment_id} "
                 "failed authentication: the store was changed or the template key "
                 "is not the one it was written with. Restore the key that sealed "
-                "templates.db, or move templates.db aside with its -wal and -shm "
-                "files and sync again"
+                "templates.db, or stop edge-gate.service, move templates.db aside "
+                "with its -wal and -shm files, run edge-gate sync, and start "
+                "edge-gate.service again"
             ) from err
 
     def document_index(self, issuing_state: str, document_number: str) -> bytes:

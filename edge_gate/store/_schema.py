@@ -175,9 +175,22 @@ def key_mismatch_text(path: Path, key_file: str | None) -> str:
     """
     return (
         f"{_key_name(key_file)} is not the key that sealed {path}. Restore the "
-        "key that sealed "
-        f"{path.name}, or move {path.name} aside with its -wal and -shm files "
-        "and sync again"
+        f"key that sealed {path.name}, or {move_aside_text(path)}"
+    )
+
+
+def move_aside_text(path: Path) -> str:
+    """Say how to replace ``path`` with a store synced from scratch.
+
+    The service is stopped first: a running daemon keeps reading the file it
+    opened, so a store synced under it would not be seen until a restart.
+
+    Args:
+        path: the ``templates.db`` file.
+    """
+    return (
+        f"stop edge-gate.service, move {path.name} aside with its -wal and -shm "
+        "files, run edge-gate sync, and start edge-gate.service again"
     )
 
 
@@ -249,8 +262,7 @@ def template_key_problem(
     return (
         f"{failed} of the {total} templates in {path} do not open with "
         f"{_key_name(key_file)}, so the store holds rows sealed with two "
-        f"keys. Move {path.name} aside with its -wal and "
-        "-shm files and sync again"
+        f"keys. To fix it, {move_aside_text(path)}"
     )
 
 

@@ -13,12 +13,21 @@ A store sealed with another template key is rejected before any template
 is opened: :meth:`TemplateStore.lookup` and the watchlist reads raise
 :class:`StoreError` with what to do, and :meth:`TemplateStore.status`
 reports it in :attr:`TemplateStatus.key_problem`.
+
+The store reads the file it opened until it is closed. When the path later
+names another file, or none (the file was moved aside and maybe synced
+again), :meth:`TemplateStore.status` reports it in
+:attr:`TemplateStatus.file_problem`, and enrolment lookups and watchlist
+reads raise :class:`StoreError`, so that nothing is decided on the old
+file. The store does not reopen the path by itself: the daemon builds its
+watchlist gallery when it loads, and is restarted instead.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -34,6 +43,7 @@ from ._schema import (
     KEY_CHECK,
     connect,
     key_mismatch_text,
+    move_aside_text,
     stored_key_check,
     template_key_problem,
 )
@@ -41,6 +51,9 @@ from ._schema import (
 logger = logging.getLogger(__name__)
 
 TEMPLATES_DB = "templates.db"
+
+# Tries at opening the path while it does not change under the open.
+_OPEN_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,10 @@ class TemplateStatus:
     it verified expires. ``published_at`` is when the server published the
     applied version. All times are timezone-aware UTC. ``key_problem`` is the
     reason why the template key cannot open the store, judged by the stored
-    key check value only, or None. It does not change :meth:`is_usable`.
+    key check value only, or None. ``file_problem`` is the reason why the
+    path no longer names the file the store opened and reads (it was moved,
+    replaced or deleted), with what to do, or None. The other fields then describe
+    the file that was opened. Neither problem changes :meth:`is_usable`.
     """
 
     version: int
@@ -85,6 +101,7 @@ class TemplateStatus:
     expires_at: datetime.datetime | None
     published_at: datetime.datetime | None
     key_problem: str | None = None
+    file_problem: str | None = None
 
     def age_s(self, now: datetime.datetime) -> float | None:
         """Return seconds since the last verified update, or None if never."""
@@ -140,6 +157,8 @@ class TemplateStore(Closing):
         self._key_file = key_file
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
+        # (st_dev, st_ino) of the file behind self._connection.
+        self._identity: tuple[int, int] | None = None
         self._closed = False
 
     def close(self) -> None:
@@ -149,6 +168,59 @@ class TemplateStore(Closing):
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+                self._identity = None
+
+    def _open(self) -> sqlite3.Connection | None:
+        """Open the path and record which file it is; None without a file.
+
+        The path is looked up before and after the open. When it names
+        another file afterwards, it was replaced during the open and the
+        open is retried, so that the recorded identity is the opened file's.
+        A later replacement is then seen by :meth:`_file_problem`.
+
+        Raises:
+            StoreError: the file cannot be opened, or kept changing.
+        """
+        for _ in range(_OPEN_TRIES):
+            before = _file_identity(self._path)
+            if before is None:
+                return None
+            connection = connect(self._path, writable=False)
+            if _file_identity(self._path) == before:
+                self._connection = connection
+                self._identity = before
+                return connection
+            connection.close()
+        raise StoreError(
+            f"template store {self._path} changed to another file {_OPEN_TRIES} "
+            "times while it was being opened. Find what keeps replacing it, "
+            "stop it, and try again"
+        )
+
+    def _file_problem(self) -> str | None:
+        """Return why the path no longer names the opened file, or None.
+
+        One ``stat`` call, so it is cheap enough for every read. A path that
+        cannot be looked up is a problem until it can be again.
+        """
+        if self._identity is None:
+            return None
+        try:
+            current = _file_identity(self._path)
+        except StoreError as err:
+            return str(err)
+        if current == self._identity:
+            return None
+        if current is None:
+            what = f"{self._path} no longer exists"
+        else:
+            what = f"{self._path} is no longer the file this service opened"
+        return (
+            f"{what}: it was moved or replaced while edge-gate.service was "
+            "running, so the service still reads the old file. Restart "
+            "edge-gate.service so that it opens the path again. To replace "
+            f"{self._path.name} next time, {move_aside_text(self._path)}"
+        )
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection | None]:
@@ -156,12 +228,12 @@ class TemplateStore(Closing):
         with self._lock:
             if self._closed:
                 raise StoreError("the template store is closed")
-            if self._connection is None:
-                if not self._path.exists():
-                    yield None
-                    return
-                self._connection = connect(self._path, writable=False)
             connection = self._connection
+            if connection is None:
+                connection = self._open()
+            if connection is None:
+                yield None
+                return
             try:
                 connection.execute("BEGIN")
                 yield connection
@@ -193,6 +265,7 @@ class TemplateStore(Closing):
         with self._read() as connection:
             if connection is None:
                 return None
+            self._check_file()
             self._check_key(connection)
             row = connection.execute(
                 "SELECT d.enrolment_id, d.expiry, e.person_id, e.enrolment_expiry, "
@@ -239,6 +312,7 @@ class TemplateStore(Closing):
         with self._read() as connection:
             if connection is None:
                 return []
+            self._check_file()
             self._check_key(connection)
             rows = connection.execute(
                 "SELECT t.enrolment_id, t.position, t.sealed FROM enrolments e "
@@ -251,6 +325,12 @@ class TemplateStore(Closing):
             (str(eid), self._cipher.open(eid, kind, position, sealed))
             for eid, position, sealed in rows
         ]
+
+    def _check_file(self) -> None:
+        """Raise when the path no longer names the file being read."""
+        problem = self._file_problem()
+        if problem is not None:
+            raise StoreError(problem)
 
     def _check_key(self, connection: sqlite3.Connection) -> None:
         """Raise before any template is opened with a key that did not seal them.
@@ -299,6 +379,7 @@ class TemplateStore(Closing):
             if connection is None:
                 return TemplateStatus(0, 0, 0, 0, 0, 0, None, None, None)
             meta = dict(connection.execute("SELECT name, value FROM meta").fetchall())
+            file_problem = self._file_problem()
         return TemplateStatus(
             version=int(meta.get("version", 0)),
             enrolments=int(meta.get("enrolments", 0)),
@@ -310,9 +391,29 @@ class TemplateStore(Closing):
             expires_at=parse_utc(meta.get("expires_at")),
             published_at=parse_utc(meta.get("published_at")),
             key_problem=self._stored_key_problem(meta.get(KEY_CHECK)),
+            file_problem=file_problem,
         )
 
     def _stored_key_problem(self, stored: str | None) -> str | None:
         if stored is None or self._cipher.matches_key_check(stored):
             return None
         return key_mismatch_text(self._path, self._key_file)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """Return (device, inode) of the file at ``path``, or None if there is none.
+
+    Raises:
+        StoreError: the path cannot be looked up (for example no permission
+            on its folder).
+    """
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise StoreError(
+            f"cannot look up template store {path}: {err.strerror or err}. Make "
+            "the state folder readable by the edge-gate user"
+        ) from err
+    return found.st_dev, found.st_ino

@@ -27,7 +27,12 @@ OTHER_KEY = bytes(range(1, 33))
 NOW = datetime.datetime(2026, 12, 4, 12, 0, tzinfo=datetime.UTC)
 EXPIRES = NOW + datetime.timedelta(days=1)
 MISMATCH = "other.key is not the key that sealed"
-WHAT_TO_DO = "Restore the key that sealed templates.db, or move templates.db aside"
+# A running daemon keeps the file it opened, so the fix stops the service first.
+WHAT_TO_DO = (
+    "Restore the key that sealed templates.db, or stop edge-gate.service, "
+    "move templates.db aside with its -wal and -shm files, run edge-gate sync, "
+    "and start edge-gate.service again"
+)
 
 
 def record(number: int, *, watchlisted: bool = False) -> EnrolmentRecord:
@@ -265,7 +270,7 @@ def test_mixed_older_store_rejected(tmp_path: Path) -> None:
     assert "2 of the 6 templates" in message
     assert "do not open with the template key gate.key" in message
     assert "rows sealed with two keys" in message
-    assert "Move templates.db aside with its -wal and -shm files" in message
+    assert "stop edge-gate.service, move templates.db aside with its -wal" in message
     assert problem == message
     assert table_rows(path) == before
 

@@ -133,8 +133,10 @@ def test_wrong_key_fails_authentication(tmp_path: Path) -> None:
     with TemplateStore(path, OTHER_KEY) as store:
         # The document index is keyed too: another key finds nothing.
         assert store.lookup("UTO", "N1X0") is None
-        with pytest.raises(StoreError, match="failed authentication"):
+        with pytest.raises(StoreError, match="failed authentication") as raised:
             store.watchlist_irises()
+    # The fix stops the daemon first, which keeps reading the file it opened.
+    assert "or stop edge-gate.service, move templates.db aside" in str(raised.value)
 
 
 def test_template_moved_to_other_enrolment_fails(tmp_path: Path) -> None:

@@ -25,7 +25,12 @@ from edge_gate.store import (
 from edge_gate.store._crypto import TemplateCipher
 from edge_gate.sync import Publisher, sync_once
 
-WHAT_TO_DO = "Restore the key that sealed templates.db, or move templates.db aside"
+# A running daemon keeps the file it opened, so the fix stops the service first.
+WHAT_TO_DO = (
+    "Restore the key that sealed templates.db, or stop edge-gate.service, "
+    "move templates.db aside with its -wal and -shm files, run edge-gate sync, "
+    "and start edge-gate.service again"
+)
 
 
 def state_digest(state_dir: Path) -> dict[str, str]:
