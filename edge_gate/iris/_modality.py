@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from edge_gate._image_file import quote_path
 from edge_gate._models import find_models_dir, load_threshold
 from edge_gate.errors import ImageError
 from edge_gate.iris._encoder import IrisEncoder
 from edge_gate.iris._image import IMAGE_SUFFIXES, load_iris_image
 from edge_gate.iris._match import compare_irises
 from edge_gate.iris._template import IrisTemplate
+
+# Misplaced entries named in one message; a count stands for the rest.
+_MAX_LISTED_ENTRIES = 20
 
 
 class IrisModality:
@@ -47,15 +53,46 @@ class IrisModality:
         listed, so that the caller's check of each file reports it instead
         of leaving it out without a word.
 
+        In ``directory`` itself, a non-hidden symbolic link that leads to no
+        file (a broken link or a link loop) and an entry with an image suffix
+        are layout errors, because each is an eye folder or an image that
+        would otherwise be left out of the figures. Other files (notes, a
+        pairs list) are left out.
+
         Raises:
-            ImageError: ``directory`` is not a folder or has no eye folders.
+            ImageError: ``directory`` is not a folder, has such entries
+                (each is named with what to do), or has no eye folders.
+            OSError: a folder cannot be listed.
         """
         if not directory.is_dir():
             raise ImageError(f"iris data set {directory} is not a folder")
+
+        eyes: list[Path] = []
+        misplaced: list[str] = []
+        for entry in sorted(directory.iterdir()):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                eyes.append(entry)
+                continue
+            problem = _misplaced_entry_problem(entry)
+            if problem is not None:
+                misplaced.append(problem)
+        if misplaced:
+            listed = misplaced[:_MAX_LISTED_ENTRIES]
+            if len(misplaced) > len(listed):
+                listed.append(f"and {len(misplaced) - len(listed)} more")
+            raise ImageError(
+                f"iris data set {quote_path(directory)} has {len(misplaced)} "
+                "entry(ies) that should be eye folders or be inside one, so "
+                "their images would be missing from the figures. Lay the set "
+                "out as one folder per eye holding its images, fix these "
+                "entries and run again:\n  " + "\n  ".join(listed)
+            )
+
         samples = [
             (eye.name, path)
-            for eye in sorted(directory.iterdir())
-            if not eye.name.startswith(".") and eye.is_dir()
+            for eye in eyes
             for path in sorted(eye.iterdir())
             if not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
         ]
@@ -95,3 +132,33 @@ class IrisModality:
 
 
 modality = IrisModality()
+
+
+def _misplaced_entry_problem(entry: Path) -> str | None:
+    """Describe why a non-folder entry of the data set folder is a layout error.
+
+    Returns:
+        The entry and what to do with it, or None for a file that is left
+        out by name (an existing file without an image suffix).
+    """
+    if entry.is_symlink():
+        try:
+            os.stat(entry)
+        except OSError as err:
+            target = quote_path(os.readlink(entry))
+            if err.errno == errno.ELOOP:
+                return (
+                    f"{quote_path(entry)} is a symbolic link loop (to {target}); "
+                    "point it at the eye folder or remove it"
+                )
+            return (
+                f"{quote_path(entry)} is a symbolic link to {target}, which "
+                f"leads to no folder ({err.strerror}); point it at the eye "
+                "folder or remove it"
+            )
+    if entry.suffix.lower() in IMAGE_SUFFIXES:
+        return (
+            f"{quote_path(entry)} has an image name but is outside any eye "
+            "folder; move it into the folder of its eye, or remove it"
+        )
+    return None

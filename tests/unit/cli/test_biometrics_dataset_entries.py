@@ -205,3 +205,59 @@ def test_compare_help_names_cwd(
     text = " ".join(capsys.readouterr().out.split())
     assert "A relative path is read from the current folder" in text
     assert "not from the folder of FILE" in text
+
+
+def test_iris_misplaced_entries_stop(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In the data set folder, each of these is an eye folder or an image
+    # that would otherwise be missing from the figures.
+    folder = iris_folder(data_dir, tmp_path / "iris")
+    (folder / "003").symlink_to(tmp_path / "absent")
+    (folder / "004").symlink_to("004")  # a link to itself
+    image = link_images(data_dir, IRIS_SET, ["003/003_1_1.jpg"])["003/003_1_1.jpg"]
+    (folder / "003_1_1.jpg").symlink_to(image)
+    (folder / "006_1_1.JPG").write_bytes(b"not decoded: the name is enough")
+    # Left out, as before: a hidden entry and files without an image suffix.
+    (folder / ".007").symlink_to(tmp_path / "absent")
+    (folder / "README.txt").write_text("notes on the set\n")
+    det = tmp_path / "det.png"
+
+    status = evaluate("iris", folder, det)
+
+    captured = capsys.readouterr()
+    assert status == 1, captured.out
+    assert f"'{folder}' has 4 entry(ies) that should be eye folders" in captured.err
+    assert (
+        f"'{folder / '003'}' is a symbolic link to '{tmp_path / 'absent'}', "
+        "which leads to no folder"
+    ) in captured.err
+    assert f"'{folder / '004'}' is a symbolic link loop (to '004')" in captured.err
+    for name in ("003_1_1.jpg", "006_1_1.JPG"):
+        assert (
+            f"'{folder / name}' has an image name but is outside any eye folder; "
+            "move it into the folder of its eye, or remove it"
+        ) in captured.err
+    assert ".007" not in captured.err
+    assert "README.txt" not in captured.err
+    assert captured.out == ""
+    assert not det.exists()
+
+
+def test_iris_linked_eye_folder_used(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An eye folder may be a link to a folder, and notes may sit beside them.
+    elsewhere = iris_folder(data_dir, tmp_path / "elsewhere")
+    folder = tmp_path / "iris"
+    folder.mkdir()
+    (folder / "001").symlink_to(elsewhere / "001")
+    (folder / "002").symlink_to(elsewhere / "002")
+    (folder / "README.txt").write_text("notes on the set\n")
+
+    status = evaluate("iris", folder, tmp_path / "det.png")
+
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    figures = json.loads(captured.out)
+    assert figures["samples"] == 6
