@@ -98,7 +98,7 @@ from edge_gate.gate import (
     TamperChanged,
     Tick,
 )
-from edge_gate.store import AuditRecord, TemplateStatus
+from edge_gate.store import AuditRecord, RowsInLostFileError, TemplateStatus
 
 logger = logging.getLogger(__name__)
 
@@ -523,9 +523,14 @@ class LaneRunner:
         # still fail stay in the spool for the next start, and the journal
         # gets a line without personal data for each.
         if self._audit is not None:
+            # Housekeeping copies a lost audit.db within a second, but a stop
+            # right after the deletion comes first, and closing the log
+            # loses the rows of the open file.
+            self._audit.check_file()
             if self._pending_audit:
                 self._flush_audit()
             self._log_unwritten_audit()
+            self._log_unsaved_audit_rows()
         for resource in (self._turnstile, self._templates):
             if resource is not None:
                 try:
@@ -573,6 +578,29 @@ class LaneRunner:
                 record.outcome,
                 record.reason,
             )
+
+    def _log_unsaved_audit_rows(self) -> None:
+        """Log the rows that the stop loses because audit.db could not be copied."""
+        assert self._audit is not None  # called from stop() with an open log
+        last_seq = self._audit.unsaved_head_seq
+        if last_seq is None:
+            return
+        spool = self._spool
+        if spool is not None and spool.is_current:
+            unwritten = (
+                f"The records not yet written are kept in the audit spool "
+                f"{spool.spool.path} for the next start"
+            )
+        else:
+            unwritten = "The audit spool cannot be written either (see above)"
+        logger.error(
+            "audit rows up to row %d are lost at this stop: they were only in "
+            "the audit log file that edge-gate had open, and it could not be "
+            "copied (%s). Keep audit.head and the journal as evidence. %s",
+            last_seq,
+            self._audit.file_problem,
+            unwritten,
+        )
 
     def _drain_into_lane(self) -> None:
         """Hand the queued events and the input levels now to the lane core.
@@ -1354,6 +1382,14 @@ class LaneRunner:
             raise ControlError(refusal)
         try:
             entry = self._audit.append(record)
+        except RowsInLostFileError as err:
+            # The row reaches the log with the copy of the open file, so a
+            # second row must record that the opening did not happen.
+            logger.error("manual opening rejected, the barrier stays locked: %s", err)
+            self._record_manual_not_opened(
+                err.entries[0].seq, "audit.db was lost while the row was written"
+            )
+            raise ControlError(f"the barrier stays locked: {err}") from err
         except StoreError as err:
             logger.error("manual opening rejected, the barrier stays locked: %s", err)
             raise ControlError(f"the barrier stays locked: {err}") from err
@@ -1375,17 +1411,21 @@ class LaneRunner:
             return {"opened": True, "audit_seq": entry.seq}
 
         why = request.why if answered else "the lane thread did not take the request"
+        self._record_manual_not_opened(entry.seq, why)
+        raise ControlError(f"the lane did not open: {why}")
+
+    def _record_manual_not_opened(self, seq: int, why: str) -> None:
+        """Append the row that records that the manual opening of row ``seq`` failed."""
         self._append_audit(
             AuditRecord(
                 time_utc=self._wall_clock(),
                 kind="manual_open",
-                lane_id=lane_id,
+                lane_id=self.config.daemon.lane_id,
                 transaction_id="",
                 outcome="none",
-                reason=f"manual opening of row {entry.seq} did not happen: {why}"[:500],
+                reason=f"manual opening of row {seq} did not happen: {why}"[:500],
             )
         )
-        raise ControlError(f"the lane did not open: {why}")
 
     @property
     def matchers(self) -> dict[str, Matcher]:

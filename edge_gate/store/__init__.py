@@ -11,6 +11,7 @@ from edge_gate.store._audit import (
     AuditEntry,
     AuditLog,
     AuditRecord,
+    RowsInLostFileError,
     VerifyResult,
 )
 from edge_gate.store._spool import AuditSpool, SpoolIntegrityError
@@ -21,6 +22,7 @@ __all__ = [
     "AuditLog",
     "AuditRecord",
     "AuditSpool",
+    "RowsInLostFileError",
     "SpoolIntegrityError",
     "VerifyResult",
 ]

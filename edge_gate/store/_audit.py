@@ -33,7 +33,10 @@ daemon. Invariants:
   the log is open), :meth:`AuditLog.append` writes nothing and raises, so no
   row goes into a file that is gone, and :meth:`AuditLog.check_file` copies
   the open file's rows back to the path (or beside it when another file is
-  there). A failed head file write is reported in
+  there), and again when that copy is deleted in turn. When the path
+  changes between that check and the commit, :meth:`AuditLog.append_many`
+  raises :class:`RowsInLostFileError`, because the rows are in the open
+  file only. A failed head file write is reported in
   :attr:`AuditLog.head_write_problem` until a later write succeeds.
 - A missing head file next to an existing ``audit.db`` hides a cut at the
   end, so :meth:`AuditLog.verify` reports it (verdict ``end_unverified``).
@@ -380,6 +383,24 @@ class _InvalidHeadFileError(StoreError):
         self.detail = detail
 
 
+class RowsInLostFileError(StoreError):
+    """Rows were committed into the open ``audit.db`` after its path changed.
+
+    The path was deleted, moved or replaced between the check before the
+    transaction and its commit. The rows are in the open file only, so they
+    reach the path again only if :meth:`AuditLog.check_file` copies that
+    file. A caller that acts on a row (such as opening the barrier) must
+    not act, and must record that it did not.
+
+    Attributes:
+        entries: the rows committed into the open file, in order.
+    """
+
+    def __init__(self, message: str, entries: Sequence[AuditEntry]) -> None:
+        super().__init__(message)
+        self.entries = list(entries)
+
+
 class _DamagedRowError(ValueError):
     """A stored row that cannot be read back as an :class:`AuditRecord`."""
 
@@ -603,6 +624,8 @@ class AuditLog(Closing):
             ValueError: the record has a naive time, an unknown kind or
                 outcome, a text field over 500 characters, or a
                 non-finite number.
+            RowsInLostFileError: the path changed between the check and
+                the commit, so the row is in the opened file only.
             StoreError: SQLite failed (disk full, read-only, corrupt), or
                 the path no longer names the opened file (see
                 :meth:`append_many`); the row was not written to the path.
@@ -622,10 +645,11 @@ class AuditLog(Closing):
         Raises:
             ValueError: a record is invalid (see :meth:`append`); nothing was
                 written.
+            RowsInLostFileError: the path changed between the check and
+                the commit. The rows are in the opened file only, and the
+                caller must keep them.
             StoreError: SQLite failed, or the path no longer names the
-                opened file, and nothing was written. When the path changed
-                between the check and the commit, the rows are in the opened
-                file only, and the caller must keep them.
+                opened file, and nothing was written.
         """
         rows = [record.to_json_dict() for record in records]
         for record in records:
@@ -682,9 +706,10 @@ class AuditLog(Closing):
             # them too, because the copy may fail.
             if _file_identity(self.path) != self._file_id:
                 problem = self._check_file_locked()
-                raise StoreError(
+                raise RowsInLostFileError(
                     f"{rows_text} went into the audit log file that edge-gate "
-                    f"has open, which is no longer at {self.path}: {problem}"
+                    f"has open, which is no longer at {self.path}: {problem}",
+                    entries,
                 )
             # After the commit: a kill in between leaves the file one commit
             # behind, which the comparison tolerates.
@@ -698,7 +723,8 @@ class AuditLog(Closing):
         The daemon calls this every second. When ``audit.db`` was deleted,
         moved or replaced, the rows of the open file are copied with SQLite's
         backup: back to the path when it is free, beside it otherwise. A
-        failed copy is retried at the next call. While the path names
+        failed copy, or a copy deleted, moved or replaced in turn, is made
+        again at the next call. While the path names
         another file, :meth:`append_many` writes nothing.
 
         Returns:
@@ -736,6 +762,7 @@ class AuditLog(Closing):
                 if current is None
                 else "was replaced by another file"
             )
+        self._check_copy(current)
         # Set before the copy, so that appends fail at once instead of
         # waiting for the lock during the copy.
         self._set_file_problem(self._lost.describe(self.path))
@@ -743,6 +770,50 @@ class AuditLog(Closing):
             self._save_open_copy()
             self._set_file_problem(self._lost.describe(self.path))
         return self.file_problem
+
+    def _check_copy(self, current: tuple[int, int] | None) -> None:
+        """Forget a copy of the open file that its path no longer names.
+
+        A second ``rm -rf`` of the state folder, or a deleted
+        ``audit.db.saved-TIME``, removes the copy, so the next copy pass
+        must make a new one.
+
+        Args:
+            current: the identity of the file at :attr:`path` now.
+        """
+        copy_path = self._lost.copy_path
+        copy_id = self._lost.copy_id
+        if copy_path is None or copy_id is None:
+            return
+        if _file_identity(copy_path) == copy_id:
+            return
+        # The engineer moved the saved copy to the path: it is still there.
+        if current == copy_id:
+            self._lost.copy_path = self.path
+            return
+        logger.error(
+            "the copy %s of the open audit log was deleted, moved or "
+            "replaced, so edge-gate copies the open file again",
+            copy_path,
+        )
+        self._lost.lost_copy_path = copy_path
+        self._lost.copy_path = None
+        self._lost.copy_id = None
+        self._lost.is_copy_tried = False
+
+    @property
+    def unsaved_head_seq(self) -> int | None:
+        """The last row that is in the open file only, or None.
+
+        None while the path names the open file or a copy of it exists.
+        Closing the log loses the rows up to this one.
+        """
+        with self._lock:
+            if not self.file_problem or self._lost.copy_path is not None:
+                return None
+            with contextlib.suppress(sqlite3.Error):
+                return self._read_head()[0]
+            return self._lost.head_seq
 
     def _set_file_problem(self, problem: str) -> None:
         if problem != self.file_problem:
@@ -779,6 +850,7 @@ class AuditLog(Closing):
             return
         self._lost.copy_error = ""
         self._lost.copy_path = copy_path
+        self._lost.copy_id = _file_identity(copy_path)
         # A link, not a rename: it never replaces a file put there meanwhile.
         try:
             os.link(copy_path, self.path)
@@ -1277,6 +1349,10 @@ class _LostFile:
     is_copy_tried: bool = False
     head_seq: int = 0
     copy_path: Path | None = None
+    # Device and inode of the copy, to notice when it is deleted in turn.
+    copy_id: tuple[int, int] | None = None
+    # An earlier copy that was deleted, moved or replaced in turn.
+    lost_copy_path: Path | None = None
     copy_error: str = ""
 
     def describe(self, path: Path) -> str:
@@ -1285,6 +1361,11 @@ class _LostFile:
             f"audit log {path} {self.path_change} while edge-gate ran, so edge-gate "
             "writes no row into the file it still has open"
         )
+        if self.lost_copy_path is not None:
+            text += (
+                f". Its earlier copy {self.lost_copy_path} was deleted, moved "
+                "or replaced too"
+            )
         if not self.is_copy_tried:
             return (
                 f"{text}. It copies that file's rows to {path.parent} within a second"

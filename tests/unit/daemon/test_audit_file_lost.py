@@ -198,3 +198,120 @@ def test_full_audit_log_refuses_open_naming_fix(
     assert f"file system of {lane.setup.state_dir} ([store] state_dir)" in message
     assert "free space on that file system" in message
     assert unlock_level(lane) == 0
+
+
+def test_copy_deleted_again_copied_again(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
+    audit_path = lane_setup.state_dir / AUDIT_DB_NAME
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    opened_seq = open_and_walk(running, "ambulance crew", wait_until)
+    shutil.rmtree(lane_setup.state_dir)
+    wait_until(
+        lambda: "copied" in running.status()["holds"].get("audit_file", ""),
+        timeout_s=5,
+    )
+
+    # A cleanup script that runs twice deletes the copy too.
+    shutil.rmtree(lane_setup.state_dir)
+    wait_until(
+        lambda: "earlier copy" in running.status()["holds"].get("audit_file", ""),
+        timeout_s=5,
+    )
+    wait_until(audit_path.exists, timeout_s=5)
+    reason = running.status()["holds"]["audit_file"]
+    assert f"Its earlier copy {audit_path} was deleted" in reason
+    assert "restart edge-gate.service" in reason
+    running.close()
+
+    again = start_lane(lane_setup)
+    rows = again.audit()
+    assert again.runner.audit.verify().is_intact
+    assert [e.record.reason for e in rows if e.seq == opened_seq] == ["ambulance crew"]
+
+
+def test_stop_right_after_deletion_copies(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
+    audit_path = lane_setup.state_dir / AUDIT_DB_NAME
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    opened_seq = open_and_walk(running, "ambulance crew", wait_until)
+
+    # rm -rf and systemctl restart, before the next housekeeping pass.
+    shutil.rmtree(lane_setup.state_dir)
+    running.close()
+
+    with AuditLog(audit_path, read_only=True) as audit:
+        assert audit.verify().is_intact
+        restored = {entry.seq: entry.record for entry in audit.query()}
+    assert restored[opened_seq].reason == "ambulance crew"
+
+
+def test_stop_with_failed_copy_names_lost_rows(
+    lane_setup: Any,
+    start_lane: Any,
+    wait_until: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    opened_seq = open_and_walk(running, "ambulance crew", wait_until)
+
+    # A file in the folder's place stops the copy.
+    shutil.rmtree(lane_setup.state_dir)
+    lane_setup.state_dir.write_text("not a folder")
+    with caplog.at_level(logging.ERROR, logger="edge_gate.daemon._runner"):
+        running.close()
+
+    lost_lines = [
+        r.getMessage()
+        for r in caplog.records
+        if "are lost at this stop" in r.getMessage()
+    ]
+    assert len(lost_lines) == 1
+    assert f"audit rows up to row {opened_seq} are lost" in lost_lines[0]
+    assert f"cannot copy that file's rows (up to row {opened_seq})" in lost_lines[0]
+    spool_path = lane_setup.work / "run" / "audit-spool"
+    assert f"kept in the audit spool {spool_path}" in lost_lines[0]
+
+
+def test_manual_open_into_lost_file(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
+    audit_path = lane_setup.state_dir / AUDIT_DB_NAME
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+
+    # audit.db is deleted after the check before the row's transaction, at
+    # its COMMIT, as a concurrent rm would.
+    is_armed = False
+
+    def delete_at_commit(statement: str) -> None:
+        nonlocal is_armed
+        is_armed = is_armed or "ambulance crew" in statement
+        if statement == "COMMIT" and is_armed and audit_path.exists():
+            audit_path.unlink()
+
+    running.runner.audit._db.set_trace_callback(delete_at_commit)
+    with pytest.raises(ControlError, match="the barrier stays locked"):
+        running.runner.manual_open("ambulance crew")
+    running.runner.audit._db.set_trace_callback(None)
+    assert unlock_level(running) == 0
+    wait_until(
+        lambda: "copied" in running.status()["holds"].get("audit_file", ""),
+        timeout_s=5,
+    )
+    running.close()
+
+    again = start_lane(lane_setup)
+    rows = again.audit()
+    (opened,) = [e for e in rows if e.record.reason == "ambulance crew"]
+    not_done = [e.record for e in rows if e.seq > opened.seq]
+    reasons = [r.reason for r in not_done if r.kind == "manual_open"]
+    assert reasons == [
+        f"manual opening of row {opened.seq} did not happen: "
+        "audit.db was lost while the row was written"
+    ]
+    assert [r.outcome for r in not_done if r.kind == "manual_open"] == ["none"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge_gate.errors import StoreError
-from edge_gate.store import AuditLog, AuditRecord
+from edge_gate.store import AuditLog, AuditRecord, RowsInLostFileError
 from edge_gate.store._audit import AUDIT_HEAD_NAME
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -225,3 +225,97 @@ def test_full_database_error_says_free_space(tmp_path: Path) -> None:
     message = str(caught.value)
     assert f"The file system of {tmp_path} ([store] state_dir) is full" in message
     assert "so nothing was written: free space on that file system" in message
+
+
+def test_deleted_copy_copied_again(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    path = state_dir / "audit.db"
+    with AuditLog(path) as log:
+        log.append_many([make_record(index) for index in range(3)])
+        shutil.rmtree(state_dir)
+        assert "back to" in log.check_file()
+        assert row_seqs(path) == [1, 2, 3]
+
+        # A cleanup that runs twice deletes the copy too.
+        shutil.rmtree(state_dir)
+        problem = log.check_file()
+        assert f"Its earlier copy {path} was deleted, moved or replaced" in problem
+        assert "copied that file's rows (up to row 3) back to" in problem
+        assert log.unsaved_head_seq is None
+    assert row_seqs(path) == [1, 2, 3]
+
+
+def test_deleted_saved_copy_saved_again(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    other = tmp_path / "other" / "audit.db"
+    other.parent.mkdir()
+    with AuditLog(other) as other_log:
+        other_log.append(make_record(7))
+    with AuditLog(path) as log:
+        log.append_many([make_record(0), make_record(1)])
+        other.replace(path)
+        log.check_file()
+        (first,) = tmp_path.glob("audit.db.saved-*")
+
+        first.unlink()
+        problem = log.check_file()
+        (second,) = tmp_path.glob("audit.db.saved-*")
+        assert second != first
+        assert f"Its earlier copy {first} was deleted" in problem
+        assert f"saved that file's rows (up to row 2) as {second}" in problem
+    assert row_seqs(second) == [1, 2]
+
+
+def test_saved_copy_moved_to_path_kept(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        log.append_many([make_record(0), make_record(1)])
+        path.unlink()
+        # A file put at the path meanwhile sends the copy beside it.
+        path.write_bytes(b"")
+        log.check_file()
+        (saved,) = tmp_path.glob("audit.db.saved-*")
+
+        # The engineer moves the saved copy to the path, as the hold says.
+        saved.replace(path)
+        problem = log.check_file()
+        assert f"copied that file's rows (up to row 2) back to {path}" in problem
+        assert list(tmp_path.glob("audit.db.saved-*")) == []
+    assert row_seqs(path) == [1, 2]
+
+
+def test_unsaved_rows_named_until_copied(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    with AuditLog(state_dir / "audit.db") as log:
+        log.append_many([make_record(0), make_record(1)])
+        assert log.unsaved_head_seq is None
+        shutil.rmtree(state_dir)
+        state_dir.write_text("not a folder")
+        assert "cannot copy" in log.check_file()
+        assert log.unsaved_head_seq == 2
+
+        state_dir.unlink()
+        log.check_file()
+        assert log.unsaved_head_seq is None
+
+
+def test_commit_into_lost_file_names_rows(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        log.append(make_record(0))
+
+        # Delete the file after the check before the transaction, at its
+        # COMMIT, as a concurrent rm -rf would.
+        def delete_at_commit(statement: str) -> None:
+            if statement == "COMMIT" and path.exists():
+                path.unlink()
+
+        log._db.set_trace_callback(delete_at_commit)
+        with pytest.raises(RowsInLostFileError) as caught:
+            log.append(make_record(1))
+        log._db.set_trace_callback(None)
+    assert [entry.seq for entry in caught.value.entries] == [2]
+    assert caught.value.entries[0].record == make_record(1)
+    assert isinstance(caught.value, StoreError)
