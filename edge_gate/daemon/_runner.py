@@ -251,7 +251,8 @@ class LaneRunner:
             ConfigError: the template key is missing or invalid,
                 ``[daemon] models_dir`` names a folder without a manifest, or
                 ``[store] state_dir`` is not a writable folder.
-            StoreError: a store cannot be opened.
+            StoreError: a store cannot be opened, or the template key does
+                not open the templates in ``templates.db``.
             DeviceInitError: the GPIO pins cannot be set up.
             DaemonRunningError: another daemon holds the state folder's lock.
         """
@@ -293,6 +294,12 @@ class LaneRunner:
             state_dir, max_backward_s=config.store.clock_max_backward_s
         )
         self._replay_spool(on_progress)
+
+        # A store with a key check value fails in the watchlist read below,
+        # but an older one has none, so each of its templates is tried here.
+        key_problem = self._templates.key_problem()
+        if key_problem is not None:
+            raise StoreError(key_problem)
 
         # Models: each is checked against its manifest SHA-256 while loading.
         self._load_matchers()
