@@ -8,14 +8,13 @@ order. A comparison is then XOR, AND and a population count per word
 Comparing every template at all 17 shifts costs about 4 s per million
 templates on one core, so the search runs in two stages:
 
-1. Coarse: a few code rows (``COARSE_ROWS``) at every ``COARSE_SHIFT_STEP``-th
-   shift; the best distance per template, normalised for its valid-bit
-   count and the pair's row redundancy like the full score, ranks the
-   gallery.
+1. Coarse: a few code rows (``COARSE_ROWS``) at every shift, with the left
+   half of the iris also turned one column either way
+   (``HALF_SHIFT_COLUMNS``); the best distance per template, normalised for
+   its valid-bit count and the pair's row redundancy like the full score,
+   ranks the gallery.
 2. Fine: the best-ranked templates (``candidates_for``) are compared in
-   full, at every shift, with the left half of the iris also turned one
-   column either way (``HALF_SHIFT_COLUMNS``), and scored like
-   :func:`compare_irises`. The coarse stage turns the code only as a whole.
+   full over the same poses and scored like :func:`compare_irises`.
 
 A mate that the coarse stage ranks below the cut is missed, so the cut is
 generous: a third of a percent of the gallery and at least 300 templates.
@@ -63,11 +62,6 @@ Words = npt.NDArray[np.uint64]
 # valid-bit count: with raw distances a template whose coarse rows are
 # mostly masked can show a distance near 0 on a handful of bits.
 COARSE_ROWS = (2, 4, 6, 8, 10, 12)
-# Coarse shifts every column. Every second column halved the coarse stage's
-# time but could lose weak mates whose best shift was odd. Among 30,000
-# rotated or mirrored codes of other CASIA eyes, the 1,680 same-eye pairs of
-# eyes 001-040 ranked their mate at worst 63rd that way, and 1st now.
-COARSE_SHIFT_STEP = 1
 # Templates compared per block, sized to stay in a CPU cache.
 _BLOCK = 65_536
 
@@ -215,7 +209,7 @@ class IrisGallery:
 
         Steps:
             1. Rotate and pack the probe at every shift.
-            2. Coarse stage on a few rows and every other shift; keep the
+            2. Coarse stage on a few rows at every pose; keep the
                best-ranked candidates.
             3. Compare the candidates in full at every shift, normalise for
                the valid-bit count and score as :func:`compare_irises`.
@@ -235,16 +229,16 @@ class IrisGallery:
             return []
         # 1. Probe at every shift, packed like the gallery.
         probe_codes, probe_masks = self._pack_probe(probe)
-        shift_count = len(probe_codes)
         independence = self._independence(probe)
 
-        # 2. Coarse ranking, on the shifts of the code as a whole.
-        coarse_shifts = np.arange(
-            self._tolerance, shift_count - self._tolerance, COARSE_SHIFT_STEP
-        )
+        # 2. Coarse ranking, over the same poses as the fine stage. It tries
+        # every shift: every second one halved its time but could lose weak
+        # mates whose best shift was odd. Among 30,000 rotated or mirrored
+        # codes of other CASIA eyes, the 1,680 same-eye pairs of eyes 001-040
+        # then ranked their mate at worst 63rd, and 1st at every shift.
         coarse, coarse_bits = self._coarse_distances(
-            probe_codes[coarse_shifts][:, self._coarse_words],
-            probe_masks[coarse_shifts][:, self._coarse_words],
+            probe_codes[:, self._coarse_words],
+            probe_masks[:, self._coarse_words],
             independence.astype(np.float32),
         )
         count = min(len(self), max(top_k, self.candidates_for(len(self))))
@@ -320,43 +314,83 @@ class IrisGallery:
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint16]]:
         """Return each template's best normalised coarse distance and valid bits.
 
-        The bits are the most that the template shares with the probe at any
-        coarse shift.
+        ``codes`` and ``masks`` hold the probe's coarse words at every shift,
+        the ``HALF_SHIFT_COLUMNS`` extra ones either way included. The poses
+        are those of the fine stage: the left half of the iris at up to that
+        many shifts off the right half's (``turned_halves``). A weak mate that
+        needs the turn to score above the threshold would otherwise rank too
+        low to reach the fine stage.
 
-        The normalisation is ``normalise_distance``'s, with the reference
-        bit count scaled to the coarse rows; no valid bit gives 1.
+        The bits are the most that the template shares with the probe at any
+        pose. The normalisation is ``normalise_distance``'s, with the reference
+        bit count scaled to the coarse rows; a pose with no valid bit scores
+        above 0.5.
         ``independence`` contains each template's factor with the probe.
         """
         best = np.empty(len(self), dtype=np.float32)
         max_bits = np.empty(len(self), dtype=np.uint16)
-        word_count = codes.shape[1]
         exponent = np.float32(BITS_EXPONENT)
+        shift_count = len(codes)
+        # Tables by valid-bit count, so that the 51 poses of each template
+        # need no power or division: count ** exponent and 1 / count. A pose
+        # without a valid bit gets the power -1, which puts its distance above
+        # 0.5, behind unrelated eyes.
+        most_bits = 64 * codes.shape[1]
+        counts = np.arange(most_bits + 1, dtype=np.float32)
+        count_power = np.power(counts, exponent)
+        count_power[0] = -1.0
+        inverse = np.float32(1.0) / np.maximum(counts, np.float32(1.0))
+        tolerance = self._tolerance
+        # The halves (0 right, 1 left) that the bits of each coarse word
+        # belong to in the gallery template's iris, with the bits of each when
+        # the word straddles the two (None: the whole word).
+        full = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+        parts: list[tuple[tuple[int, np.uint64 | None], ...]] = []
+        for right in self._right_half[self._coarse_words]:
+            if right == full:
+                parts.append(((0, None),))
+            elif right == 0:
+                parts.append(((1, None),))
+            else:
+                parts.append(((0, right), (1, ~right)))
         for start in range(0, len(self), _BLOCK):
             stop = min(len(self), start + _BLOCK)
+            size = stop - start
             gallery_codes = self._coarse_codes[:, start:stop]
             gallery_masks = self._coarse_masks[:, start:stop]
-            block_factor = independence[start:stop] * np.float32(
-                1.0 / self._coarse_reference
+            block_scale = np.power(
+                independence[start:stop] * np.float32(1.0 / self._coarse_reference),
+                exponent,
             )
-            block_best = np.full(stop - start, 2.0, dtype=np.float32)
-            block_bits = np.zeros(stop - start, dtype=np.uint16)
-            wrong = np.empty(stop - start, dtype=np.uint16)
-            total = np.empty(stop - start, dtype=np.uint16)
-            for shift in range(len(codes)):
-                wrong[:] = 0
-                total[:] = 0
-                for word in range(word_count):
+            # Disagreeing and valid bits per shift and half (right, left).
+            wrong = np.zeros((shift_count, 2, size), dtype=np.uint16)
+            total = np.zeros((shift_count, 2, size), dtype=np.uint16)
+            for shift in range(shift_count):
+                for word, word_parts in enumerate(parts):
                     valid = gallery_masks[word] & masks[shift, word]
-                    total += np.bitwise_count(valid)
-                    valid &= gallery_codes[word] ^ codes[shift, word]
-                    wrong += np.bitwise_count(valid)
-                counts = total.astype(np.float32)
-                distance = wrong / np.maximum(counts, 1.0)
-                scale = np.power(counts * block_factor, exponent)
-                distance = 0.5 - (0.5 - distance) * scale
-                distance[total == 0] = 1.0
-                np.minimum(block_best, distance, out=block_best)
-                np.maximum(block_bits, total, out=block_bits)
+                    differ = valid & (gallery_codes[word] ^ codes[shift, word])
+                    for half, bits in word_parts:
+                        if bits is None:
+                            total[shift, half] += np.bitwise_count(valid)
+                            wrong[shift, half] += np.bitwise_count(differ)
+                        else:
+                            total[shift, half] += np.bitwise_count(valid & bits)
+                            wrong[shift, half] += np.bitwise_count(differ & bits)
+            block_best = np.full(size, 2.0, dtype=np.float32)
+            block_bits = np.zeros(size, dtype=np.uint16)
+            for shift in range(tolerance, shift_count - tolerance):
+                for turn in range(-tolerance, tolerance + 1):
+                    pose_total = total[shift, 0] + total[shift + turn, 1]
+                    pose_wrong = wrong[shift, 0] + wrong[shift + turn, 1]
+                    # 0.5 - (0.5 - distance) * scale, computed in place.
+                    distance = inverse[pose_total]
+                    distance *= pose_wrong
+                    distance -= 0.5
+                    distance *= count_power[pose_total]
+                    distance *= block_scale
+                    distance += 0.5
+                    np.minimum(block_best, distance, out=block_best)
+                    np.maximum(block_bits, pose_total, out=block_bits)
             best[start:stop] = block_best
             max_bits[start:stop] = block_bits
         return best, max_bits

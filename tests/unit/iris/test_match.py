@@ -152,6 +152,30 @@ def test_gallery_scores_turned_halves_like_compare() -> None:
     assert [name for name, _ in gallery.search(probe, top_k=3)] == ["5", "6", "7"]
 
 
+def test_search_ranks_mate_needing_half_turn() -> None:
+    # 400 templates share the probe's right half exactly and have a random
+    # left half, so with the code turned only as a whole they beat a noisy
+    # mate whose left half is turned one column. A coarse stage without the
+    # half turn ranks that mate below its cut of 300 and misses it.
+    probe = random_template(70)
+    right = half_columns(128)
+    distractors = []
+    for seed in range(400):
+        other = random_template(1000 + seed)
+        code, mask = other.code.copy(), other.mask.copy()
+        code[:, right], mask[:, right] = probe.code[:, right], probe.mask[:, right]
+        distractors.append(IrisTemplate(code=code, mask=mask, quality=1.0))
+    mate = noisy_copy(left_half_turned(probe, 1), 0.1, seed=71)
+    gallery = IrisGallery.from_templates(
+        ["mate"] + [f"half-{i}" for i in range(400)], [mate, *distractors]
+    )
+    exhaustive = gallery.exhaustive_scores(probe)
+    assert int(np.argmax(exhaustive)) == 0
+    best_id, best_score = gallery.search(probe, top_k=1)[0]
+    assert best_id == "mate"
+    assert best_score == pytest.approx(compare_irises(probe, mate))
+
+
 @pytest.mark.parametrize("rows", [12, 16, 32], ids=lambda r: f"rows{r}")
 def test_turned_halves_on_other_grids(rows: int) -> None:
     # 12 rows pack a column into 3 bytes, which no single integer type fits.
