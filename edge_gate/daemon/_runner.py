@@ -1009,7 +1009,10 @@ class LaneRunner:
         if templates is not None:
             status = templates
             max_age_s = self.config.sync.max_offline_age_h * 3600.0
-            if status.key_problem:
+            if status.file_problem:
+                # templates.db was moved or replaced since the start.
+                holds["templates"] = status.file_problem
+            elif status.key_problem:
                 # templates.db was sealed with another key since the start.
                 holds["templates"] = status.key_problem
             elif not status.is_usable(now, max_age_s):

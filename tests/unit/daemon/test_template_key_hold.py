@@ -1,4 +1,4 @@
-"""A templates.db sealed with another key since the start holds the lane."""
+"""A templates.db sealed with another key or replaced since the start holds the lane."""
 
 from __future__ import annotations
 
@@ -26,4 +26,24 @@ def test_other_key_since_start_holds_templates(
     reason = running.status()["holds"]["templates"]
     assert str(lane_setup.key_file) in reason
     assert "is not the key that sealed" in reason
+    assert not running.status()["in_service"]
+
+
+def test_replaced_templates_db_holds_templates(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    # An engineer moves templates.db aside and syncs a new one while the
+    # daemon runs: it still reads the old file, so it must stop serving.
+    path = lane_setup.state_dir / "templates.db"
+    for suffix in ("", "-wal", "-shm"):
+        old = path.with_name(path.name + suffix)
+        if old.exists():
+            old.rename(old.with_name(old.name + ".old"))
+    lane_setup.write_templates(enrolled=True)
+    wait_until(lambda: "templates" in running.status()["holds"])
+    reason = running.status()["holds"]["templates"]
+    assert str(path) in reason
+    assert "Restart edge-gate.service" in reason
     assert not running.status()["in_service"]
