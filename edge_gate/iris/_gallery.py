@@ -150,6 +150,18 @@ class IrisGallery:
         reach = min(MAX_SHIFT_COLUMNS, columns // 2)
         self._reach = reach
         self._tolerance = max(0, min(HALF_SHIFT_COLUMNS, columns // 2 - reach))
+        # The halves (0 right, 1 left) that the bits of each coarse word
+        # belong to, with the bits of each when the word straddles the two
+        # (None: the whole word).
+        full = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+        self._coarse_parts: list[tuple[tuple[int, np.uint64 | None], ...]] = []
+        for right in self._right_half[self._coarse_words]:
+            if right == full:
+                self._coarse_parts.append(((0, None),))
+            elif right == 0:
+                self._coarse_parts.append(((1, None),))
+            else:
+                self._coarse_parts.append(((0, right), (1, ~right)))
 
     @classmethod
     def from_templates(
@@ -331,53 +343,24 @@ class IrisGallery:
         max_bits = np.empty(len(self), dtype=np.uint16)
         exponent = np.float32(BITS_EXPONENT)
         shift_count = len(codes)
+        tolerance = self._tolerance
         # Tables by valid-bit count, so that the 51 poses of each template
         # need no power or division: count ** exponent and 1 / count. A pose
         # without a valid bit gets the power -1, which puts its distance above
         # 0.5, behind unrelated eyes.
-        most_bits = 64 * codes.shape[1]
-        counts = np.arange(most_bits + 1, dtype=np.float32)
+        counts = np.arange(64 * codes.shape[1] + 1, dtype=np.float32)
         count_power = np.power(counts, exponent)
         count_power[0] = -1.0
         inverse = np.float32(1.0) / np.maximum(counts, np.float32(1.0))
-        tolerance = self._tolerance
-        # The halves (0 right, 1 left) that the bits of each coarse word
-        # belong to in the gallery template's iris, with the bits of each when
-        # the word straddles the two (None: the whole word).
-        full = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
-        parts: list[tuple[tuple[int, np.uint64 | None], ...]] = []
-        for right in self._right_half[self._coarse_words]:
-            if right == full:
-                parts.append(((0, None),))
-            elif right == 0:
-                parts.append(((1, None),))
-            else:
-                parts.append(((0, right), (1, ~right)))
         for start in range(0, len(self), _BLOCK):
             stop = min(len(self), start + _BLOCK)
-            size = stop - start
-            gallery_codes = self._coarse_codes[:, start:stop]
-            gallery_masks = self._coarse_masks[:, start:stop]
+            wrong, total = self._coarse_half_counts(codes, masks, start, stop)
             block_scale = np.power(
                 independence[start:stop] * np.float32(1.0 / self._coarse_reference),
                 exponent,
             )
-            # Disagreeing and valid bits per shift and half (right, left).
-            wrong = np.zeros((shift_count, 2, size), dtype=np.uint16)
-            total = np.zeros((shift_count, 2, size), dtype=np.uint16)
-            for shift in range(shift_count):
-                for word, word_parts in enumerate(parts):
-                    valid = gallery_masks[word] & masks[shift, word]
-                    differ = valid & (gallery_codes[word] ^ codes[shift, word])
-                    for half, bits in word_parts:
-                        if bits is None:
-                            total[shift, half] += np.bitwise_count(valid)
-                            wrong[shift, half] += np.bitwise_count(differ)
-                        else:
-                            total[shift, half] += np.bitwise_count(valid & bits)
-                            wrong[shift, half] += np.bitwise_count(differ & bits)
-            block_best = np.full(size, 2.0, dtype=np.float32)
-            block_bits = np.zeros(size, dtype=np.uint16)
+            block_best = np.full(stop - start, 2.0, dtype=np.float32)
+            block_bits = np.zeros(stop - start, dtype=np.uint16)
             for shift in range(tolerance, shift_count - tolerance):
                 for turn in range(-tolerance, tolerance + 1):
                     pose_total = total[shift, 0] + total[shift + turn, 1]
@@ -394,6 +377,39 @@ class IrisGallery:
             best[start:stop] = block_best
             max_bits[start:stop] = block_bits
         return best, max_bits
+
+    def _coarse_half_counts(
+        self, codes: Words, masks: Words, start: int, stop: int
+    ) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint16]]:
+        """Return the disagreeing and valid coarse bits of templates start..stop.
+
+        Both have shape (shifts, 2, stop - start): per probe shift and half
+        of the gallery template's iris (0 right, 1 left).
+        """
+        size = stop - start
+        gallery_codes = self._coarse_codes[:, start:stop]
+        gallery_masks = self._coarse_masks[:, start:stop]
+        wrong = np.zeros((len(codes), 2, size), dtype=np.uint16)
+        total = np.zeros((len(codes), 2, size), dtype=np.uint16)
+        # Buffers reused for every word, so that no temporary is allocated.
+        valid = np.empty(size, dtype=np.uint64)
+        differ = np.empty(size, dtype=np.uint64)
+        part = np.empty(size, dtype=np.uint64)
+        bit_count = np.empty(size, dtype=np.uint8)
+        for shift in range(len(codes)):
+            for word, word_parts in enumerate(self._coarse_parts):
+                np.bitwise_and(gallery_masks[word], masks[shift, word], out=valid)
+                np.bitwise_xor(gallery_codes[word], codes[shift, word], out=differ)
+                differ &= valid
+                for half, bits in word_parts:
+                    for source, counter in ((valid, total), (differ, wrong)):
+                        if bits is None:
+                            np.bitwise_count(source, out=bit_count)
+                        else:
+                            np.bitwise_and(source, bits, out=part)
+                            np.bitwise_count(part, out=bit_count)
+                        counter[shift, half] += bit_count
+        return wrong, total
 
     def _fine_scores(
         self,

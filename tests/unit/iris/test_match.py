@@ -152,16 +152,26 @@ def test_gallery_scores_turned_halves_like_compare() -> None:
     assert [name for name, _ in gallery.search(probe, top_k=3)] == ["5", "6", "7"]
 
 
-def test_search_ranks_mate_needing_half_turn() -> None:
+@pytest.mark.parametrize("columns", [128, 96], ids=lambda c: f"columns{c}")
+def test_search_ranks_mate_needing_half_turn(columns: int) -> None:
     # 400 templates share the probe's right half exactly and have a random
     # left half, so with the code turned only as a whole they beat a noisy
     # mate whose left half is turned one column. A coarse stage without the
-    # half turn ranks that mate below its cut of 300 and misses it.
-    probe = random_template(70)
-    right = half_columns(128)
+    # half turn ranks that mate below its cut of 300 and misses it. With 96
+    # columns the halves split 64-bit words.
+    def random_grid(seed: int) -> IrisTemplate:
+        rng = np.random.default_rng(seed)
+        return IrisTemplate(
+            code=rng.random((16, columns, 2)) < 0.5,
+            mask=rng.random((16, columns)) < 0.8,
+            quality=1.0,
+        )
+
+    probe = random_grid(70)
+    right = half_columns(columns)
     distractors = []
     for seed in range(400):
-        other = random_template(1000 + seed)
+        other = random_grid(1000 + seed)
         code, mask = other.code.copy(), other.mask.copy()
         code[:, right], mask[:, right] = probe.code[:, right], probe.mask[:, right]
         distractors.append(IrisTemplate(code=code, mask=mask, quality=1.0))
