@@ -54,10 +54,10 @@ class StopRequest:
         """Set the flag on SIGTERM, SIGINT and SIGHUP (call from the main thread).
 
         SIGHUP arrives when the terminal or SSH session that started the
-        process closes; its default action would kill the process without
-        locking the barrier or flushing the audit spool. A SIGHUP already
-        ignored, as under ``nohup``, stays ignored. systemd sends none: the
-        unit has no reload action.
+        process closes. Its default action kills the process at once, before
+        the barrier is locked and the audit spool is flushed. A SIGHUP
+        already ignored, as under ``nohup``, stays ignored. systemd sends
+        none, because the unit has no reload action.
         """
         signals = [signal.SIGTERM, signal.SIGINT]
         if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:

@@ -163,7 +163,7 @@ def test_orientation_undoes_the_cameras_turn(
     assert np.array_equal(frame, eye)
 
 
-def test_unknown_orientation_is_refused(tmp_path: Path) -> None:
+def test_unknown_orientation_rejected(tmp_path: Path) -> None:
     camera = DirectoryIrisCamera(tmp_path)
     with pytest.raises(ValueError, match=r"'sideways'.*mirror, rotate_180"):
         OrientedIrisCamera(camera, "sideways")
