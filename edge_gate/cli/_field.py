@@ -423,9 +423,12 @@ def _print_verify(args: argparse.Namespace, result: Mapping[str, Any]) -> int:
     """Print a verify result as JSON, or as a verdict line with advice."""
     # A daemon older than the verdict field reports only "intact".
     verdict = result.get("verdict") or ("intact" if result["intact"] else "broken")
+    # Set by a running daemon whose audit.db path no longer names its file.
+    file_problem = result.get("file_problem") or ""
+    failed = verdict != "intact" or bool(file_problem)
     if args.json:
         _print_json(result)
-        return EXIT_OK if verdict == "intact" else EXIT_FAILED
+        return EXIT_FAILED if failed else EXIT_OK
 
     if verdict == "intact":
         print(
@@ -455,7 +458,12 @@ def _print_verify(args: argparse.Namespace, result: Mapping[str, Any]) -> int:
             "journal lines 'audit log head at stop'.",
             file=sys.stderr,
         )
-    return EXIT_OK if verdict == "intact" else EXIT_FAILED
+    if file_problem:
+        print(
+            f"but the file checked is not at its path any more: {file_problem}",
+            file=sys.stderr,
+        )
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def verify_verdict(result: Mapping[str, Any]) -> str:

@@ -63,8 +63,21 @@ class FieldCommands:
             "selftest": self.selftest,
             "open": self.open,
             "log": self.log,
-            "log_verify": lambda request: self._runner.audit.verify().to_json_dict(),
+            "log_verify": self.log_verify,
         }
+
+    def log_verify(self, request: Mapping[str, Any]) -> Any:
+        """Check the open audit log's hash chain and whether its path still names it.
+
+        A chain can be intact in a file that was deleted or moved away, so
+        the result carries ``file_problem``: the ``audit_file`` hold's
+        reason, or "" while the path names the open file.
+        """
+        del request
+        audit = self._runner.audit
+        result = audit.verify().to_json_dict()
+        result["file_problem"] = audit.file_problem or audit.head_write_problem
+        return result
 
     def open(self, request: Mapping[str, Any]) -> Any:
         """Unlock for one passage; ``reason`` is required and recorded.

@@ -315,3 +315,22 @@ def test_manual_open_into_lost_file(
         "audit.db was lost while the row was written"
     ]
     assert [r.outcome for r in not_done if r.kind == "manual_open"] == ["none"]
+
+
+def test_log_verify_names_lost_file(
+    lane_setup: Any, start_lane: Any, wait_until: Callable[..., None]
+) -> None:
+    from edge_gate.daemon._field import FieldCommands
+
+    running = start_lane(lane_setup)
+    wait_until(running.idle_in_service)
+    verify = FieldCommands(running.runner).log_verify
+    assert verify({})["file_problem"] == ""
+
+    shutil.rmtree(lane_setup.state_dir)
+    wait_until(lambda: "audit_file" in running.status()["holds"], timeout_s=5)
+    # The open file's chain is still intact; the result says it is not at
+    # its path any more.
+    result = verify({})
+    assert result["verdict"] == "intact"
+    assert str(lane_setup.state_dir / AUDIT_DB_NAME) in result["file_problem"]

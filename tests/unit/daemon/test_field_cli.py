@@ -109,6 +109,34 @@ def test_log_through_socket(config_with_audit: Path, capsys: Any) -> None:
     assert verify["intact"]
 
 
+def test_log_verify_reports_lost_file(config_with_audit: Path, capsys: Any) -> None:
+    # What a daemon whose audit.db was deleted under it answers: the open
+    # file's chain is intact, but it is no longer at its path.
+    state = config_with_audit.parent / "state"
+    socket_path = config_with_audit.parent / "control.sock"
+    problem = f"audit log {state / 'audit.db'} was deleted, moved or replaced"
+    with AuditLog(state / "audit.db") as audit:
+
+        def log_verify(request: Any) -> Any:
+            return {**audit.verify().to_json_dict(), "file_problem": problem}
+
+        control = ControlServer(socket_path, {"log_verify": log_verify}, EventHub())
+        control.start()
+        try:
+            config = ["--config", str(config_with_audit)]
+            text_status = cli_main(["log", "verify", *config])
+            text = capsys.readouterr()
+            json_status = cli_main(["log", "verify", "--json", *config])
+            report = json.loads(capsys.readouterr().out)
+        finally:
+            control.stop()
+    assert text_status == 1
+    assert text.out.startswith("audit log intact")
+    assert f"not at its path any more: {problem}" in text.err
+    assert json_status == 1
+    assert report["file_problem"] == problem
+
+
 @pytest.mark.parametrize(
     "value",
     [
