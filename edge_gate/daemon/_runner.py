@@ -1420,11 +1420,13 @@ class LaneRunner:
             logger.info("manual opening recorded as audit row %d", entry.seq)
             return {"opened": True, "audit_seq": entry.seq}
 
-        why = request.why if answered else "the lane thread did not take the request"
-        self._record_manual_not_opened(entry.seq, why)
-        raise ControlError(f"the lane did not open: {why}")
+        failure = (
+            request.why if answered else "the lane thread did not take the request"
+        )
+        self._record_manual_not_opened(entry.seq, failure)
+        raise ControlError(f"the lane did not open: {failure}")
 
-    def _record_manual_not_opened(self, seq: int, why: str) -> None:
+    def _record_manual_not_opened(self, seq: int, failure: str) -> None:
         """Append the row that records that the manual opening of row ``seq`` failed."""
         self._append_audit(
             AuditRecord(
@@ -1433,7 +1435,7 @@ class LaneRunner:
                 lane_id=self.config.daemon.lane_id,
                 transaction_id="",
                 outcome="none",
-                reason=f"manual opening of row {seq} did not happen: {why}"[:500],
+                reason=f"manual opening of row {seq} did not happen: {failure}"[:500],
             )
         )
 

@@ -212,11 +212,11 @@ class TemplateStore(Closing):
         if current == self._identity:
             return None
         if current is None:
-            what = f"{self._path} no longer exists"
+            change = f"{self._path} no longer exists"
         else:
-            what = f"{self._path} is no longer the file this service opened"
+            change = f"{self._path} is no longer the file this service opened"
         return (
-            f"{what}: it was moved or replaced while edge-gate.service was "
+            f"{change}: it was moved or replaced while edge-gate.service was "
             "running, so the service still reads the old file. Restart "
             "edge-gate.service so that it opens the path again. To replace "
             f"{self._path.name} next time, {move_aside_text(self._path)}"

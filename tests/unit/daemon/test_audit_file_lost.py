@@ -329,7 +329,7 @@ def test_log_verify_names_lost_file(
 
     shutil.rmtree(lane_setup.state_dir)
     wait_until(lambda: "audit_file" in running.status()["holds"], timeout_s=5)
-    # The open file's chain is still intact; the result says it is not at
+    # The open file's chain is still intact; the result reports that it is not at
     # its path any more.
     result = verify({})
     assert result["verdict"] == "intact"

@@ -110,7 +110,7 @@ def test_log_through_socket(config_with_audit: Path, capsys: Any) -> None:
 
 
 def test_log_verify_reports_lost_file(config_with_audit: Path, capsys: Any) -> None:
-    # What a daemon whose audit.db was deleted under it answers: the open
+    # The reply of a daemon whose audit.db was deleted under it: the open
     # file's chain is intact, but it is no longer at its path.
     state = config_with_audit.parent / "state"
     socket_path = config_with_audit.parent / "control.sock"

@@ -1,4 +1,4 @@
-"""A templates.db sealed with another key or replaced since the start holds the lane."""
+"""The templates hold: templates.db sealed with another key or replaced after start."""
 
 from __future__ import annotations
 

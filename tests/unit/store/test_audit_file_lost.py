@@ -277,7 +277,7 @@ def test_saved_copy_moved_to_path_kept(tmp_path: Path) -> None:
         log.check_file()
         (saved,) = tmp_path.glob("audit.db.saved-*")
 
-        # The engineer moves the saved copy to the path, as the hold says.
+        # The engineer moves the saved copy to the path, as the hold tells them to.
         saved.replace(path)
         problem = log.check_file()
         assert f"copied that file's rows (up to row 2) back to {path}" in problem
