@@ -20,6 +20,7 @@ import pytest
 from edge_gate.cli._signals import Terminated, sigterm_unwinds
 
 ROOT = Path(__file__).resolve().parents[3]
+SIMULATE = ("-m", "edge_gate", "simulate", "--travellers", "2")
 
 
 @pytest.mark.parametrize(
@@ -30,8 +31,15 @@ def test_signal_removes_temporary_work_folder(
 ) -> None:
     # The run's temporary folder lands in TMPDIR, here tmp_path.
     env = {**os.environ, "TMPDIR": str(tmp_path)}
+    # Start with SIGHUP at its default action: a run started under an
+    # ignored SIGHUP (nohup) keeps ignoring it, so the test must not depend
+    # on the disposition that its own process inherited.
+    default_sighup = (
+        "import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
+        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "edge_gate", "simulate", *("--travellers", "2")],
+        [sys.executable, "-c", default_sighup, *SIMULATE],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
